@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs what the harness needs on a fresh machine, idempotently, and says what is missing when it can't:
+#   .venv (Python packages), .tools/bin/toxiproxy-server (go install), nginx (Debian package, as root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TOXIPROXY_VERSION=2.12.0
+say() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+python_ok() { "$1" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; }
+
+setup_venv() {
+  local py=${PYTHON:-python3}
+  command -v "$py" >/dev/null || die "python3 (>= 3.11) not found; install it (Debian: apt-get install python3 python3-venv)"
+  python_ok "$py" || die "$py is older than 3.11; set PYTHON=/path/to/python3.11+"
+  if [ ! -x .venv/bin/python ]; then
+    say "creating .venv"
+    "$py" -m venv .venv || die "python venv failed; on Debian: apt-get install python3-venv"
+  fi
+  # Reinstall only when pyproject.toml changed since the last install.
+  local stamp=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)
+  if [ ! -e "$stamp" ]; then
+    say "installing Python packages into .venv"
+    .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+    .venv/bin/python -m pip install -q -e '.[test]'
+    rm -f .venv/.installed-*; touch "$stamp"
+  fi
+}
+
+setup_toxiproxy() {
+  if [ -n "${TOXIPROXY_URL:-}" ]; then say "using toxiproxy at $TOXIPROXY_URL"; return; fi
+  local bin=.tools/bin/toxiproxy-server
+  if [ -x "$bin" ] && "$bin" -version 2>/dev/null | grep -q "$TOXIPROXY_VERSION"; then return; fi
+  if command -v toxiproxy-server >/dev/null && toxiproxy-server -version 2>/dev/null | grep -q "$TOXIPROXY_VERSION"; then return; fi
+  command -v go >/dev/null || die "toxiproxy-server $TOXIPROXY_VERSION not found and Go is missing: install Go (https://go.dev/dl), put toxiproxy-server on PATH, or set TOXIPROXY_URL"
+  say "building toxiproxy-server $TOXIPROXY_VERSION with go install"
+  mkdir -p .tools/bin
+  GOBIN="$PWD/.tools/bin" go install \
+    -ldflags "-X github.com/Shopify/toxiproxy/v2.Version=$TOXIPROXY_VERSION" \
+    "github.com/Shopify/toxiproxy/v2/cmd/server@v$TOXIPROXY_VERSION"
+  mv .tools/bin/server "$bin"
+}
+
+setup_nginx() {
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] && return
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing nginx (Debian package nginx-light)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light; } >/dev/null \
+      || die "apt-get install nginx-light failed"
+  else
+    say "warning: nginx not found; proxy-buffering scenarios will fail. Install it: sudo apt-get install nginx-light"
+  fi
+}
+
+setup_venv
+setup_toxiproxy
+setup_nginx
+say "ready"
