@@ -1,0 +1,48 @@
+"""`index.html`: verdicts first, then each failure with its message and evidence. Self-contained, no JS."""
+from __future__ import annotations
+
+import json
+from html import escape
+from typing import Any
+
+_STYLE = """
+body{font:14px/1.4 system-ui,sans-serif;margin:2em;max-width:1100px}
+.pass{color:#176f2c}.fail{color:#b3261e}.unknown{color:#8a5a00}
+table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left}
+pre{background:#f6f6f6;padding:8px;overflow:auto;max-height:24em}
+"""
+
+
+def render_index(summary: dict[str, Any]) -> str:
+    parts = [f"<!doctype html><meta charset=utf-8><title>harness: {escape(summary['verdict'])}</title>",
+             f"<style>{_STYLE}</style>", _headline(summary), _table(summary["scenarios"])]
+    parts += [_problem(s) for s in summary["scenarios"] if s["verdict"] != "pass"]
+    return "\n".join(parts)
+
+
+def _headline(summary: dict[str, Any]) -> str:
+    counts = ", ".join(f"{n} {v}" for v, n in summary["counts"].items())
+    verdict = summary["verdict"]
+    return (f"<h1 class={verdict}>{escape(verdict.upper())}</h1>"
+            f"<p>{escape(counts)} &middot; {summary['seconds']} s &middot; started {escape(summary['started'])}</p>")
+
+
+def _table(scenarios: list[dict[str, Any]]) -> str:
+    rows = "".join(
+        f"<tr><td class={s['verdict']}>{escape(s['verdict'])}</td><td>{escape(s['suite'])}</td>"
+        f"<td><a href='#{_anchor(s)}'>{escape(s['nodeid'])}</a></td><td>{s['seconds']:.1f} s</td></tr>"
+        for s in scenarios)
+    return f"<table><tr><th>verdict</th><th>suite</th><th>scenario</th><th>time</th></tr>{rows}</table>"
+
+
+def _problem(s: dict[str, Any]) -> str:
+    checks = s.get("checks")
+    evidence = f"<h3>checks</h3><pre>{escape(json.dumps(checks, indent=2))}</pre>" if checks else ""
+    faults = s.get("faults")
+    windows = f"<h3>fault windows</h3><pre>{escape(json.dumps(faults, indent=2))}</pre>" if faults else ""
+    return (f"<h2 id='{_anchor(s)}' class={s['verdict']}>{escape(s['verdict'])}: {escape(s['nodeid'])}</h2>"
+            f"<p>{escape(s['message'])}</p>{evidence}{windows}<pre>{escape(s['detail'])}</pre>")
+
+
+def _anchor(s: dict[str, Any]) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in s["nodeid"])
