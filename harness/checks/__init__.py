@@ -1,0 +1,90 @@
+"""Checkers: pure functions ``check(history, snapshot, opts) -> Result`` over a history and a DB snapshot.
+
+One module per invariant of DESIGN.md; ``compose`` folds them (false > unknown > true) and turns a
+checker that raises into ``unknown``. ``check_all`` is every invariant composed.
+"""
+
+from __future__ import annotations
+
+from harness.checks import (
+    append_after_terminal,
+    duplicates,
+    exactly_once,
+    gapless,
+    heartbeat,
+    lag,
+    ordering,
+    outbox,
+    terminal,
+    time_travel,
+)
+from harness.checks._result import (
+    UNKNOWN,
+    Checker,
+    Opts,
+    Result,
+    Valid,
+    compose,
+    failed,
+    merge_valid,
+    passed,
+    unknown,
+)
+from harness.checks.lag import LagSample, LagSummary, classify_lag, increasing_trend, lag_class
+from harness.checks.snapshot import (
+    EventRow,
+    PublishRecord,
+    RunSnapshot,
+    Snapshot,
+    publishes_from_log_lines,
+)
+
+# In DESIGN.md's order: invariant n is the n-th entry.
+CHECKERS: dict[str, Checker] = {
+    exactly_once.NAME: exactly_once.check,
+    ordering.NAME: ordering.check,
+    time_travel.NAME: time_travel.check,
+    terminal.NAME: terminal.check,
+    gapless.NAME: gapless.check,
+    outbox.NAME: outbox.check,
+    append_after_terminal.NAME: append_after_terminal.check,
+    lag.NAME: lag.check,
+    heartbeat.NAME: heartbeat.check,
+    duplicates.NAME: duplicates.check,
+}
+check_all: Checker = compose(CHECKERS)
+
+__all__ = [
+    "CHECKERS",
+    "UNKNOWN",
+    "Checker",
+    "EventRow",
+    "LagSample",
+    "LagSummary",
+    "Opts",
+    "PublishRecord",
+    "Result",
+    "RunSnapshot",
+    "Snapshot",
+    "Valid",
+    "append_after_terminal",
+    "check_all",
+    "classify_lag",
+    "compose",
+    "duplicates",
+    "exactly_once",
+    "failed",
+    "gapless",
+    "heartbeat",
+    "increasing_trend",
+    "lag",
+    "lag_class",
+    "merge_valid",
+    "ordering",
+    "outbox",
+    "passed",
+    "publishes_from_log_lines",
+    "terminal",
+    "time_travel",
+    "unknown",
+]

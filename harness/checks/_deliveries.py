@@ -1,0 +1,165 @@
+"""Shared views over the history for the checkers: connections and per-consumer sessions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.checks._result import HistoryLike, Result, UNKNOWN, merge_valid
+from harness.checks.snapshot import TERMINAL_TYPE, RunSnapshot, Snapshot
+from harness.history import ConnClosed, ConnOpened, FaultWindow, Frame, Heartbeat, Record, records_of
+
+MAX_LISTED = 10  # evidence lists are cut here: a counterexample should be readable
+
+
+@dataclass
+class Conn:
+    """Everything recorded about one SSE connection, in record order."""
+
+    conn: str
+    consumer: str
+    run_id: str
+    opened: ConnOpened | None = None
+    frames: list[Frame] = field(default_factory=list)
+    heartbeats: list[Heartbeat] = field(default_factory=list)
+    closed: ConnClosed | None = None
+
+    @property
+    def cursor(self) -> int:
+        return self.opened.cursor if self.opened else 0
+
+    @property
+    def status(self) -> int | None:
+        return self.opened.status if self.opened else None
+
+    @property
+    def got_204(self) -> bool:
+        return self.status == 204 or (self.closed is not None and self.closed.reason == "204")
+
+    @property
+    def terminal_frame(self) -> Frame | None:
+        return next((f for f in self.frames if f.type == TERMINAL_TYPE), None)
+
+
+def connections(history: HistoryLike | Iterable[Record]) -> list[Conn]:
+    """Connections in the order they first appear in the history."""
+    conns: dict[str, Conn] = {}
+    for rec in records_of(history):
+        if not isinstance(rec, (ConnOpened, Frame, Heartbeat, ConnClosed)):
+            continue
+        c = conns.setdefault(rec.conn, Conn(rec.conn, rec.consumer, rec.run_id))
+        if isinstance(rec, ConnOpened):
+            c.opened = rec
+        elif isinstance(rec, Frame):
+            c.frames.append(rec)
+        elif isinstance(rec, Heartbeat):
+            c.heartbeats.append(rec)
+        else:
+            c.closed = rec
+    return list(conns.values())
+
+
+def sessions(conns: Iterable[Conn]) -> dict[tuple[str, str], list[Conn]]:
+    """Connections grouped by (consumer, run): one subscriber's life across reconnects."""
+    out: dict[tuple[str, str], list[Conn]] = {}
+    for c in conns:
+        out.setdefault((c.consumer, c.run_id), []).append(c)
+    return out
+
+
+def fault_windows(history: HistoryLike) -> list[FaultWindow]:
+    return [r for r in records_of(history) if isinstance(r, FaultWindow)]
+
+
+def run_of(snapshot: Snapshot | None, run_id: str) -> RunSnapshot | None:
+    return snapshot.runs.get(run_id) if snapshot is not None else None
+
+
+def publish_time(snapshot: Snapshot | None, run_id: str, seq: int) -> float | None:
+    """Earliest known publish time: a publish log record if any, else the row's ``publishedAt``."""
+    if snapshot is None:
+        return None
+    times = snapshot.publish_times(run_id, seq)
+    if times:
+        return times[0]
+    run = snapshot.runs.get(run_id)
+    row = run.event(seq) if run else None
+    return row.published_at if row else None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    seq: int
+    conn: str
+    wall: float
+
+
+def duplicate_deliveries(session: list[Conn]) -> tuple[list[dict[str, Any]], dict[int, list[Delivery]]]:
+    """Deliveries of a seq the consumer already had and did not ask for again.
+
+    A connection with cursor ``c`` asks for every seq above ``c``: a re-delivery there (a replay the
+    consumer requested by resuming from an older cursor) is not a duplicate; a seq at or below ``c``
+    that was delivered before, or a seq twice on one connection, is.
+    """
+    delivered: dict[int, list[Delivery]] = {}
+    dups: list[dict[str, Any]] = []
+    for conn in session:
+        seen_here: set[int] = set()
+        for fr in conn.frames:
+            if fr.seq is None:
+                continue
+            earlier = delivered.get(fr.seq)
+            if earlier and (fr.seq <= conn.cursor or fr.seq in seen_here):
+                dups.append(_dup_evidence(conn, fr, earlier[-1]))
+            seen_here.add(fr.seq)
+            delivered.setdefault(fr.seq, []).append(Delivery(fr.seq, conn.conn, fr.wall))
+    return dups, delivered
+
+
+def _dup_evidence(conn: Conn, fr: Frame, first: Delivery) -> dict[str, Any]:
+    return {
+        "consumer": conn.consumer,
+        "run_id": conn.run_id,
+        "seq": fr.seq,
+        "conn": conn.conn,
+        "cursor": conn.cursor,
+        "wall": fr.wall,
+        "previous_conn": first.conn,
+        "previous_wall": first.wall,
+    }
+
+
+def combine(per_key: Mapping[str, Result], **extra: Any) -> Result:
+    """Fold per-item results: worst verdict, first failure as the counterexample, short lists."""
+    valid = merge_valid(r.valid for r in per_key.values())
+    fails = [{"key": k, **r.evidence} for k, r in per_key.items() if r.valid is False]
+    unknowns = [{"key": k, **r.evidence} for k, r in per_key.items() if r.valid == UNKNOWN]
+    evidence: dict[str, Any] = {"checked": len(per_key), **extra}
+    if fails:
+        evidence.update(counterexample=fails[0], failures=fails[:MAX_LISTED], failure_count=len(fails))
+    if unknowns:
+        evidence.update(unknowns=unknowns[:MAX_LISTED], unknown_count=len(unknowns))
+    return Result(valid, evidence)
+
+
+def overlaps_fault(start: float, end: float, faults: Iterable[FaultWindow], settle: float = 0.0,
+                   wall: bool = False) -> bool:
+    """Whether [start, end] touches a fault window (extended by ``settle`` after it heals)."""
+    for fw in faults:
+        f_start = fw.start_wall if wall else fw.start
+        f_end = fw.end_wall if wall else fw.end
+        if start <= (float("inf") if f_end is None else f_end + settle) and end >= f_start:
+            return True
+    return False
+
+
+def seq_ranges(seqs: Iterable[int]) -> list[list[int]]:
+    """[1, 2, 3, 7] -> [[1, 3], [7, 7]]: long loss lists stay readable."""
+    out: list[list[int]] = []
+    for s in sorted(set(seqs)):
+        if out and s == out[-1][1] + 1:
+            out[-1][1] = s
+        else:
+            out.append([s, s])
+    return out

@@ -1,0 +1,107 @@
+"""Invariant 7: no append is accepted after the terminal event.
+
+From the request ops (``f`` ``append`` / ``cancel`` as recorded by ``RunsClient``): an append or cancel
+invoked after the terminal was known (a ``cancel`` or ``RunFinished`` append completed ``ok``, or a
+consumer received ``RunFinished``) must not complete ``ok``; no ``ok`` append may carry a seq above the
+terminal seq; and the snapshot's log must hold nothing after its ``RunFinished``. An attempt with an
+unknown outcome (``info``) is undecided unless the snapshot shows nothing was appended. Nobody tried
+to append after the terminal: the guard was not exercised, ``unknown``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.checks._deliveries import MAX_LISTED, connections, run_of
+from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
+from harness.checks.snapshot import Snapshot, TERMINAL_TYPE
+from harness.history import Op, of_kind, pair_ops, records_of
+
+NAME = "no_append_after_terminal"
+APPEND_FS = ("append", "cancel")
+
+
+def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | None = None) -> Result:
+    records = records_of(history)
+    pairs = [(i, c) for i, c in pair_ops(of_kind(records, Op)) if i.f in APPEND_FS and _run(i)]
+    known_at = _terminal_known_at(records, pairs)
+    violations: list[dict[str, Any]] = []
+    undecided: list[dict[str, Any]] = []
+    attempts = 0
+    for inv, done in pairs:
+        run_id = _run(inv)
+        run = run_of(snapshot, run_id)
+        term_seq = run.terminal_seq if run else None
+        seq = _seq(done)
+        if done is not None and done.type == "ok" and term_seq is not None and seq is not None and seq > term_seq:
+            violations.append(_ev("append ok with a seq after the terminal", inv, done, terminal_seq=term_seq))
+            continue
+        if run_id not in known_at or inv.wall <= known_at[run_id]:
+            continue
+        attempts += 1
+        if done is not None and done.type == "ok":
+            violations.append(_ev("append accepted after the terminal", inv, done, terminal_known_at=known_at[run_id]))
+        elif (done is None or done.type == "info") and not _log_ends_at_terminal(snapshot, run_id):
+            undecided.append(_ev("append outcome unknown", inv, done))
+    violations += _log_violations(snapshot)
+    if violations:
+        return failed(counterexample=violations[0], violations=violations[:MAX_LISTED], attempts_after_terminal=attempts)
+    if undecided:
+        return unknown("appends after the terminal with unknown outcome", undecided=undecided[:MAX_LISTED])
+    if attempts == 0:
+        return unknown("no append was attempted after the terminal event")
+    return passed(attempts_after_terminal=attempts)
+
+
+def _terminal_known_at(records: tuple[Any, ...], pairs: list[tuple[Op, Op | None]]) -> dict[str, float]:
+    """Wall time at which each run's terminal event was certainly committed."""
+    known: dict[str, float] = {}
+
+    def note(run_id: str, wall: float) -> None:
+        known[run_id] = min(wall, known.get(run_id, wall))
+
+    for inv, done in pairs:
+        if done is not None and done.type == "ok" and (inv.f == "cancel" or _type(inv) == TERMINAL_TYPE):
+            note(_run(inv), done.wall)
+    for conn in connections(records):
+        term = conn.terminal_frame
+        if term is not None:
+            note(conn.run_id, term.wall)
+    return known
+
+
+def _log_ends_at_terminal(snapshot: Snapshot | None, run_id: str) -> bool:
+    run = run_of(snapshot, run_id)
+    return run is not None and run.terminal_seq is not None and max((e.seq for e in run.events), default=0) <= run.terminal_seq
+
+
+def _log_violations(snapshot: Snapshot | None) -> list[dict[str, Any]]:
+    out = []
+    for run in snapshot.runs.values() if snapshot else ():
+        term = next((e.seq for e in sorted(run.events, key=lambda e: e.seq) if e.type == TERMINAL_TYPE), None)
+        after = sorted(e.seq for e in run.events if term is not None and e.seq > term)
+        if after:
+            out.append({"problem": "log holds events after the terminal", "run_id": run.run_id,
+                        "terminal_seq": term, "seq": after[0], "after": after[:MAX_LISTED]})
+    return out
+
+
+def _ev(problem: str, inv: Op, done: Op | None, **extra: Any) -> dict[str, Any]:
+    return {"problem": problem, "run_id": _run(inv), "f": inv.f, "invoke_index": inv.index,
+            "invoke_wall": inv.wall, "type": done.type if done else None, "seq": _seq(done),
+            "completed_wall": done.wall if done else None, **extra}
+
+
+def _run(op: Op) -> str:
+    return str(op.value.get("run_id", "")) if isinstance(op.value, dict) else ""
+
+
+def _type(op: Op) -> str | None:
+    return op.value.get("type") if isinstance(op.value, dict) else None
+
+
+def _seq(op: Op | None) -> int | None:
+    if op is None or not isinstance(op.value, dict):
+        return None
+    seq = op.value.get("seq")
+    return int(seq) if isinstance(seq, int) else None

@@ -1,0 +1,157 @@
+"""The database snapshot the checkers read: plain data, taken by the harness after faults heal.
+
+Times are epoch seconds (floats) so they compare with the history's ``wall`` clock. ``publishes``
+are the outbox's ``metric.events_published`` log lines; None means no logs were collected (which is
+different from an empty tuple: logs collected, nothing published).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+TERMINAL_TYPE = "RunFinished"
+TERMINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
+
+
+@dataclass(frozen=True)
+class EventRow:
+    seq: int
+    type: str
+    ts: float | None = None
+    published_at: float | None = None
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    run_id: str
+    state: str
+    last_seq: int
+    outbox_next_seq: int | None  # None: no run_outbox row
+    events: tuple[EventRow, ...] = ()
+
+    def event(self, seq: int) -> EventRow | None:
+        return next((e for e in self.events if e.seq == seq), None)
+
+    @property
+    def terminal_seq(self) -> int | None:
+        """Seq of the first ``RunFinished``; for a run closed without one (the runbook's last
+        resort) its ``lastSeq``; None while the run is not finished."""
+        seqs = [e.seq for e in self.events if e.type == TERMINAL_TYPE]
+        if seqs:
+            return min(seqs)
+        return self.last_seq if self.state in TERMINAL_STATES else None
+
+
+@dataclass(frozen=True)
+class PublishRecord:
+    run_id: str
+    seq: int
+    time: float
+    lag_ms: float | None = None
+    type: str | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    runs: Mapping[str, RunSnapshot] = field(default_factory=dict)
+    publishes: tuple[PublishRecord, ...] | None = None
+    taken_at: float | None = None
+
+    def publish_times(self, run_id: str, seq: int) -> list[float]:
+        return sorted(p.time for p in self.publishes or () if p.run_id == run_id and p.seq == seq)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "runs": {k: _run_to_dict(v) for k, v in self.runs.items()},
+            "publishes": None if self.publishes is None else [vars(p) for p in self.publishes],
+            "taken_at": self.taken_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Snapshot:
+        pubs = data.get("publishes")
+        return cls(
+            runs={k: _run_from_dict(v) for k, v in (data.get("runs") or {}).items()},
+            publishes=None if pubs is None else tuple(PublishRecord(**p) for p in pubs),
+            taken_at=data.get("taken_at"),
+        )
+
+
+def _run_to_dict(run: RunSnapshot) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "state": run.state,
+        "last_seq": run.last_seq,
+        "outbox_next_seq": run.outbox_next_seq,
+        "events": [vars(e) for e in run.events],
+    }
+
+
+def _run_from_dict(data: Mapping[str, Any]) -> RunSnapshot:
+    events = tuple(EventRow(**e) for e in data.get("events", ()))
+    return RunSnapshot(data["run_id"], data["state"], data["last_seq"], data.get("outbox_next_seq"), events)
+
+
+def to_epoch(value: Any) -> float | None:
+    """Epoch seconds from a float, an ISO-8601 string, a ``datetime`` or the logs' ``time`` format."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, str):
+        text = value.strip().replace(" ", "T", 1)
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        if parsed.tzinfo is None:  # the service logs UTC; a naive value is UTC, not local time
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        return parsed.timestamp()
+    return None
+
+
+def publishes_from_log_lines(lines: Iterable[str]) -> tuple[PublishRecord, ...]:
+    """Parse ``metric.events_published`` JSON log lines; other and malformed lines are skipped."""
+    out: list[PublishRecord] = []
+    for line in lines:
+        rec = _parse_publish(line)
+        if rec is not None:
+            out.append(rec)
+    return tuple(out)
+
+
+def _parse_publish(line: str) -> PublishRecord | None:
+    start = line.find("{")  # tolerate `grep` prefixes such as "logs/outbox.log:"
+    if start < 0 or "metric.events_published" not in line:
+        return None
+    try:
+        obj = json.loads(line[start:])
+    except ValueError:
+        return None
+    if obj.get("msg") != "metric.events_published":
+        return None
+    when = to_epoch(obj.get("timestamp")) or to_epoch(obj.get("publishedAt")) or to_epoch(obj.get("time"))
+    if when is None or obj.get("runId") is None or obj.get("seq") is None:
+        return None
+    lag = obj.get("lag_ms")
+    return PublishRecord(str(obj["runId"]), int(obj["seq"]), when, None if lag is None else float(lag), obj.get("type"))
+
+
+__all__ = [
+    "TERMINAL_STATES",
+    "TERMINAL_TYPE",
+    "EventRow",
+    "PublishRecord",
+    "RunSnapshot",
+    "Snapshot",
+    "publishes_from_log_lines",
+    "to_epoch",
+]

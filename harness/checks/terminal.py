@@ -1,0 +1,95 @@
+"""Invariant 4: the terminal event is last; a reconnect after it gets 204.
+
+Fails on: a frame after ``RunFinished`` on the same connection; a frame with a seq above the run's
+terminal seq; a reconnect after the consumer received ``RunFinished`` that was not answered 204; a 204
+while the cursor is below the terminal seq (or the run is not finished in the snapshot); a log whose
+``RunFinished`` is not its last event. When no consumer reconnected after the terminal, the 204 half
+is untested: ``unknown`` if opts ``require_204_probe`` (default False), else counted in the evidence.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.checks._deliveries import Conn, combine, connections, run_of, sessions
+from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
+from harness.checks.snapshot import RunSnapshot, Snapshot, TERMINAL_TYPE
+
+NAME = "terminal"
+
+
+def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | None = None) -> Result:
+    opts = opts or {}
+    groups = sessions(connections(history))
+    per: dict[str, Result] = {}
+    for run_id, run in (snapshot.runs.items() if snapshot else ()):
+        per[f"log/{run_id}"] = check_log(run)
+    probes = 0
+    for (consumer, run_id), conns in groups.items():
+        result, n = check_session(conns, run_of(snapshot, run_id))
+        per[f"{consumer}/{run_id}"] = result
+        probes += n
+    if not per:
+        return unknown("no connections and no snapshot")
+    out = combine(per, probes_after_terminal=probes)
+    if out.valid is True and probes == 0 and opts.get("require_204_probe", False):
+        return unknown("no consumer reconnected after the terminal event", **out.evidence)
+    return out
+
+
+def check_log(run: RunSnapshot) -> Result:
+    terminals = [e.seq for e in run.events if e.type == TERMINAL_TYPE]
+    if len(terminals) > 1:
+        return failed(problem="more than one terminal event", run_id=run.run_id, seqs=sorted(terminals))
+    if terminals and terminals[0] != max(e.seq for e in run.events):
+        return failed(problem="terminal event is not the last in the log", run_id=run.run_id,
+                      seq=terminals[0], last_seq=max(e.seq for e in run.events))
+    return passed(run_id=run.run_id)
+
+
+def check_session(session: list[Conn], run: RunSnapshot | None) -> tuple[Result, int]:
+    """Verdict for one consumer, and how many reconnects it made after receiving the terminal."""
+    terminal_seq = run.terminal_seq if run else None
+    seen_terminal = False
+    probes = 0
+    for conn in session:
+        problem = _after_terminal(conn) if seen_terminal else _before_terminal(conn, terminal_seq, run is not None)
+        probes += int(seen_terminal)
+        if problem is not None:
+            return failed(**problem), probes
+        term = conn.terminal_frame
+        if term is not None and term.seq is not None:
+            seen_terminal = True
+            terminal_seq = term.seq if terminal_seq is None else min(terminal_seq, term.seq)
+    return passed(consumer=session[0].consumer, run_id=session[0].run_id, reached=seen_terminal), probes
+
+
+def _before_terminal(conn: Conn, terminal_seq: int | None, snapshot_known: bool) -> dict[str, Any] | None:
+    base = {"conn": conn.conn, "consumer": conn.consumer, "run_id": conn.run_id, "cursor": conn.cursor}
+    term = conn.terminal_frame
+    if term is not None and conn.frames[-1] is not term:
+        after = conn.frames[conn.frames.index(term) + 1]
+        return {"problem": "frame after the terminal event", **base, "terminal_seq": term.seq,
+                "seq": after.seq, "wall": after.wall}
+    beyond = next((f for f in conn.frames if terminal_seq is not None and f.seq is not None
+                   and f.seq > terminal_seq), None)
+    if beyond is not None:
+        return {"problem": "frame beyond the terminal seq", **base, "terminal_seq": terminal_seq,
+                "seq": beyond.seq, "wall": beyond.wall}
+    # Without a snapshot a first-contact 204 cannot be judged: the terminal seq is unknown.
+    premature = conn.cursor < terminal_seq if terminal_seq is not None else snapshot_known
+    if conn.got_204 and premature:
+        return {"problem": "204 before the terminal event", **base, "terminal_seq": terminal_seq,
+                "wall": conn.opened.wall if conn.opened else None}
+    return None
+
+
+def _after_terminal(conn: Conn) -> dict[str, Any] | None:
+    if conn.status is None:
+        return None  # the request never got an answer (network fault): nothing to judge
+    if conn.got_204 and not conn.frames:
+        return None
+    first = conn.frames[0] if conn.frames else None
+    return {"problem": "reconnect after the terminal event was not answered 204", "conn": conn.conn,
+            "consumer": conn.consumer, "run_id": conn.run_id, "cursor": conn.cursor, "status": conn.status,
+            "seq": first.seq if first else None, "wall": conn.opened.wall if conn.opened else None}

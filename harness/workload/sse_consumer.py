@@ -1,0 +1,247 @@
+"""An SSE consumer that records everything it sees into the History and reconnects like a client.
+
+It reads raw lines with httpx (``aiter_lines``) and parses them with ``SSEParser``, so heartbeat
+comments are recorded and a 204 is an answer rather than an exception (both httpx-sse pitfalls).
+Resume modes:
+
+- ``"from_seq"``: every request carries ``?fromSeq=<last seq received>``.
+- ``"last_event_id"``: a browser's EventSource: the URL keeps the *original* ``fromSeq`` and each
+  reconnect sends ``Last-Event-ID: <last seq received>``, which the service must prefer.
+
+It stops after ``RunFinished`` or a 204, or when the reconnect budget or the overall deadline is
+spent. With ``probe_after_terminal`` it reconnects once more after ``RunFinished`` to record the 204
+the contract promises (invariant 4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+
+from harness.checks.snapshot import TERMINAL_TYPE, to_epoch
+from harness.history import ConnClosed, ConnOpened, Frame, Heartbeat, History
+from harness.workload.sse_parser import SSEComment, SSEEvent, SSEParser
+
+ResumeMode = Literal["from_seq", "last_event_id"]
+StopReason = Literal["terminal", "204", "max_reconnects", "deadline"]
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    base_url: str
+    resume: ResumeMode = "from_seq"
+    read_timeout_s: float = 60.0  # the runbook's recommended client timeout, above the 15 s heartbeat
+    connect_timeout_s: float = 5.0
+    backoff_initial_s: float = 0.1
+    backoff_max_s: float = 2.0
+    backoff_multiplier: float = 2.0
+    honour_retry: bool = True  # a server `retry:` field replaces the backoff, as in a browser
+    max_reconnects: int = 100
+    deadline_s: float = 120.0
+    probe_after_terminal: bool = False
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def stream_url(self, run_id: str) -> str:
+        return f"{self.base_url.rstrip('/')}/api/agents/runs/{run_id}/stream"
+
+
+@dataclass(frozen=True)
+class ConsumerOutcome:
+    consumer: str
+    run_id: str
+    last_seq: int
+    stop_reason: str  # StopReason
+    connections: int
+    reached_terminal: bool
+
+
+def decode_frame(event: SSEEvent) -> tuple[int | None, str, float | None]:
+    """(seq, type, event ts) of one frame: seq from ``id:`` (the resume cursor) else from the data."""
+    body = _json_object(event.data)
+    inner = body.get("event") if isinstance(body.get("event"), dict) else {}
+    seq = _as_int(event.id)
+    if seq is None:
+        seq = _as_int(body.get("seq", inner.get("seq")))
+    etype = body.get("type") or inner.get("type") or event.event
+    return seq, str(etype), to_epoch(body.get("ts", inner.get("ts")))
+
+
+def _json_object(data: str) -> dict[str, Any]:
+    with contextlib.suppress(ValueError):
+        obj = json.loads(data)
+        if isinstance(obj, dict):
+            return obj
+    return {}
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+class _Connection:
+    """Records one connection's life into the history; the open and the close exactly once each."""
+
+    def __init__(self, history: History, conn: str, consumer: str, run_id: str, cursor: int) -> None:
+        self.h, self.conn, self.consumer, self.run_id, self.cursor = history, conn, consumer, run_id, cursor
+        self.request: tuple[int | None, str | None] = (None, None)  # (fromSeq sent, Last-Event-ID sent)
+        self.is_open = False
+        self.closed_reason: str | None = None
+        self.frames = 0
+
+    def open(self, status: int | None) -> None:
+        if not self.is_open:
+            self.is_open = True
+            self.h.append(ConnOpened(self.conn, self.consumer, self.run_id, *self.request, status,
+                                     self.h.wall(), self.h.mono()))
+
+    def item(self, item: SSEComment | SSEEvent) -> Frame | None:
+        if isinstance(item, SSEComment):
+            self.h.append(Heartbeat(self.conn, self.consumer, self.run_id, self.h.wall(), self.h.mono(), item.text))
+            return None
+        seq, etype, ts = decode_frame(item)
+        frame = Frame(self.conn, self.consumer, self.run_id, seq, etype, ts, self.h.wall(), self.h.mono())
+        self.h.append(frame)
+        self.frames += 1
+        if seq is not None:
+            self.cursor = seq
+        return frame
+
+    def close(self, reason: str, error: str | None = None) -> str:
+        if self.closed_reason is None:
+            self.open(None)  # a request that failed before any answer still counts as a connection
+            self.closed_reason = reason
+            self.h.append(ConnClosed(self.conn, self.consumer, self.run_id, reason, self.h.wall(), self.h.mono(),
+                                     self.cursor, error))
+        return reason
+
+
+class SSEConsumer:
+    """One subscriber of one run; ``consume`` returns when the stream is over for it."""
+
+    def __init__(self, config: ConsumerConfig, history: History, client: httpx.AsyncClient | None = None) -> None:
+        self.config = config
+        self.history = history
+        self._client = client
+
+    async def consume(self, run_id: str, consumer_id: str, from_seq: int = 0) -> ConsumerOutcome:
+        cfg = self.config
+        deadline = asyncio.get_running_loop().time() + cfg.deadline_s
+        async with self._client_cm() as client:
+            return await self._loop(client, run_id, consumer_id, from_seq, deadline)
+
+    async def _loop(self, client: httpx.AsyncClient, run_id: str, consumer: str, from_seq: int,
+                    deadline: float) -> ConsumerOutcome:
+        cursor, backoff, n, retry = from_seq, self.config.backoff_initial_s, 0, None
+        terminal_at: int | None = None  # the connection number that delivered RunFinished
+        while True:
+            conn = _Connection(self.history, f"{consumer}#{n}", consumer, run_id, cursor)
+            n += 1
+            parser = SSEParser()
+            reason = await self._attempt(client, conn, parser, from_seq, deadline)
+            cursor, retry = conn.cursor, parser.retry if parser.retry is not None else retry
+            if reason == "terminal" and terminal_at is None:
+                terminal_at = n
+            stop = self._stop_reason(reason, terminal_at, n, deadline)
+            if stop is not None:
+                return ConsumerOutcome(consumer, run_id, cursor, stop, n, terminal_at is not None)
+            backoff = self.config.backoff_initial_s if conn.frames else backoff
+            await asyncio.sleep(self._delay(backoff, retry, deadline))
+            if asyncio.get_running_loop().time() >= deadline:
+                return ConsumerOutcome(consumer, run_id, cursor, "deadline", n, False)
+            backoff = min(backoff * self.config.backoff_multiplier, self.config.backoff_max_s)
+
+    def _stop_reason(self, reason: str, terminal_at: int | None, n: int, deadline: float) -> str | None:
+        if terminal_at is not None:  # done, unless the one probe after the terminal is still due
+            probe_due = self.config.probe_after_terminal and n == terminal_at
+            return None if probe_due else "terminal"
+        if reason == "204":
+            return "204"
+        if asyncio.get_running_loop().time() >= deadline:
+            return "deadline"
+        if n > self.config.max_reconnects:
+            return "max_reconnects"
+        return None
+
+    def _delay(self, backoff: float, retry_ms: int | None, deadline: float) -> float:
+        delay = retry_ms / 1000.0 if (retry_ms is not None and self.config.honour_retry) else backoff
+        return max(0.0, min(delay, deadline - asyncio.get_running_loop().time()))
+
+    async def _attempt(self, client: httpx.AsyncClient, conn: _Connection, parser: SSEParser, from_seq: int,
+                       deadline: float) -> str:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await self._stream(client, conn, parser, from_seq)
+        except TimeoutError:
+            return conn.close("timeout", "overall deadline")
+        except httpx.TimeoutException as exc:
+            return conn.close("timeout", repr(exc))
+        except (httpx.TransportError, httpx.StreamError) as exc:
+            return conn.close("error", repr(exc))
+        except asyncio.CancelledError:
+            conn.close("timeout" if loop.time() >= deadline else "error", "cancelled")
+            raise
+        except Exception as exc:  # recorded, then let the caller see the bug
+            conn.close("error", repr(exc))
+            raise
+
+    async def _stream(self, client: httpx.AsyncClient, conn: _Connection, parser: SSEParser, from_seq: int) -> str:
+        params, headers = self._request_parts(conn.cursor, from_seq)
+        conn.request = (_as_int(params.get("fromSeq")), headers.get("Last-Event-ID"))
+        url = self.config.stream_url(conn.run_id)
+        async with client.stream("GET", url, params=params, headers=headers, timeout=self._timeout()) as resp:
+            conn.open(resp.status_code)
+            if resp.status_code == 204:
+                return conn.close("204")
+            if resp.status_code != 200:
+                return conn.close("error", f"HTTP {resp.status_code}")
+            async for line in resp.aiter_lines():
+                for item in parser.feed_line(line):
+                    frame = conn.item(item)
+                    if frame is not None and frame.type == TERMINAL_TYPE:
+                        return conn.close("terminal")
+        return conn.close("eof")
+
+    def _request_parts(self, cursor: int, from_seq: int) -> tuple[dict[str, str], dict[str, str]]:
+        headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache", **dict(self.config.headers)}
+        if self.config.resume == "from_seq":
+            return {"fromSeq": str(cursor)}, headers
+        if cursor != from_seq:  # like a browser: the header only once an id was received
+            headers["Last-Event-ID"] = str(cursor)
+        return {"fromSeq": str(from_seq)}, headers
+
+    def _timeout(self) -> httpx.Timeout:
+        cfg = self.config
+        return httpx.Timeout(cfg.read_timeout_s, connect=cfg.connect_timeout_s)
+
+    @contextlib.asynccontextmanager
+    async def _client_cm(self) -> Any:
+        if self._client is not None:
+            yield self._client
+            return
+        async with httpx.AsyncClient(timeout=self._timeout()) as client:
+            yield client
+
+
+async def consume_all(config: ConsumerConfig, history: History, run_id: str, consumers: int,
+                      from_seq: int = 0, prefix: str = "c") -> list[ConsumerOutcome]:
+    """``consumers`` concurrent subscribers of one run, sharing one connection pool."""
+    limits = httpx.Limits(max_connections=consumers + 10, max_keepalive_connections=consumers)
+    async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(config.read_timeout_s)) as client:
+        consumer = SSEConsumer(config, history, client)
+        return list(await asyncio.gather(*(consumer.consume(run_id, f"{prefix}{i}", from_seq)
+                                           for i in range(consumers))))
+
+
+__all__ = ["ConsumerConfig", "ConsumerOutcome", "ResumeMode", "SSEConsumer", "consume_all", "decode_frame"]
