@@ -1,0 +1,1 @@
+"""Command modules of the `harness` CLI; each exposes `register(app)`."""

@@ -1,0 +1,57 @@
+"""`harness recover restart-outbox` and `harness recover cancel-run RUN_ID --confirm`: the runbook's safe actions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from harness.commands.output import stdout
+from harness.commands.runbook_common import DsnOpt, JsonOpt, emit_json, resolve_dsn, seconds
+from harness.runbook.recovery import cancel_run, restart_outbox_from_state
+from harness.stack.paths import state_dir
+
+__all__ = ["register"]
+
+recover_app = typer.Typer(help="The runbook's safe recovery actions (never sets publishedAt).", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(recover_app, name="recover")
+
+
+@recover_app.command("restart-outbox")
+def restart_outbox_cmd(
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each worker to stop and to be healthy again.")] = 30.0,
+    json_: JsonOpt = False,
+) -> None:
+    """Restart the outbox worker(s) of the stack started by `harness up` (SIGTERM, then start again)."""
+    result = restart_outbox_from_state(state_dir(), timeout)
+    if json_:
+        emit_json(result.to_dict())
+        return
+    for r in result.restarted:
+        stdout.print(f"restarted {r['name']}: pid {r['old_pid']} -> {r['new_pid']}", highlight=False)
+    stdout.print("next: watch metric.events_published for progress (`harness lag --since 1m`);"
+                 " still stuck after 30s -> check DB locks (`harness diagnose RUN_ID`)", highlight=False)
+
+
+@recover_app.command("cancel-run")
+def cancel_run_cmd(
+    run_id: Annotated[str, typer.Argument(help="The stuck run.")],
+    confirm: Annotated[bool, typer.Option("--confirm", help="Required: this is the runbook's last resort.")] = False,
+    stuck_after: Annotated[str, typer.Option(help="Outbox behind this long counts as stuck.")] = "30s",
+    stalled_after: Annotated[str, typer.Option(help="No event for this long counts as stalled.")] = "10m",
+    dsn: DsnOpt = None, json_: JsonOpt = False,
+) -> None:
+    """LAST RESORT: mark a confirmed-stuck started run cancelled and remove its outbox row (runbook SQL, verbatim).
+
+    Refuses (exit 2) without --confirm, for a run that is not started, or one that is not stuck.
+    """
+    result = cancel_run(resolve_dsn(dsn), run_id, confirm=confirm, stuck_after_s=seconds(stuck_after),
+                        stalled_after_s=seconds(stalled_after))
+    if json_:
+        emit_json(result.to_dict())
+        return
+    stdout.print(f"cancelled {run_id} ({result.reason}); its run_outbox row is removed, publishedAt untouched",
+                 highlight=False)

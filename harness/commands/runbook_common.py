@@ -1,0 +1,45 @@
+"""Options and output shared by the runbook commands (`diagnose`, `lag`, `alerts`, ...)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from harness.runbook.context import resolve_dsn, resolve_logs_dir, stack_json
+from harness.runbook.log_lines import parse_duration
+
+__all__ = ["DsnOpt", "JsonOpt", "LogsOpt", "emit_json", "finish", "logs_or_none", "resolve_dsn", "resolve_logs_dir",
+           "seconds"]
+
+DsnOpt = Annotated[Optional[str], typer.Option("--dsn", envvar="HARNESS_DSN",
+                                               help="PostgreSQL DSN (default: the running stack's, from stack.json).")]
+LogsOpt = Annotated[Optional[Path], typer.Option("--logs", help="Folder of the service's *.log files"
+                                                                " (default: the running stack's logs_dir).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def emit_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def finish(problem: bool) -> None:
+    """Exit 1 when the command found a problem (0 otherwise)."""
+    if problem:
+        raise typer.Exit(1)
+
+
+def logs_or_none(logs: Path | None) -> Path | None:
+    """The log folder when given or known from stack.json; None when neither (optional for the command)."""
+    if logs is not None:
+        return logs
+    info = stack_json()
+    return Path(info["logs_dir"]) if info and info.get("logs_dir") else None
+
+
+def seconds(text: str) -> float:
+    return parse_duration(text)
+
+

@@ -1,0 +1,78 @@
+"""`harness schema-check` and `harness runbook-check`: does the live schema fit the runbook's SQL?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from harness.commands.output import stdout
+from harness.commands.runbook_common import DsnOpt, JsonOpt, LogsOpt, emit_json, finish, logs_or_none, resolve_dsn
+from harness.errors import ConfigError
+from harness.runbook.runbook_check import check_runbook
+from harness.runbook.schema_check import schema_check
+
+__all__ = ["register"]
+
+SearchPathOpt = Annotated[Optional[str], typer.Option("--search-path",
+                                                      help="search_path for the checks, e.g. a schema variant.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("schema-check")(schema_check_cmd)
+    app.command("runbook-check")(runbook_check_cmd)
+
+
+def schema_check_cmd(dsn: DsnOpt = None, search_path: SearchPathOpt = None, json_: JsonOpt = False) -> None:
+    """The runbook's required indexes and keys (with their uniqueness) and its columns, unquoted.
+
+    Exit 0: all present; 1: something missing (named); 2: bad input or unreachable.
+    """
+    report = schema_check(resolve_dsn(dsn), search_path)
+    if json_:
+        emit_json(report.to_dict())
+    else:
+        for req in report.requirements:
+            mark = "[green]ok[/]     " if req.ok else "[red]MISSING[/]"
+            detail = f"({req.found})" if req.ok and req.found else req.problem
+            stdout.print(f"{mark} {req.what} {detail}", highlight=False)
+        stdout.print("schema: ok" if report.ok else f"schema: {len(report.missing)} missing: {'; '.join(report.missing)}",
+                     highlight=False)
+    finish(not report.ok)
+
+
+def runbook_check_cmd(
+    file: Annotated[Path, typer.Argument(help="The runbook, in Markdown.")],
+    dsn: DsnOpt = None, logs: LogsOpt = None, search_path: SearchPathOpt = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Placeholder value NAME=VALUE, e.g. runId=abc.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Check every SQL block (EXPLAIN in a read-only, rolled-back transaction) and log pipeline of a runbook.
+
+    Exit 0: every block ok; 1: a block is broken; 2: bad input or unreachable.
+    """
+    values = {}
+    for pair in set_ or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects NAME=VALUE, got {pair!r}")
+        values[key] = value
+    results = check_runbook(file, resolve_dsn(dsn), logs_dir=logs if logs is not None else logs_or_none(None),
+                            values=values, search_path=search_path)
+    broken = [r for r in results if r.status == "error"]
+    if json_:
+        emit_json({"file": str(file), "ok": not broken, "blocks": [r.to_dict() for r in results]})
+    else:
+        for r in results:
+            color = {"ok": "green", "error": "red"}.get(r.status, "dim")
+            first = r.text.strip().splitlines()[0] if r.text.strip() else ""
+            stdout.print(f"[{color}]{r.status:7}[/] {r.kind:8} {r.where}: {first[:70]}", highlight=False)
+            if r.message:
+                stdout.print(f"          {r.message}", highlight=False, markup=False)
+            for detail in r.details[1:] if r.status == "error" else []:
+                stdout.print(f"          {detail}", highlight=False, markup=False)
+        checked = [r for r in results if r.status != "skipped"]
+        stdout.print(f"{len(checked) - len(broken)} of {len(checked)} checked block(s) ok, {len(broken)} broken,"
+                     f" {len(results) - len(checked)} skipped", highlight=False)
+    finish(bool(broken))

@@ -1,0 +1,151 @@
+"""pytest fixtures for the local stack. Loaded by pyproject's `-p harness.pytest_plugin`.
+
+Importing this module starts nothing: stacks start lazily when a test asks for them.
+
+Fixtures:
+- `stack_config` (session): the StackConfig of the session stack; fast intervals. Override it in a
+  conftest.py to change the session stack.
+- `stack` (session): the shared `LocalStack`, started once per session.
+- `stack_info` (session): its `StackInfo` (endpoints).
+- `toxiproxy` (session): the shared stack's `ToxiproxyApi`.
+- `clean_db` (function): truncates the service's tables before the test; returns the direct DSN.
+- `stack_factory` (function): `stack_factory(**overrides) -> LocalStack`, a separate stack with other
+  settings (`nginx="buffered"`, `api_replicas=2`, `heartbeat_ms=500`, ...), stopped after the test.
+- `service_intervals` (session): the `Intervals` the session stack's service runs with.
+
+Tests marked `stack` get the shared stack, healed (paused processes resumed, dead ones restarted)
+and with every proxy reset before they run. Tests marked `nginx` are skipped when nginx is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import TYPE_CHECKING, Callable, Iterator
+
+import pytest
+
+from harness.errors import HarnessError
+
+if TYPE_CHECKING:  # the stack package is imported lazily: loading the plugin must stay cheap
+    from harness.stack import Intervals, LocalStack, StackConfig, StackInfo, ToxiproxyApi
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("harness", "harness local stack")
+    group.addoption("--postgres-dsn", default=None,
+                    help="use this PostgreSQL instead of an embedded one (env HARNESS_POSTGRES_DSN)")
+    group.addoption("--toxiproxy-url", default=None,
+                    help="use this toxiproxy server instead of starting one (env TOXIPROXY_URL)")
+    group.addoption("--service-command", default=None,
+                    help="the service's command (env HARNESS_SERVICE_COMMAND; default python -m reference_impl)")
+    group.addoption("--service-dir", default=None,
+                    help="source directory of the service, e.g. a mutant's patched copy (env HARNESS_SERVICE_DIR)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "stack: needs the real local stack (PostgreSQL, toxiproxy, service)")
+    config.addinivalue_line("markers", "nginx: needs nginx in front of the API")
+
+
+@pytest.fixture(scope="session")
+def stack_config(pytestconfig: pytest.Config) -> StackConfig:
+    from harness.stack import Intervals, StackConfig
+
+    opt = pytestconfig.getoption
+    env = dict(os.environ)
+    for option, var in (("postgres_dsn", "HARNESS_POSTGRES_DSN"), ("toxiproxy_url", "TOXIPROXY_URL"),
+                        ("service_command", "HARNESS_SERVICE_COMMAND"), ("service_dir", "HARNESS_SERVICE_DIR")):
+        if opt(option):
+            env[var] = opt(option)
+    return StackConfig.from_env(env, intervals=Intervals.fast())
+
+
+@pytest.fixture(scope="session")
+def service_intervals(stack_config: StackConfig) -> Intervals:
+    from harness.stack import Intervals
+
+    return stack_config.service.intervals if stack_config.service else Intervals.fast()
+
+
+def _start(config: StackConfig, tmp_path_factory: pytest.TempPathFactory, name: str) -> LocalStack:
+    import dataclasses
+
+    from harness.stack import LocalStack
+
+    if config.logs_dir is None:  # pytest keeps the last runs' tmp dirs: logs survive for the post-mortem
+        config = dataclasses.replace(config, logs_dir=tmp_path_factory.mktemp(name))
+    stack = LocalStack(config)
+    try:
+        stack.start()
+    except HarnessError as exc:
+        pytest.fail(f"could not start the {name}: {exc}", pytrace=False)
+    return stack
+
+
+@pytest.fixture(scope="session")
+def stack(stack_config: StackConfig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The shared stack; one per session. Yields a `LocalStack` (see `.info` for endpoints)."""
+    from harness.stack import install_signal_handlers
+
+    install_signal_handlers()  # SIGTERM to pytest tears the stack down like Ctrl-C does
+    started = _start(stack_config, tmp_path_factory, "stack-logs")
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="session")
+def stack_info(stack: LocalStack) -> StackInfo:
+    return stack.info
+
+
+@pytest.fixture(scope="session")
+def toxiproxy(stack: LocalStack) -> ToxiproxyApi:
+    assert stack.api is not None
+    return stack.api
+
+
+@pytest.fixture
+def clean_db(stack: LocalStack) -> str:
+    """Empty the service's tables before the test (TRUNCATE, well under a second); the direct DSN."""
+    from harness.stack.db_reset import truncate_service_tables
+
+    truncate_service_tables(stack.info.dsn)
+    return stack.info.dsn
+
+
+@pytest.fixture
+def stack_factory(stack_config: StackConfig,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., LocalStack]]:
+    """`stack_factory(**overrides) -> LocalStack`: a separate, started stack; stopped after the test.
+
+    Overrides are StackConfig / ServiceConfig / Intervals fields by name, e.g.
+    `stack_factory(nginx="buffered", api_replicas=2, heartbeat_ms=500)`.
+    """
+    started: list[LocalStack] = []
+
+    def factory(**overrides: object) -> LocalStack:
+        # Its own proxy names, in case the toxiproxy server is shared (TOXIPROXY_URL).
+        prefix = f"f{len(started)}_" if stack_config.toxiproxy_url else ""
+        config = stack_config.with_overrides(**{"proxy_prefix": prefix, "logs_dir": None, **overrides})
+        new = _start(config, tmp_path_factory, "factory-stack-logs")
+        started.append(new)
+        return new
+
+    try:
+        yield factory
+    finally:
+        for one in reversed(started):
+            one.stop()
+
+
+@pytest.fixture(autouse=True)
+def _harness_markers(request: pytest.FixtureRequest) -> None:
+    """`stack`-marked tests get the shared stack, healed and with clean proxies."""
+    if request.node.get_closest_marker("nginx") and shutil.which("nginx") is None \
+            and not os.access("/usr/sbin/nginx", os.X_OK):
+        pytest.skip("nginx is not installed (apt-get install -y nginx)")
+    if request.node.get_closest_marker("stack"):
+        shared: LocalStack = request.getfixturevalue("stack")
+        shared.heal()
