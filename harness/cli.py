@@ -19,6 +19,7 @@ __all__ = ["app", "main"]
 
 COMMAND_MODULES = (
     "harness.commands.stack",
+    "harness.commands.run",
     "harness.commands.diagnostics",
     "harness.commands.schema",
     "harness.commands.alerts",

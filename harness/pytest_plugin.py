@@ -12,6 +12,8 @@ Fixtures:
 - `stack_factory` (function): `stack_factory(**overrides) -> LocalStack`, a separate stack with other
   settings (`nginx="buffered"`, `api_replicas=2`, `heartbeat_ms=500`, ...), stopped after the test.
 - `service_intervals` (session): the `Intervals` the session stack's service runs with.
+- `scenario` (function): a `ScenarioRecord`: the test's history, and `judge(snapshot, names)` that
+  composes the named invariants and saves history, snapshot and verdicts for the report.
 
 Tests marked `stack` get the shared stack, healed (paused processes resumed, dead ones restarted)
 and with every proxy reset before they run. Tests marked `nginx` are skipped when nginx is missing.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 import pytest
@@ -28,6 +31,7 @@ import pytest
 from harness.errors import HarnessError
 
 if TYPE_CHECKING:  # the stack package is imported lazily: loading the plugin must stay cheap
+    from harness.scenario import ScenarioRecord
     from harness.stack import Intervals, LocalStack, StackConfig, StackInfo, ToxiproxyApi
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -149,3 +153,28 @@ def _harness_markers(request: pytest.FixtureRequest) -> None:
     if request.node.get_closest_marker("stack"):
         shared: LocalStack = request.getfixturevalue("stack")
         shared.heal()
+
+
+@pytest.fixture
+def scenario(request: pytest.FixtureRequest, tmp_path: Path,
+             record_property: Callable[[str, object], None]) -> Iterator[ScenarioRecord]:
+    """A `ScenarioRecord` (history + judge) whose files land in the run's report folder when the test
+    runs under `harness run`, else in the test's tmp_path. The history is saved even when the test fails."""
+    from harness.scenario import ScenarioRecord
+
+    root = os.environ.get("HARNESS_REPORT_DIR")
+    slug = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in request.node.nodeid)
+    folder = Path(root) / "scenarios" / slug if root else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    record = ScenarioRecord(folder)
+    record_property("checks_file", str(record.checks_file))
+    try:
+        yield record
+    finally:
+        record.save_history()
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """`@pytest.mark.anyio` tests run on asyncio (the service's and the consumers' loop)."""
+    return "asyncio"

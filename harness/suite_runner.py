@@ -55,7 +55,8 @@ def run_suites(request: RunRequest) -> tuple[dict[str, Any], Path]:
 
 
 def _pytest(paths: list[Path], folder: Path, request: RunRequest) -> None:
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={folder / 'junit.xml'}",
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "junit_family=xunit1",
+           f"--junitxml={folder / 'junit.xml'}",
            *map(str, paths), *request.pytest_args]
     env = {**os.environ, **request.env, "HARNESS_REPORT_DIR": str(folder)}
     with open(folder / "pytest.log", "w") as log:

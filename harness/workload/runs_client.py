@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from harness.errors import HarnessError
 from harness.history import History, Op
 
 TERMINAL_TYPE = "RunFinished"
@@ -65,6 +66,13 @@ class RunsClient:
     async def create_run(self, script: RunScript | dict[str, Any] | None = None) -> Op:
         body = script.to_json() if isinstance(script, RunScript) else dict(script or {})
         return await self._call("create", "POST", "/api/agents/runs", {"script": body}, {"script": body})
+
+    async def start_run(self, script: RunScript | dict[str, Any] | None = None) -> str:
+        """Create a run and return its id; a refusal is an error here, since nothing can follow it."""
+        op = await self.create_run(script)
+        if op.type != "ok" or "run_id" not in (op.value or {}):
+            raise HarnessError(f"could not create a run at {self.config.base_url}: {op.error or op.value}")
+        return str(op.value["run_id"])
 
     async def get_run(self, run_id: str) -> Op:
         return await self._call("read", "GET", f"/api/agents/runs/{run_id}", None, {"run_id": run_id}, read=True)

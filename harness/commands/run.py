@@ -1,0 +1,32 @@
+"""`harness run`: run scenario suites on the local stack and write a report a person and a pipeline can read."""
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from harness.commands.output import stdout
+from harness.report import exit_code
+from harness.suite_runner import DEFAULT_SUITES, RunRequest, run_suites, suite_paths
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+
+
+def run(
+    suite: Optional[list[str]] = typer.Option(
+        None, "--suite", "-s", help=f"suite to run (scenarios/test_NAME.py); repeatable; default {', '.join(DEFAULT_SUITES)}"),
+    keyword: Optional[str] = typer.Option(None, "-k", help="only scenarios matching this pytest -k expression"),
+    postgres_dsn: Optional[str] = typer.Option(None, help="use this PostgreSQL instead of an embedded one"),
+    toxiproxy_url: Optional[str] = typer.Option(None, help="use this toxiproxy server instead of starting one"),
+) -> None:
+    """Run the suites; exit 0 when all pass, 1 when any fails, 2 when a verdict is unknown or the stack could not start."""
+    suites = tuple(suite or DEFAULT_SUITES)
+    suite_paths(suites)  # an unknown suite is a usage error before anything starts
+    args = [*(("-k", keyword) if keyword else ()), *(("--postgres-dsn", postgres_dsn) if postgres_dsn else ()),
+            *(("--toxiproxy-url", toxiproxy_url) if toxiproxy_url else ())]
+    summary, folder = run_suites(RunRequest(suites=suites, pytest_args=tuple(args)))
+    counts = ", ".join(f"{n} {v}" for v, n in summary["counts"].items())
+    stdout.print(f"[bold]{summary['verdict'].upper()}[/]: {counts}; report: {folder / 'index.html'}")
+    raise typer.Exit(exit_code(summary))
