@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the harness needs on a fresh machine, idempotently, and says what is missing when it can't:
-#   .venv (Python packages), .tools/bin/toxiproxy-server (go install), nginx (Debian package, as root).
+#   .venv (Python packages), .tools/bin/toxiproxy-server (go install), nginx and promtool (Debian packages, as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOXIPROXY_VERSION=2.12.0
@@ -52,7 +52,19 @@ setup_nginx() {
   fi
 }
 
+setup_promtool() {
+  command -v promtool >/dev/null && return
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing promtool (Debian package prometheus; for the alert-rules test)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; } >/dev/null \
+      || die "apt-get install prometheus failed"
+  else
+    say "warning: promtool not found; the alert-rules test will be skipped. Install it: sudo apt-get install prometheus"
+  fi
+}
+
 setup_venv
 setup_toxiproxy
 setup_nginx
+setup_promtool
 say "ready"

@@ -66,7 +66,8 @@ def runbook_check_cmd(
     else:
         for r in results:
             color = {"ok": "green", "error": "red"}.get(r.status, "dim")
-            first = r.text.strip().splitlines()[0] if r.text.strip() else ""
+            first = next((ln.strip() for ln in r.text.splitlines()
+                          if ln.strip() and not ln.strip().startswith(("--", "#"))), "")
             stdout.print(f"[{color}]{r.status:7}[/] {r.kind:8} {r.where}: {first[:70]}", highlight=False)
             if r.message:
                 stdout.print(f"          {r.message}", highlight=False, markup=False)

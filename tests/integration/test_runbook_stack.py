@@ -1,0 +1,277 @@
+"""Each runbook command against the real stack, under the condition it diagnoses.
+
+Shared session stack (fast intervals), clean database per test, proxies and paused processes healed
+between tests. The CLI runs in-process (`harness.cli.main`), so exit codes and output are the user's.
+Log-based checks use short windows (`--since`, `--lag-window`) or `--run`, because the session's log
+folder keeps the lines of earlier tests.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from harness.cli import main
+from harness.runbook.recovery import restart_outbox_in_stack
+from harness.stack import LocalStack, Toxic, reap_leftovers
+
+pytestmark = pytest.mark.stack
+RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "runbook.md"
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], stack: LocalStack, clean_db: str,
+        monkeypatch: pytest.MonkeyPatch) -> Callable[..., tuple[int, str, str]]:
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("HARNESS_DSN", stack.info.dsn)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        try:
+            main([*args])
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        return code, out, err
+    return run
+
+
+def as_json(out: str) -> Any:
+    return json.loads(out)
+
+
+def create_run(stack: LocalStack, steps: int = 5, interval_ms: int = 20) -> str:
+    resp = httpx.post(f"{stack.info.api_direct_url}/api/agents/runs",
+                      json={"script": {"steps": steps, "interval_ms": interval_ms}}, timeout=10)
+    assert resp.status_code == 201, resp.text
+    return str(resp.json()["runId"])
+
+
+def query(stack: LocalStack, sql: str, *params: object) -> Any:
+    with psycopg.connect(stack.info.dsn, autocommit=True) as conn:
+        return conn.execute(sql, params).fetchone()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def finished(stack: LocalStack, run_id: str) -> bool:
+    row = query(stack, "SELECT r.state, o.nextSeq > r.lastSeq FROM runs r JOIN run_outbox o ON o.runId = r.id"
+                       " WHERE r.id = %s", run_id)
+    return bool(row and row[0] == "succeeded" and row[1])
+
+
+def logged(stack: LocalStack, run_id: str) -> bool:
+    """Every event of the run has its metric.events_published line (logged after the mark commits)."""
+    from harness.runbook.lag_report import lag_report
+
+    last = query(stack, "SELECT lastSeq FROM runs WHERE id = %s", run_id)[0]
+    return lag_report(Path(stack.info.logs_dir), since_s=None, run_id=run_id).overall.count >= last
+
+
+def test_steady_state(cli: Callable[..., tuple[int, str, str]], stack: LocalStack) -> None:
+    runs = [create_run(stack) for _ in range(3)]
+    wait_for(lambda: all(finished(stack, r) for r in runs), what="runs to finish and be published")
+    code, out, _ = cli("diagnose", runs[0], "--json")
+    assert code == 0 and as_json(out)["verdict"] == "finished"
+    code, out, _ = cli("alerts", "--json", "--logs", stack.info.logs_dir, "--backlog-for", "2s",
+                       "--lag-window", "10s", "--churn-window", "10s")
+    assert code == 0 and as_json(out)["firing"] == [], out
+    code, out, _ = cli("lag", "--logs", stack.info.logs_dir, "--since", "10s", "--json")
+    assert code == 0 and as_json(out)["overall"]["cls"] == "normal"
+    code, out, _ = cli("schema-check")
+    assert code == 0 and "schema: ok" in out
+    code, out, _ = cli("backlog", "--json")
+    assert code == 0 and as_json(out)["rows"] == []
+
+
+def test_outbox_paused_is_stuck_and_backlog_fires_then_cancel_and_restart(
+        cli: Callable[..., tuple[int, str, str]], stack: LocalStack) -> None:
+    stack.process("outbox-worker-0").pause()
+    run = create_run(stack, steps=200, interval_ms=20)
+    wait_for(lambda: query(stack, "SELECT lastSeq FROM runs WHERE id = %s", run)[0] >= 30, what="appends")
+    time.sleep(1.2)  # the backlog must hold for --backlog-for
+    code, out, _ = cli("diagnose", run, "--json")
+    result = as_json(out)
+    assert code == 1 and result["verdict"] == "outbox_stuck" and result["evidence"]["nextSeq"] == 1
+    assert "restart-outbox" in result["action"][0]
+    code, out, _ = cli("alerts", "--json", "--backlog-threshold", "5", "--backlog-for", "1s")
+    assert code == 1 and "outbox_backlog" in as_json(out)["firing"], out
+    code, out, _ = cli("backlog", "--json")
+    assert as_json(out)["rows"][0]["runId"] == run and as_json(out)["rows"][0]["backlog"] >= 30
+    # cancel refuses a run that is not confirmed stuck (outbox behind < 30 s), then cancels with a short bound
+    code, _, err = cli("recover", "cancel-run", run, "--confirm")
+    assert code == 2 and "not confirmed stuck" in err
+    code, _, err = cli("recover", "cancel-run", run, "--stuck-after", "0.5s")
+    assert code == 2 and "--confirm" in err
+    code, out, _ = cli("recover", "cancel-run", run, "--confirm", "--stuck-after", "0.5s", "--json")
+    assert code == 0 and as_json(out)["cancelled"]
+    assert query(stack, "SELECT state FROM runs WHERE id = %s", run)[0] == "cancelled"
+    assert query(stack, "SELECT count(*) FROM run_outbox WHERE runId = %s", run)[0] == 0
+    assert query(stack, "SELECT count(*) FROM run_events WHERE publishedAt IS NOT NULL")[0] == 0  # never set by hand
+    # restart the (paused) outbox worker: the backlog of another run drains
+    other = create_run(stack, steps=3)
+    restarted = restart_outbox_in_stack(stack)
+    assert restarted.restarted[0]["old_pid"] != restarted.restarted[0]["new_pid"]
+    wait_for(lambda: finished(stack, other), what="the restarted outbox to publish")
+
+
+def test_queue_worker_stopped_is_never_started(cli: Callable[..., tuple[int, str, str]], stack: LocalStack) -> None:
+    stack.process("queue-worker-0").pause()
+    run = create_run(stack)
+    time.sleep(0.5)
+    code, out, _ = cli("diagnose", run)
+    assert code == 1 and "verdict: never_started" in out and "restart the queue worker" in out
+    query(stack, "INSERT INTO runs (id) VALUES ('no-job') RETURNING id")
+    code, out, _ = cli("diagnose", "no-job", "--json")
+    assert code == 1 and as_json(out)["evidence"]["case"] == "no_job"
+    code, _, _ = cli("recover", "cancel-run", run, "--confirm")
+    assert code == 2  # queued, not started: the runbook's UPDATE would not touch it
+
+
+def test_removed_event_row_is_a_seq_gap(cli: Callable[..., tuple[int, str, str]], stack: LocalStack) -> None:
+    stack.process("outbox-worker-0").pause()
+    run = create_run(stack, steps=3)
+    wait_for(lambda: query(stack, "SELECT state FROM runs WHERE id = %s", run)[0] == "succeeded", what="the run")
+    query(stack, "DELETE FROM run_events WHERE runId = %s AND seq = 1 RETURNING seq", run)
+    stack.process("outbox-worker-0").resume()
+    time.sleep(0.6)  # the outbox sees the gap and stops there
+    code, out, _ = cli("diagnose", run, "--json", "--logs", stack.info.logs_dir)
+    result = as_json(out)
+    assert code == 1 and result["verdict"] == "seq_gap", out
+    assert result["evidence"]["expectedSeq"] == 1 and result["evidence"]["nextPresentSeq"] == 2
+    assert result["action"][0] == "DO NOT manually insert events."
+
+
+def test_latency_on_pg_outbox_is_warning_then_critical(cli: Callable[..., tuple[int, str, str]],
+                                                       stack: LocalStack) -> None:
+    assert stack.api is not None
+    proxy = stack.info.proxies["pg_outbox"]
+    stack.api.add_toxic(proxy, Toxic("latency", attributes={"latency": 25}, name="lat"))
+    slow = create_run(stack, steps=8, interval_ms=200)
+    wait_for(lambda: finished(stack, slow) and logged(stack, slow), what="the run under 25 ms latency")
+    code, out, _ = cli("lag", "--logs", stack.info.logs_dir, "--since", "1h", "--run", slow, "--json")
+    assert code == 1 and as_json(out)["overall"]["cls"] == "warning", out
+    stack.api.remove_toxic(proxy, "lat")
+    stack.api.add_toxic(proxy, Toxic("latency", attributes={"latency": 200}, name="lat"))
+    slower = create_run(stack, steps=8, interval_ms=50)
+    wait_for(lambda: finished(stack, slower) and logged(stack, slower), timeout=40, what="the run under 200 ms latency")
+    code, out, _ = cli("lag", "--logs", stack.info.logs_dir, "--since", "1h", "--run", slower)
+    assert code == 1 and "class: critical" in out
+    code, out, _ = cli("alerts", "--json", "--logs", stack.info.logs_dir, "--lag-window", "8s", "--lag-p95-ms", "500")
+    assert code == 1 and "high_lag" in as_json(out)["firing"], out
+
+
+def test_cutting_the_sse_link_repeatedly_fires_churn(cli: Callable[..., tuple[int, str, str]],
+                                                    stack: LocalStack) -> None:
+    assert stack.api is not None
+    run = create_run(stack, steps=300, interval_ms=50)
+    proxy = stack.info.proxies["sse"]
+    with httpx.Client(base_url=stack.info.api_url, timeout=5) as client:
+        for _ in range(12):
+            try:
+                with client.stream("GET", f"/api/agents/runs/{run}/stream") as resp:
+                    assert resp.status_code == 200
+                    next(resp.iter_lines())
+                    stack.api.disable(proxy)  # closes the open connection: a cut link
+            except httpx.HTTPError:
+                pass
+            stack.api.enable(proxy)
+    time.sleep(0.3)
+    code, out, _ = cli("alerts", "--json", "--logs", stack.info.logs_dir, "--churn-window", "30s")
+    body = as_json(out)
+    assert code == 1 and "sse_churn" in body["firing"], out
+    churn = next(a for a in body["alerts"] if a["name"] == "sse_churn")
+    assert churn["evidence"]["runs"][run] >= 11
+
+
+def test_runbook_check_on_the_runbook_and_on_a_camel_case_schema(
+        cli: Callable[..., tuple[int, str, str]], stack: LocalStack, tmp_path: Path) -> None:
+    run = create_run(stack, steps=3)
+    wait_for(lambda: finished(stack, run) and logged(stack, run), what="a run with log lines")
+    code, out, _ = cli("runbook-check", str(RUNBOOK), "--json", "--logs", stack.info.logs_dir)
+    blocks = as_json(out)["blocks"]
+    sql = [b for b in blocks if b["kind"] == "sql"]
+    assert len(sql) == 10 and all(b["status"] == "ok" for b in sql), [b for b in sql if b["status"] != "ok"]
+    jq_broken = [b for b in blocks if b["kind"] == "pipeline" and "grep -h" in " ".join(b["details"])]
+    assert code == 1 and jq_broken  # grep over several files prefixes names: the runbook's jq pipelines break
+    scratch = "runbook_orm_variant"
+    with psycopg.connect(stack.info.dsn, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {scratch}")
+        conn.execute(f"CREATE DATABASE {scratch}")
+    dsn = stack.info.dsn.rsplit("/", 1)[0] + f"/{scratch}"
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(ORM_SCHEMA)
+        code, out, _ = cli("runbook-check", str(RUNBOOK), "--dsn", dsn, "--search-path", "orm", "--json")
+        sql = [b for b in as_json(out)["blocks"] if b["kind"] == "sql"]
+        broken = [b for b in sql if b["status"] == "error"]
+        assert code == 1 and len(broken) >= 7
+        assert any('column "startedat" does not exist' in b["message"] for b in broken)
+        code, out, _ = cli("schema-check", "--dsn", dsn, "--search-path", "orm")
+        assert code == 1 and "MISSING column run_events.runid" in out and 'quoted "runId"' in out
+    finally:
+        with psycopg.connect(stack.info.dsn, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {scratch} WITH (FORCE)")
+
+
+ORM_SCHEMA = """
+CREATE SCHEMA orm;
+CREATE TABLE orm.runs (id text PRIMARY KEY, state text, "createdAt" timestamptz, "startedAt" timestamptz,
+                       "finishedAt" timestamptz, "lastSeq" bigint DEFAULT 0);
+CREATE TABLE orm.run_events (id bigserial PRIMARY KEY, "runId" text REFERENCES orm.runs, seq bigint, type text,
+                             payload jsonb, ts timestamptz, "publishedAt" timestamptz, UNIQUE ("runId", seq));
+CREATE INDEX ON orm.run_events ("runId", "publishedAt");
+CREATE TABLE orm.run_outbox ("runId" text PRIMARY KEY, "nextSeq" bigint DEFAULT 1, "updatedAt" timestamptz);
+"""
+
+
+def test_restart_outbox_from_the_cli(cli: Callable[..., tuple[int, str, str]], stack: LocalStack,
+                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI path: re-executes the worker recorded in stack.json; `harness down` would reap it."""
+    state = tmp_path / "state"
+    state.mkdir()
+    info = stack.info.to_dict()  # with today's pids: earlier tests restarted processes since stack.info was taken
+    for proc in info["processes"]:
+        proc["pid"] = stack.process(proc["name"]).pid
+    (state / "stack.json").write_text(json.dumps(info))
+    monkeypatch.setenv("HARNESS_STATE_DIR", str(state))
+    old = stack.process("outbox-worker-0").pid
+    try:
+        code, out, err = cli("recover", "restart-outbox", "--json")
+        assert code == 0, out + err
+        [entry] = as_json(out)["restarted"]
+        assert entry["old_pid"] == old and entry["new_pid"] != old
+        assert list((state / "procs").glob("*-recover-outbox-worker-0.json"))
+        run = create_run(stack, steps=3)
+        wait_for(lambda: finished(stack, run), what="the re-executed outbox worker to publish")
+    finally:
+        reap_leftovers(state / "procs", owner_pid=stack.info.owner_pid)  # what `harness down` does
+        stack.heal()  # the stack's own worker starts again
+
+
+def test_bad_input_is_one_line_and_exit_2(cli: Callable[..., tuple[int, str, str]], tmp_path: Path) -> None:
+    no_sql = tmp_path / "no-sql.md"
+    no_sql.write_text("# Runbook\n\n```bash\necho hi\n```\n")
+    cases = [("diagnose", "no-such-run"), ("diagnose", "x", "--dsn", "postgresql://nobody@127.0.0.1:1/x"),
+             ("lag", "--logs", str(tmp_path / "missing")), ("runbook-check", str(no_sql)),
+             ("lag", "--logs", str(tmp_path), "--since", "soon")]
+    for args in cases:
+        code, out, err = cli(*args)
+        assert code == 2, (args, out, err)
+        assert len(err.strip().splitlines()) == 1 and err.startswith("harness: error:"), (args, err)
+        assert "Traceback" not in err + out

@@ -1,0 +1,106 @@
+"""Log lines, lag classification over log lines, and the log pipelines' field checks (no stack)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.errors import LogsError
+from harness.runbook.lag_report import lag_report
+from harness.runbook.log_lines import parse_duration, parse_line, read_log_lines
+from harness.runbook.runbook_check import check_pipeline_fields, logical_lines, pipeline_stages
+
+NOW = 1_700_000_000.0
+
+
+def line(msg: str, t: float, run: str | None = "r1", **fields: object) -> str:
+    head: dict[str, object] = {"time": "2023-11-14 22:13:20.000Z"}
+    if run is not None:
+        head["runId"] = run
+    head |= {"msg": msg, "component": "outbox-publisher", "service": "outbox-worker-0", "level": "info",
+             "timestamp": t}
+    return json.dumps(head | fields)
+
+
+def write_logs(folder: Path, lags: list[float], start: float = NOW - 60, type_: str = "RunStep") -> None:
+    folder.mkdir(exist_ok=True)
+    with open(folder / "outbox-worker-0.log", "a") as f:
+        for i, lag in enumerate(lags):
+            f.write(line("metric.events_published", start + i, seq=i + 1, type=type_, lag_ms=lag) + "\n")
+        f.write("Traceback (most recent call last):\n")  # not JSON: skipped
+
+
+@pytest.mark.parametrize("text,seconds", [("5m", 300), ("30s", 30), ("1h", 3600), ("250ms", 0.25), ("2", 2)])
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+def test_bad_duration_is_a_logs_error() -> None:
+    with pytest.raises(LogsError, match="5x"):
+        parse_duration("5x")
+
+
+def test_parse_line_tolerates_grep_prefix_and_garbage() -> None:
+    assert parse_line('logs/a.log:{"msg": "x", "timestamp": 1}').msg == "x"  # type: ignore[union-attr]
+    assert parse_line("not json") is None and parse_line("[1, 2]") is None
+
+
+def test_since_filters_by_timestamp(tmp_path: Path) -> None:
+    write_logs(tmp_path, [1.0] * 10, start=NOW - 100)  # t = NOW-100 .. NOW-91
+    write_logs(tmp_path, [2.0] * 5, start=NOW - 10)
+    assert len(read_log_lines(tmp_path, now=NOW)) == 15
+    assert len(read_log_lines(tmp_path, since_s=30, now=NOW)) == 5
+
+
+def test_missing_folder_is_one_error(tmp_path: Path) -> None:
+    with pytest.raises(LogsError, match="does not exist"):
+        read_log_lines(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("lags,cls", [([5.0] * 20, "normal"), ([150.0] * 20, "warning"), ([800.0] * 20, "critical")])
+def test_lag_classes_over_log_lines(tmp_path: Path, lags: list[float], cls: str) -> None:
+    write_logs(tmp_path, lags)
+    report = lag_report(tmp_path, since_s=None)
+    assert report.overall.count == 20 and report.overall.cls == cls
+    assert report.healthy is (cls == "normal")
+
+
+def test_increasing_trend_is_critical_and_grouped_by_type(tmp_path: Path) -> None:
+    write_logs(tmp_path, [10.0 + 10 * i for i in range(12)])  # 10 .. 120 ms, steadily rising
+    write_logs(tmp_path, [3.0] * 4, type_="RunFinished")
+    report = lag_report(tmp_path, since_s=None, by="type")
+    step = next(g for g in report.groups if g.name == "RunStep")
+    assert step.increasing and step.cls == "critical" and step.label == "critical (increasing trend)"
+    assert next(g for g in report.groups if g.name == "RunFinished").cls == "normal"
+    assert report.to_dict()["groups"][1]["label"] == "critical (increasing trend)"
+
+
+def test_no_publishes_is_no_data(tmp_path: Path) -> None:
+    write_logs(tmp_path, [])
+    report = lag_report(tmp_path, since_s=None)
+    assert report.overall.count == 0 and report.overall.cls == "no data" and report.healthy
+
+
+def test_pipeline_stages_and_continuations() -> None:
+    script = 'grep "a" logs/*.log | \\\n  jq -r \'[.type, .lag_ms] | @tsv\' | \\\n  awk \'{print $1}\'\n# comment\n'
+    [command] = logical_lines(script)
+    assert pipeline_stages(command) == [["grep", "a", "logs/*.log"], ["jq", "-r", "[.type, .lag_ms] | @tsv"],
+                                        ["awk", "{print $1}"]]
+
+
+def test_field_references_checked_on_selected_lines() -> None:
+    from harness.runbook.log_lines import parse_line as p
+
+    lines = [p(line("metric.events_published", NOW, seq=1, lag_ms=3.0)), p(line("stream-run", NOW, fromSeq=0)),
+             p(line("metric.events_published", NOW, seq=2))]
+    lines = [ln for ln in lines if ln is not None]
+    stages = pipeline_stages("grep \"metric.events_published\" logs/*.log | jq -r '.lag_ms'")
+    assert check_pipeline_fields(stages, lines) == ["jq field .lag_ms is missing in 1 of 2 selected line(s)"]
+    cut = pipeline_stages("grep \"stream-run\" logs/*.log | grep \"fromSeq\" | cut -d' ' -f5 | sort | uniq -c")
+    assert check_pipeline_fields(cut, lines) == []  # field 5 is the runId thanks to the fixed key order
+    wrong = pipeline_stages("grep \"stream-run\" logs/*.log | cut -d' ' -f4")
+    assert "does not yield the runId" in check_pipeline_fields(wrong, lines)[0]
+    none = pipeline_stages('grep "worker:job:start" logs/*.log')
+    assert check_pipeline_fields(none, lines) == ["no log line contains 'worker:job:start'"]
