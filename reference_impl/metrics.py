@@ -17,7 +17,7 @@ REGISTRY = CollectorRegistry()
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 EVENTS_INSERTED = Counter("events_inserted", "Events appended to run_events", ["type"], registry=REGISTRY)
-EVENTS_PUBLISHED = Counter("events_published", "Events published to the bus and marked (re-publishes included)",
+EVENTS_PUBLISHED = Counter("events_published", "Events published to the bus (re-publishes included)",
                            ["type"], registry=REGISTRY)
 PUBLISH_LAG = Histogram(
     "publish_lag_seconds", "Event creation (ts) to publish",

@@ -188,7 +188,7 @@ class OutboxPublisher:
             published_at = await self._publish(plan)
             await self._mark(tx, plan.batches, published_at)
             await failpoint("outbox.before_commit")
-        self._after_commit(plan, published_at)
+        self._after_commit(plan)
         return len(plan.events)
 
     async def _set_local_timeouts(self, tx: psycopg.AsyncConnection[Any]) -> None:
@@ -217,6 +217,7 @@ class OutboxPublisher:
         pub = await self._pub.get()
         cur = await pub.execute(_PUBLISH, ([bus_payload(e) for e in plan.events],))
         published_at: datetime = (await cur.fetchone())[0]  # type: ignore[index]
+        _report_published(plan, published_at)
         await failpoint("outbox.after_publish")
         return published_at
 
@@ -225,14 +226,7 @@ class OutboxPublisher:
                   "hi": [b.next_seq - 1 for b in batches], "at": at}
         await tx.execute(_MARK, params)
 
-    def _after_commit(self, plan: Plan, published_at: datetime) -> None:
-        stamp = iso_utc(published_at)
-        for event in plan.events:
-            lag_ms = round((published_at - event.ts).total_seconds() * 1000, 3)
-            metrics.EVENTS_PUBLISHED.labels(metrics.type_label(event.type)).inc()
-            metrics.PUBLISH_LAG.observe(max(lag_ms, 0) / 1000)
-            _log.info("metric.events_published", event.run_id, seq=event.seq, type=event.type,
-                      lag_ms=lag_ms, publishedAt=stamp)
+    def _after_commit(self, plan: Plan) -> None:
         # A full batch means more events are waiting: go again at once. Events appended meanwhile
         # need nothing here: their wake-ups reach this worker too (every worker listens), also
         # while this cycle still holds the row locks that made the other workers skip the run.
@@ -249,3 +243,15 @@ class OutboxPublisher:
             self._gaps_logged.add((gap.run_id, gap.expected_seq))
             metrics.OUTBOX_GAPS.inc()
             _log.alert("outbox.gap", gap.run_id, expectedSeq=gap.expected_seq, lastSeq=gap.last_seq)
+
+
+def _report_published(plan: Plan, published_at: datetime) -> None:
+    """Logged as soon as the bus has the events, before the mark: a crash between publish and mark
+    then shows as a duplicate `metric.events_published` on restart (the runbook's pattern 2)."""
+    stamp = iso_utc(published_at)
+    for event in plan.events:
+        lag_ms = round((published_at - event.ts).total_seconds() * 1000, 3)
+        metrics.EVENTS_PUBLISHED.labels(metrics.type_label(event.type)).inc()
+        metrics.PUBLISH_LAG.observe(max(lag_ms, 0) / 1000)
+        _log.info("metric.events_published", event.run_id, seq=event.seq, type=event.type,
+                  lag_ms=lag_ms, publishedAt=stamp)
