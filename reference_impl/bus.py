@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from .config import Config
 from .listener import Listener
@@ -105,19 +106,21 @@ class Bus:
                 sub.deliver(RESYNC)
 
     def _on_notify(self, channel: str, payload: str) -> None:
-        if not self._subs:
-            return
         try:
-            event = _parse(payload)
+            data = json.loads(payload)
+            subs = self._subs.get(str(data["runId"]))
+            if not subs:
+                return  # nobody here streams this run: skip building the frame
+            event = _parse(data)
         except (ValueError, KeyError, TypeError) as exc:
             _log.warn("bus.bad_payload", error=str(exc), payload=payload[:200])
             return
-        for sub in tuple(self._subs.get(event.run_id, ())):
+        for sub in tuple(subs):
             sub.deliver(event)
 
 
-def _parse(payload: str) -> LiveEvent:
-    data = json.loads(payload)
+def _parse(data: dict[str, Any]) -> LiveEvent:
+    """Frame the event once; every subscriber of the run shares the same bytes."""
     body = data.get("event")
     frame = event_frame(body) if isinstance(body, dict) else None
     return LiveEvent(str(data["runId"]), int(data["seq"]), str(data["type"]), frame)

@@ -16,12 +16,14 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool.base import AttemptWithBackoff  # not re-exported; see _CappedAttempt
 
 from .config import Config
 
 __all__ = ["Backoff", "Unavailable", "connect", "conninfo", "is_outage", "make_pool"]
 
-POOL_TIMEOUT_S = 3.0  # how long a request waits for a connection before answering 503
+POOL_TIMEOUT_S = 3.0
+RECONNECT_DELAY_CAP_S = 1.0  # how long a request waits for a connection before answering 503
 
 _DEFAULTS = {
     "connect_timeout": "3",
@@ -53,10 +55,26 @@ async def connect(config: Config, *, autocommit: bool = True) -> psycopg.AsyncCo
     return await psycopg.AsyncConnection.connect(conninfo(config), autocommit=autocommit)
 
 
+class _CappedAttempt(AttemptWithBackoff):
+    """psycopg_pool doubles its reconnect delay without bound (after a 10 minute outage it waits
+    ~8 minutes more); chaos tests restart PostgreSQL and expect recovery within seconds."""
+
+    def update_delay(self, now: float) -> None:
+        super().update_delay(now)
+        self.delay = min(self.delay, RECONNECT_DELAY_CAP_S)
+
+
+class Pool(AsyncConnectionPool):
+    """AsyncConnectionPool whose reconnect attempts retry at least every RECONNECT_DELAY_CAP_S."""
+
+    async def _add_connection(self, attempt: AttemptWithBackoff | None, growing: bool = False) -> None:
+        await super()._add_connection(attempt or _CappedAttempt(timeout=self.reconnect_timeout), growing)
+
+
 def make_pool(config: Config, *, max_size: int | None = None) -> AsyncConnectionPool:
     """An unopened pool; open it with `await pool.open(wait=False)` so startup survives an outage."""
     size = max_size or config.db_pool_max
-    return AsyncConnectionPool(
+    return Pool(
         conninfo(config),
         # autocommit: reads are one round trip; writes open `conn.transaction()` explicitly.
         kwargs={"autocommit": True},

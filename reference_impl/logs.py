@@ -18,8 +18,7 @@ __all__ = ["Logger", "format_line", "format_time", "set_service"]
 
 def format_time(epoch: float) -> str:
     """UTC `YYYY-MM-DD HH:MM:SS.mmmZ`."""
-    whole = int(epoch)
-    millis = int((epoch - whole) * 1000)
+    whole, millis = divmod(round(epoch * 1000), 1000)  # divmod: 0.9996 s rounds to the next second
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
 
 

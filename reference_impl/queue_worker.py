@@ -124,7 +124,7 @@ class QueueWorker:
         finally:
             listener.cancel()
             await self._finish_in_flight()
-            await self._pool.close(timeout=2.0)
+            await self._pool.close(timeout=1.0)
 
     async def _sleep(self, stop: asyncio.Event) -> None:
         waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
@@ -162,7 +162,7 @@ class QueueWorker:
         """Give running jobs a moment, then cancel them and hand their leases back at once."""
         if not self._active:
             return
-        await asyncio.wait(self._active, timeout=1.0)
+        await asyncio.wait(self._active, timeout=0.2)  # an in-flight append takes milliseconds
         for task in list(self._active):
             task.cancel()
         await asyncio.gather(*self._active, return_exceptions=True)
