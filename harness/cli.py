@@ -24,6 +24,8 @@ COMMAND_MODULES = (
     "harness.commands.schema",
     "harness.commands.alerts",
     "harness.commands.recover",
+    "harness.commands.bench",
+    "harness.commands.mutants",
 )
 
 app = typer.Typer(

@@ -1,0 +1,97 @@
+"""`harness bench` (`make bench`): end-to-end lag and throughput on a stack of its own.
+
+Starts its own local stack (runbook-default intervals), runs the benchmarks with their load in
+separate processes, prints the figures against the issue's targets and, with --write, writes them
+(with the machine and this exact command) as Markdown. Everything started is stopped on the way out,
+also on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from harness.commands.output import stderr, stdout
+
+__all__ = ["register"]
+
+
+class Only(str, Enum):
+    lag = "lag"
+    throughput = "throughput"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench)
+
+
+def bench(
+    write: Annotated[Optional[Path], typer.Option("--write", help="Write the figures as Markdown to this file"
+                                                  " (e.g. docs/BENCHMARKS.md; its notes section is kept).")] = None,
+    duration: Annotated[float, typer.Option("--duration", min=1.0, max=600.0,
+                                            help="Measured seconds per benchmark (after the warm-up).")] = 20.0,
+    warmup: Annotated[float, typer.Option("--warmup", min=0.0, max=60.0, help="Warm-up seconds, not measured.")] = 3.0,
+    streams: Annotated[int, typer.Option("--streams", min=1, max=2000, help="Open SSE streams (stream lag).")] = 100,
+    runs: Annotated[int, typer.Option("--runs", min=1, max=1000, help="Runs the streams are spread over.")] = 10,
+    rate: Annotated[float, typer.Option("--rate", min=1.0, max=100_000.0,
+                                        help="Events/s appended in all (stream lag).")] = 500.0,
+    only: Annotated[Optional[Only], typer.Option("--only", help="Run one benchmark only.")] = None,
+    api_replicas: Annotated[int, typer.Option(min=1, max=8)] = 1,
+    outbox_workers: Annotated[int, typer.Option(min=1, max=8)] = 1,
+    db_via_toxiproxy: Annotated[bool, typer.Option(
+        "--db-via-toxiproxy", help="Route the service's DB connections through toxiproxy as the chaos suites"
+                                   " do (default: directly).")] = False,
+) -> None:
+    """Measure end-to-end SSE lag (p50/p95/p99) and sustained events/s against the targets."""
+    from harness.bench.common import BenchSettings, bench_stack
+    from harness.bench.report import BenchReport, machine_info, rich_table, write as write_report
+    from harness.bench.stream_lag import LagParams, run_stream_lag
+    from harness.bench.throughput import ThroughputParams, run_throughput
+    from harness.errors import HarnessError
+    from harness.stack import install_signal_handlers
+
+    install_signal_handlers()  # SIGTERM tears the stack down like Ctrl-C does
+    settings = BenchSettings(api_replicas=api_replicas, outbox_workers=outbox_workers,
+                             direct_db=not db_via_toxiproxy)
+    report = BenchReport(machine=machine_info(), date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                         command=_command_line(), stack=settings.describe())
+
+    def say(text: str) -> None:
+        stderr.print(f"[dim]{text}[/]", highlight=False)
+
+    say("starting the bench's own stack")
+    with bench_stack(settings) as stack:
+        if only in (None, Only.lag):
+            try:
+                report.lag = run_stream_lag(stack, LagParams(duration_s=duration, warmup_s=warmup, streams=streams,
+                                                             runs=min(runs, streams), rate=rate), say)
+            except HarnessError as exc:
+                report.failures.append(f"stream lag could not run: {exc}")
+        if only in (None, Only.throughput):
+            try:
+                report.throughput = run_throughput(stack, ThroughputParams(duration_s=duration, warmup_s=warmup), say)
+            except HarnessError as exc:
+                report.failures.append(f"throughput could not run: {exc}")
+    say("stack stopped")
+    stdout.print(rich_table(report))
+    for failure in report.failures:
+        stderr.print(f"[bold red]{failure}[/]")
+    if write is not None:
+        write_report(report, write)
+        stdout.print(f"wrote {write}")
+    if report.failures:
+        raise typer.Exit(1)
+
+
+def _command_line() -> str:
+    """This invocation as one would type it: `harness bench ...`."""
+    args = sys.argv[1:]
+    if args and args[0] == "bench":
+        args = args[1:]
+    return shlex.join(["harness", "bench", *args])
