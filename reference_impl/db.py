@@ -51,8 +51,9 @@ def is_outage(exc: BaseException) -> bool:
     return isinstance(exc, (psycopg.OperationalError, PoolTimeout, psycopg.InterfaceError, Unavailable))
 
 
-async def connect(config: Config, *, autocommit: bool = True) -> psycopg.AsyncConnection[Any]:
-    return await psycopg.AsyncConnection.connect(conninfo(config), autocommit=autocommit)
+async def connect(config: Config, *, autocommit: bool = True, **params: str) -> psycopg.AsyncConnection[Any]:
+    """A dedicated connection; `params` are libpq parameters such as `options`."""
+    return await psycopg.AsyncConnection.connect(conninfo(config), autocommit=autocommit, **params)
 
 
 class _CappedAttempt(AttemptWithBackoff):
