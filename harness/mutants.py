@@ -1,0 +1,217 @@
+"""Mutation testing of the harness itself: known-bad variants of the reference service must be killed.
+
+Each mutant is `tests/mutants/NAME.patch`: a unified diff against `reference_impl/` (paths
+`a/reference_impl/...`, applied with `patch -p1` in a copy of the repo's service) preceded by a
+header of `#` lines that is its manifest:
+
+```
+# bug: one sentence: what is wrong
+# pattern: the runbook pattern it reproduces
+# scenario: test_name_in_scenarios_test_conformance   (one or more lines; a pytest -k term each)
+--- a/reference_impl/stream.py
++++ b/reference_impl/stream.py
+...
+```
+
+`run_mutant` copies `reference_impl/` into a temp dir, applies the patch, and runs pytest on the
+mutant's scenarios only (`--service-dir <tmp>`, `-x`). The verdict: `killed` (a scenario failed),
+`survived` (all passed), `error` (the patch does not apply, the stack could not start, a setup error,
+a timeout or a pytest exit code other than 0/1). Only `killed` is good.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from harness.errors import ConfigError
+
+__all__ = ["MUTANTS_DIR", "Mutant", "MutantResult", "apply_mutant", "control", "load_mutants", "parse_mutant", "run_mutant",
+           "run_mutants"]
+
+REPO = Path(__file__).resolve().parent.parent
+MUTANTS_DIR = REPO / "tests" / "mutants"
+REFERENCE = REPO / "reference_impl"
+SUITE = REPO / "scenarios" / "test_conformance.py"
+DEFAULT_TIMEOUT_S = 240.0
+_KEYS = ("bug", "pattern", "scenario", "needs")  # needs: what scenario a pending mutant waits for
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    bug: str
+    pattern: str
+    scenarios: tuple[str, ...]  # pytest -k terms (test names) in scenarios/test_conformance.py
+    patch: Path | None  # None: the unpatched reference (the control run: it must survive)
+
+    @property
+    def keyword(self) -> str:
+        return " or ".join(self.scenarios)
+
+
+@dataclass(frozen=True)
+class MutantResult:
+    name: str
+    verdict: str  # killed | survived | error
+    killed_by: str | None  # the failing scenario's node id (killed)
+    seconds: float
+    detail: str  # why, for an error; the first line of the failure, for a kill
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def parse_mutant(path: Path, *, require_scenario: bool = True) -> Mutant:
+    """The manifest header of one patch file; a malformed one is a ConfigError naming the mutant.
+
+    `tests/mutants/pending/` holds mutants no current scenario kills (`# needs:` instead of
+    `# scenario:`); they are not run, only checked to still apply (parse with require_scenario=False).
+    """
+    name = path.name.removesuffix(".patch")
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"mutant {name}: cannot read {path}: {exc}") from exc
+    fields: dict[str, list[str]] = {key: [] for key in _KEYS}
+    body_at = None
+    for i, line in enumerate(lines):
+        if line.startswith("--- "):
+            body_at = i
+            break
+        if not line.strip():
+            continue
+        if not line.startswith("#"):
+            raise ConfigError(f"mutant {name}: line {i + 1} of the header is neither a '#' comment nor the diff: {line!r}")
+        key, sep, value = line.lstrip("#").strip().partition(":")
+        if not sep or key.strip() not in fields or not value.strip():
+            raise ConfigError(f"mutant {name}: line {i + 1}: expected '# bug|pattern|scenario|needs: text', got {line!r}")
+        fields[key.strip()].append(value.strip())
+    if body_at is None or not any(line.startswith("+++ ") for line in lines[body_at:]):
+        raise ConfigError(f"mutant {name}: {path} holds no unified diff (no '--- a/...' / '+++ b/...' lines)")
+    for key in ("bug", "pattern"):
+        if len(fields[key]) != 1:
+            raise ConfigError(f"mutant {name}: the header needs exactly one '# {key}:' line, found {len(fields[key])}")
+    if require_scenario and not fields["scenario"]:
+        raise ConfigError(f"mutant {name}: the header names no '# scenario:' that must kill it")
+    return Mutant(name, fields["bug"][0], fields["pattern"][0], tuple(fields["scenario"]), path)
+
+
+def load_mutants(directory: Path = MUTANTS_DIR, only: list[str] | None = None) -> list[Mutant]:
+    mutants = [parse_mutant(p) for p in sorted(directory.glob("*.patch"))]
+    if only:
+        known = {m.name for m in mutants}
+        unknown = [n for n in only if n not in known]
+        if unknown:
+            raise ConfigError(f"unknown mutant {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        mutants = [m for m in mutants if m.name in only]
+    if not mutants:
+        raise ConfigError(f"no mutants in {directory}")
+    return mutants
+
+
+def apply_mutant(mutant: Mutant, dest: Path, reference: Path = REFERENCE) -> Path:
+    """Copy `reference` to `dest/reference_impl` and apply the patch; returns `dest` (the --service-dir).
+
+    A patch that does not apply cleanly (rejects, fuzz, offsets beyond what `patch` accepts) is a
+    ConfigError naming the mutant: the reference moved and the mutant must be remade.
+    """
+    shutil.copytree(reference, dest / "reference_impl", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    if mutant.patch is None:
+        return dest
+    proc = subprocess.run(["patch", "-p1", "--batch", "--forward", "--fuzz=0", "--no-backup-if-mismatch",
+                           "-r", "-", "-d", str(dest), "-i", str(mutant.patch)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        out = " ".join((proc.stdout + proc.stderr).split())
+        raise ConfigError(f"mutant {mutant.name}: the patch no longer applies to reference_impl/ "
+                          f"(remake it): {out[:400]}")
+    return dest
+
+
+def run_mutant(mutant: Mutant, *, timeout_s: float = DEFAULT_TIMEOUT_S, extra_args: tuple[str, ...] = (),
+               reference: Path = REFERENCE) -> MutantResult:
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix=f"mutant-{mutant.name}-") as tmp:
+        root = Path(tmp)
+        try:
+            service_dir = apply_mutant(mutant, root / "service", reference)
+        except ConfigError as exc:
+            return MutantResult(mutant.name, "error", None, time.monotonic() - t0, str(exc))
+        junit = root / "junit.xml"
+        cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-x", "-q", "-o", "junit_family=xunit1",
+               f"--junitxml={junit}", str(SUITE), "-k", mutant.keyword, "--service-dir", str(service_dir),
+               *extra_args]
+        env = {**os.environ, "HARNESS_REPORT_DIR": str(root / "report")}
+        env.pop("HARNESS_SERVICE_DIR", None)
+        try:
+            proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return MutantResult(mutant.name, "error", None, time.monotonic() - t0, f"timed out after {timeout_s:.0f} s")
+        seconds = time.monotonic() - t0
+        return _verdict(mutant, proc.returncode, junit, proc.stdout + proc.stderr, seconds)
+
+
+def _verdict(mutant: Mutant, code: int, junit: Path, output: str, seconds: float) -> MutantResult:
+    tail = " | ".join(line for line in output.strip().splitlines()[-3:])
+    if code == 5:
+        return MutantResult(mutant.name, "error", None, seconds, f"no scenario matched -k {mutant.keyword!r}")
+    if code not in (0, 1):
+        return MutantResult(mutant.name, "error", None, seconds, f"pytest exit code {code}: {tail}")
+    failed, errored, passed = _junit_outcomes(junit)
+    if code == 0:
+        if not passed:
+            return MutantResult(mutant.name, "error", None, seconds, f"no scenario ran: {tail}")
+        return MutantResult(mutant.name, "survived", None, seconds, f"{len(passed)} scenario(s) passed")
+    if failed:
+        node, message = failed[0]
+        return MutantResult(mutant.name, "killed", node, seconds, message)
+    # exit 1 without a failing test: a setup error (e.g. the stack could not start) is not a kill
+    why = errored[0][1] if errored else tail
+    return MutantResult(mutant.name, "error", errored[0][0] if errored else None, seconds, f"setup error: {why}")
+
+
+def _junit_outcomes(junit: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[str]]:
+    failed: list[tuple[str, str]] = []
+    errored: list[tuple[str, str]] = []
+    passed: list[str] = []
+    if not junit.is_file():
+        return failed, errored, passed
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        node = case.get("name", "?")
+        failure, error = case.find("failure"), case.find("error")
+        if failure is not None:
+            failed.append((node, _first_line(failure.get("message", ""))))
+        elif error is not None:
+            errored.append((node, _first_line(error.get("message", ""))))
+        elif case.find("skipped") is None:
+            passed.append(node)
+    return failed, errored, passed
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")[:300]
+
+
+def control(mutants: list[Mutant]) -> Mutant:
+    """The unpatched reference on the union of the mutants' scenarios: must pass ("survive")."""
+    scenarios = tuple(dict.fromkeys(s for m in mutants for s in m.scenarios))
+    return Mutant("reference (control)", "none", "none", scenarios, None)
+
+
+def run_mutants(mutants: list[Mutant], *, timeout_s: float = DEFAULT_TIMEOUT_S,
+                on_result: "object | None" = None) -> list[MutantResult]:
+    """Sequentially (the stack is heavy); `on_result(result)` is called after each mutant."""
+    results = []
+    for mutant in mutants:
+        result = run_mutant(mutant, timeout_s=timeout_s)
+        results.append(result)
+        if callable(on_result):
+            on_result(result)
+    return results
