@@ -30,9 +30,18 @@ def _headline(summary: dict[str, Any]) -> str:
 def _table(scenarios: list[dict[str, Any]]) -> str:
     rows = "".join(
         f"<tr><td class={s['verdict']}>{escape(s['verdict'])}</td><td>{escape(s['suite'])}</td>"
-        f"<td><a href='#{_anchor(s)}'>{escape(s['nodeid'])}</a></td><td>{s['seconds']:.1f} s</td></tr>"
+        f"<td><a href='#{_anchor(s)}'>{escape(s['nodeid'])}</a></td><td>{_invariants(s)}</td>"
+        f"<td>{s['seconds']:.1f} s</td></tr>"
         for s in scenarios)
-    return f"<table><tr><th>verdict</th><th>suite</th><th>scenario</th><th>time</th></tr>{rows}</table>"
+    head = "<tr><th>verdict</th><th>suite</th><th>scenario</th><th>invariants judged</th><th>time</th></tr>"
+    return f"<table>{head}{rows}</table>"
+
+
+def _invariants(s: dict[str, Any]) -> str:
+    """Each judged invariant, coloured by its own verdict (true / unknown / false)."""
+    classes = {True: "pass", False: "fail"}
+    return " ".join(f"<span class={classes.get(entry.get('valid'), 'unknown')}>{escape(name)}</span>"
+                    for name, entry in (s.get("checks") or {}).items())
 
 
 def _problem(s: dict[str, Any]) -> str:
