@@ -49,6 +49,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "stack: needs the real local stack (PostgreSQL, toxiproxy, service)")
     config.addinivalue_line("markers", "nginx: needs nginx in front of the API")
+    for marker, section in (("run_stuck", '"Run Stuck" Diagnostic Checklist'),
+                            ("rebuild_stream", '"Rebuild Stream" Recovery'),
+                            ("failure_patterns", '"Common Failure Patterns"'),
+                            ("client_flapping", '"Client Flapping" (High Reconnects)'),
+                            ("recovery", "Recovery Actions and the Manual Outbox Nudge")):
+        config.addinivalue_line("markers", f"{marker}: scenarios of the runbook section {section}")
 
 
 @pytest.fixture(scope="session")

@@ -63,13 +63,15 @@ class RunsClient:
         if self._owned:
             await self._client.aclose()
 
-    async def create_run(self, script: RunScript | dict[str, Any] | None = None) -> Op:
+    async def create_run(self, script: RunScript | dict[str, Any] | None = None, job: bool = True) -> Op:
+        """`job=False` creates the run without a queue job: only the caller appends to it."""
         body = script.to_json() if isinstance(script, RunScript) else dict(script or {})
-        return await self._call("create", "POST", "/api/agents/runs", {"script": body}, {"script": body})
+        request: dict[str, Any] = {"script": body} if job else {"script": body, "job": False}
+        return await self._call("create", "POST", "/api/agents/runs", request, dict(request))
 
-    async def start_run(self, script: RunScript | dict[str, Any] | None = None) -> str:
+    async def start_run(self, script: RunScript | dict[str, Any] | None = None, job: bool = True) -> str:
         """Create a run and return its id; a refusal is an error here, since nothing can follow it."""
-        op = await self.create_run(script)
+        op = await self.create_run(script, job)
         if op.type != "ok" or "run_id" not in (op.value or {}):
             raise HarnessError(f"could not create a run at {self.config.base_url}: {op.error or op.value}")
         return str(op.value["run_id"])

@@ -45,6 +45,9 @@ class ConsumerConfig:
     deadline_s: float = 120.0
     probe_after_terminal: bool = False
     headers: tuple[tuple[str, str], ...] = ()
+    # With resume="last_event_id": the starting cursor also goes as `Last-Event-ID` on the first
+    # request, with no `fromSeq` at all (a client resuming a stored id on a fresh page).
+    cursor_header_from_start: bool = False
 
     def stream_url(self, run_id: str) -> str:
         return f"{self.base_url.rstrip('/')}/api/agents/runs/{run_id}/stream"
@@ -217,6 +220,9 @@ class SSEConsumer:
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache", **dict(self.config.headers)}
         if self.config.resume == "from_seq":
             return {"fromSeq": str(cursor)}, headers
+        if self.config.cursor_header_from_start:
+            headers["Last-Event-ID"] = str(cursor)
+            return {}, headers
         if cursor != from_seq:  # like a browser: the header only once an id was received
             headers["Last-Event-ID"] = str(cursor)
         return {"fromSeq": str(from_seq)}, headers

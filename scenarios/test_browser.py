@@ -1,0 +1,96 @@
+"""A real browser as the SSE client: Chromium's `EventSource` (Debian's `chromium`, driven by Playwright)
+consumes a run whose `sse` link is cut mid-stream. The browser must reconnect by itself with
+`Last-Event-ID`, end up with every seq exactly once and in order, and, after the terminal event, get a
+204 and never reconnect again. Judged by the checkers from the frames the page actually dispatched.
+
+The page is served on the API's origin (see harness/workload/browser_consumer.py): the service sends
+no CORS headers, so a cross-origin EventSource would be refused."""
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.nemesis import down
+from harness.observer import take_snapshot, wait_for_outbox
+from harness.scenario import ScenarioRecord, explain
+from harness.stack import LocalStack
+from harness.workload import ClientConfig, RunsClient, RunScript
+from harness.workload.browser_consumer import CHROMIUM_PATH, BrowserConsumer, chromium_executable
+
+pytestmark = [pytest.mark.stack, pytest.mark.anyio]
+
+DELIVERY = ("exactly_once", "ordering", "terminal", "gapless", "outbox_converged", "no_duplicate_delivery", "time_travel")
+RETRY_MS = 500  # the stream's `retry:`; Chromium's own default is about 3 s
+STEPS, INTERVAL_MS = 40, 50  # about 2 s of stream: the cut lands mid-stream
+QUIET_S = 3.0  # after the 204, no further request for this long (6 retry periods)
+
+
+@pytest.fixture(autouse=True)
+def _browser_available() -> None:
+    if chromium_executable() is None:
+        if os.geteuid() != 0:
+            pytest.skip(f"Chromium is not installed ({CHROMIUM_PATH}); as root: scripts/setup.sh "
+                        "(apt-get install chromium)")
+        pytest.fail(f"Chromium is missing at {CHROMIUM_PATH} although running as root: run scripts/setup.sh "
+                    "(it installs Debian's chromium)", pytrace=False)
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        pytest.fail("the playwright package is missing: .venv/bin/pip install -e '.[test]' "
+                    "(no `playwright install`: the Debian chromium is used)", pytrace=False)
+
+
+def _stream_log_lines(stack: LocalStack, run_id: str) -> int:
+    """The service's `stream-run` lines for the run: one per connection the API accepted."""
+    return sum(1 for path in Path(stack.info.logs_dir).glob("api*.log")
+               for line in path.read_text(errors="replace").splitlines()
+               if '"msg":"stream-run"' in line.replace(" ", "") and run_id in line)
+
+
+async def _wait_for(predicate, timeout_s: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def test_a_browser_eventsource_resumes_after_a_cut_and_stops_after_the_terminal_event(
+        stack_factory, scenario: ScenarioRecord) -> None:
+    stack: LocalStack = stack_factory(sse_retry_ms=RETRY_MS)
+    async with BrowserConsumer(stack.info.api_url, scenario.history) as browser:
+        async with RunsClient(ClientConfig(stack.info.api_url), scenario.history) as client:
+            run_id = await client.start_run(RunScript(steps=STEPS, interval_ms=INTERVAL_MS))
+        await browser.open(run_id)
+        frames = lambda: sum(1 for e in browser.page_events if e["k"] == "event")  # noqa: E731
+        await _wait_for(lambda: frames() >= 5, 10, "the browser's first frames")
+        # Disabling the proxy closes the open stream for sure (a reset_peer toxic added mid-stream
+        # sometimes lets an established connection live on); the browser retries after RETRY_MS.
+        with down(stack, scenario.history, "sse"):
+            await asyncio.sleep(0.2)
+        assert frames() < STEPS + 2, f"the cut came after the whole stream: {browser.describe()}"
+        await browser.wait_closed(timeout_s=20)
+        # The 204 closed the EventSource; the browser must not come back (nor the service see it).
+        requests, logged = browser.connection_count, _stream_log_lines(stack, run_id)
+        await asyncio.sleep(QUIET_S)
+        assert (browser.connection_count, _stream_log_lines(stack, run_id)) == (requests, logged), \
+            f"the browser reconnected after the 204: {browser.describe()}"
+        stream = await browser.record()
+
+    assert len(stream) >= 3 and stream[-1].status == 204, f"no final 204: {browser.describe()}"
+    answered = [r for r in stream if r.status == 200]
+    assert len(answered) >= 2, f"the fault never cut the browser's stream: {browser.describe()}"
+    assert answered[0].last_event_id is None and all(r.last_event_id for r in stream[1:]), \
+        f"a reconnect without Last-Event-ID: {browser.describe()}"
+    assert stream[-1].last_event_id == str(STEPS + 2), browser.describe()
+    seqs = [f.seq for r in stream for f in r.frames]
+    assert seqs == list(range(1, STEPS + 3)), f"the page got {seqs}"
+
+    wait_for_outbox(stack.info.dsn, [run_id], timeout=30)
+    snapshot = take_snapshot(stack.info.dsn, [run_id], Path(stack.info.logs_dir))
+    result = scenario.judge(snapshot, DELIVERY, {"require_204_probe": True})
+    assert result.valid is True, explain(result)
