@@ -7,7 +7,7 @@ header of `#` lines that is its manifest:
 ```
 # bug: one sentence: what is wrong
 # pattern: the runbook pattern it reproduces
-# scenario: test_name_in_scenarios_test_conformance   (one or more lines; a pytest -k term each)
+# scenario: a_test_name_in_scenarios   (one or more lines; a pytest -k term each)
 --- a/reference_impl/stream.py
 +++ b/reference_impl/stream.py
 ...
@@ -38,7 +38,7 @@ __all__ = ["MUTANTS_DIR", "Mutant", "MutantResult", "apply_mutant", "control", "
 REPO = Path(__file__).resolve().parent.parent
 MUTANTS_DIR = REPO / "tests" / "mutants"
 REFERENCE = REPO / "reference_impl"
-SUITE = REPO / "scenarios" / "test_conformance.py"
+SUITE = REPO / "scenarios"
 DEFAULT_TIMEOUT_S = 240.0
 _KEYS = ("bug", "pattern", "scenario", "needs")  # needs: what scenario a pending mutant waits for
 
@@ -48,7 +48,7 @@ class Mutant:
     name: str
     bug: str
     pattern: str
-    scenarios: tuple[str, ...]  # pytest -k terms (test names) in scenarios/test_conformance.py
+    scenarios: tuple[str, ...]  # pytest -k terms (test names) in scenarios/
     patch: Path | None  # None: the unpatched reference (the control run: it must survive)
 
     @property

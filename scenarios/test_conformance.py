@@ -125,8 +125,9 @@ async def test_reset_peer_mid_stream_loses_and_duplicates_nothing(stack: LocalSt
     async def cut_twice() -> None:
         for _ in range(2):
             await asyncio.sleep(0.4)
+            # reset_peer resets a connection when its next bytes pass: keep it long enough for a frame.
             with toxic(stack, scenario.history, "sse", "reset_peer", timeout=0):
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.3)
 
     both = asyncio.gather(consume_all(config, scenario.history, run_id, 2, prefix="q"),
                           consume_all(_consumers(stack, resume="last_event_id", backoff_initial_s=0.05),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the harness needs on a fresh machine, idempotently, and says what is missing when it can't:
-#   .venv (Python packages), .tools/bin/toxiproxy-server (go install), nginx and promtool (Debian packages, as root).
+#   .venv (Python packages), .tools/bin/toxiproxy-server (go install), nginx, chromium and promtool (Debian packages, as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOXIPROXY_VERSION=2.12.0
@@ -52,6 +52,17 @@ setup_nginx() {
   fi
 }
 
+setup_chromium() {
+  [ -x /usr/bin/chromium ] && return
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing chromium (Debian package; the browser scenario drives it with Playwright, no browser download)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null \
+      || die "apt-get install chromium failed"
+  else
+    say "warning: /usr/bin/chromium not found; the browser scenario will be skipped. Install it: sudo apt-get install chromium"
+  fi
+}
+
 setup_promtool() {
   command -v promtool >/dev/null && return
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -66,5 +77,6 @@ setup_promtool() {
 setup_venv
 setup_toxiproxy
 setup_nginx
+setup_chromium
 setup_promtool
 say "ready"

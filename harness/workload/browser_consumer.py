@@ -76,6 +76,7 @@ class StreamRequest:
     status: int | None = None
     failure: str | None = None
     frames: list[Frame] = field(default_factory=list)
+    closed: tuple[float, float] | None = None  # (wall, mono) the page saw the connection end
 
 
 @dataclass
@@ -96,6 +97,8 @@ class BrowserConsumer:
     _browser: Any = None
     _page: Any = None
     _recorded: bool = False
+    _by_request: dict[int, StreamRequest] = field(default_factory=dict, repr=False)  # id(playwright Request) ->
+    _pending: list[asyncio.Future[None]] = field(default_factory=list, repr=False)  # header reads in flight
 
     async def __aenter__(self) -> BrowserConsumer:
         from playwright.async_api import async_playwright
@@ -187,10 +190,6 @@ class BrowserConsumer:
         event["mono"] = time.monotonic() - max(0.0, time.time() - event["t"] / 1000)
         self.page_events.append(event)
 
-    def __post_init__(self) -> None:
-        self._by_request: dict[int, StreamRequest] = {}
-        self._pending: list[asyncio.Future[None]] = []
-
     async def record(self) -> list[StreamRequest]:
         """Write the browser's connections and frames into the history; returns the stream requests.
 
@@ -207,6 +206,8 @@ class BrowserConsumer:
             raise AssertionError(f"the page opened {len(opens)} EventSource connections but the network saw "
                                  f"{len(answered)} answered 200: {self.describe()}")
         for ev in self.page_events:
+            if ev["k"] == "error" and ev["conn"] >= 0 and answered[ev["conn"]].closed is None:
+                answered[ev["conn"]].closed = (ev["t"] / 1000, ev["mono"])  # the page saw the drop
             if ev["k"] != "event":
                 continue
             if ev["conn"] < 0:
@@ -222,7 +223,7 @@ class BrowserConsumer:
             last = req.frames[-1] if req.frames else None
             reason = ("204" if req.status == 204 else
                       "terminal" if last is not None and last.type == "RunFinished" else "error")
-            end_wall, end_mono = (last.wall, last.mono) if last else (req.wall, req.mono)
+            end_wall, end_mono = req.closed or ((last.wall, last.mono) if last else (req.wall, req.mono))
             h.append(ConnClosed(conn, self.consumer, self.run_id, reason, end_wall, end_mono,
                                 last.seq if last else None, req.failure))
         return self.requests
