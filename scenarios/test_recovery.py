@@ -125,3 +125,23 @@ async def test_restarting_a_stuck_outbox_worker_clears_its_backlog(stack: LocalS
     outcomes = [o for group in await consuming for o in group]
     assert all(o.reached_terminal for o in outcomes)
     _judge(stack, scenario, [run_id])
+
+
+async def test_a_killed_queue_worker_s_job_is_resumed_without_repeating_steps(
+        stack: LocalStack, clean_db: str, scenario: ScenarioRecord) -> None:
+    """"If queued but not processed → restart queue worker": a worker SIGKILLed mid-job leaves its lease to
+    expire; the restarted worker resumes from the event log, so every step is appended exactly once."""
+    steps = 30
+    run_id = await _start(stack, scenario, steps=steps, interval_ms=50)
+    consuming = asyncio.ensure_future(consume_all(_consumers(stack), scenario.history, run_id, 1))
+    await asyncio.to_thread(wait_until, lambda: len(_seqs(scenario)) >= 8, 15, "the run to be under way")
+    with killed(stack, scenario.history, "queue-worker-0"):
+        await asyncio.sleep(0.3)
+    outcomes = await consuming
+    assert all(o.reached_terminal for o in outcomes)
+    with psycopg.connect(clean_db, connect_timeout=5) as conn:
+        rows = conn.execute("SELECT type, payload->>'step' FROM run_events WHERE runId = %s ORDER BY seq",
+                            (run_id,)).fetchall()
+    assert [t for t, _ in rows].count("RunStarted") == 1, rows
+    assert [int(s) for t, s in rows if t == "RunStep"] == list(range(steps)), rows
+    _judge(stack, scenario, [run_id])
