@@ -26,6 +26,8 @@ COMMAND_MODULES = (
     "harness.commands.recover",
     "harness.commands.bench",
     "harness.commands.mutants",
+    "harness.commands.check",
+    "harness.commands.explore",
 )
 
 app = typer.Typer(

@@ -30,7 +30,8 @@ class ScenarioRecord:
         checker = compose({name: CHECKERS[name] for name in names})
         result = checker(self.history, snapshot, dict(opts or {}))
         (self.folder / "snapshot.json").write_text(json.dumps(snapshot.to_dict(), default=str))
-        self.checks_file.write_text(json.dumps(_checks_entry(result, self.history), default=str, indent=1))
+        entry = {**_checks_entry(result, self.history), "opts": dict(opts or {})}  # opts: for `harness check`
+        self.checks_file.write_text(json.dumps(entry, default=str, indent=1))
         self.save_history()
         return result
 

@@ -1,4 +1,8 @@
-"""Network faults on one link of the stack through toxiproxy (latency, reset_peer, limit_data, ...)."""
+"""Network faults on one link of the stack through toxiproxy: a toxic for the block, or the link down.
+
+Links are logical names (`sse`, `pg_api`, `pg_outbox`, `pg_queue`); every fault works on any link and,
+for toxics, either direction. Each records its window in the history and is undone on exit.
+"""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -6,18 +10,55 @@ from contextlib import contextmanager
 from typing import Any
 
 from harness.history import History
-from harness.stack import LocalStack, Toxic
+from harness.nemesis.toxics import Direction, _ToxicSpec, check_direction, check_link
+from harness.stack import LocalStack, Toxic, ToxiproxyApi
+
+__all__ = ["down", "link_toxic", "toxic"]
+
+
+def _api(stack: LocalStack) -> ToxiproxyApi:
+    assert stack.api is not None, "the stack is not started"
+    return stack.api
 
 
 @contextmanager
 def toxic(stack: LocalStack, history: History, link: str, type: str, stream: str = "downstream",
           **attributes: Any) -> Iterator[Toxic]:
     """`link` is the logical name (`sse`, `pg_api`, `pg_outbox`, `pg_queue`); the toxic is removed on exit."""
-    assert stack.api is not None
-    proxy = stack.proxy_name(link)
-    added = stack.api.add_toxic(proxy, Toxic(type=type, stream=stream, attributes=attributes))  # type: ignore[arg-type]
+    spec = Toxic(type=type, stream=check_direction(stream), attributes=attributes)
+    with _applied(stack, history, check_link(link), spec) as added:
+        yield added
+
+
+@contextmanager
+def link_toxic(stack: LocalStack, history: History, link: str, spec: _ToxicSpec,
+               stream: Direction = "downstream", name: str = "") -> Iterator[Toxic]:
+    """A typed toxic (`Latency(latency=200)`, `LimitData(bytes=300)`, ...) on `link` for the block.
+    `name` lets two toxics of one type overlap on one link and stream (toxiproxy's default name is
+    `<type>_<stream>`)."""
+    with _applied(stack, history, check_link(link), spec.to_toxic(stream, name)) as added:
+        yield added
+
+
+@contextmanager
+def _applied(stack: LocalStack, history: History, link: str, spec: Toxic) -> Iterator[Toxic]:
+    api, proxy = _api(stack), stack.proxy_name(link)
+    added = api.add_toxic(proxy, spec)
     try:
-        with history.fault(f"toxic:{type}", link, {"stream": stream, **attributes}):
+        with history.fault(f"toxic:{spec.type}", link, {"stream": spec.stream, **spec.attributes}):
             yield added
     finally:
-        stack.api.remove_toxic(proxy, added.name)
+        if added.name in {t.name for t in api.list_toxics(proxy)}:  # a heal may have removed it
+            api.remove_toxic(proxy, added.name)
+
+
+@contextmanager
+def down(stack: LocalStack, history: History, link: str) -> Iterator[None]:
+    """The link disabled for the block: new connections are refused and open ones closed."""
+    api, proxy = _api(stack), stack.proxy_name(check_link(link))
+    api.disable(proxy)
+    try:
+        with history.fault("down", link):
+            yield
+    finally:
+        api.enable(proxy)

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import json
 from html import escape
+from pathlib import Path
 from typing import Any
+
+from harness.report.timeline import timeline_for_history_file
 
 _STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:2em;max-width:1100px}
@@ -50,7 +53,16 @@ def _problem(s: dict[str, Any]) -> str:
     faults = s.get("faults")
     windows = f"<h3>fault windows</h3><pre>{escape(json.dumps(faults, indent=2))}</pre>" if faults else ""
     return (f"<h2 id='{_anchor(s)}' class={s['verdict']}>{escape(s['verdict'])}: {escape(s['nodeid'])}</h2>"
-            f"<p>{escape(s['message'])}</p>{evidence}{windows}<pre>{escape(s['detail'])}</pre>")
+            f"<p>{escape(s['message'])}</p>{_timeline(s)}{evidence}{windows}<pre>{escape(s['detail'])}</pre>")
+
+
+def _timeline(s: dict[str, Any]) -> str:
+    """Fault windows and each consumer's connections and frames, from the history next to checks.json."""
+    checks_file = (s.get("properties") or {}).get("checks_file")
+    if s.get("faults") is None or not checks_file:
+        return ""
+    svg = timeline_for_history_file(Path(checks_file).parent / "history.jsonl")
+    return f"<h3>timeline</h3>{svg}" if svg else ""
 
 
 def _anchor(s: dict[str, Any]) -> str:

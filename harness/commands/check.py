@@ -1,0 +1,70 @@
+"""`harness check DIR`: re-run the checkers offline over a scenario folder or a whole report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from harness.commands.output import stdout
+from harness.commands.runbook_common import JsonOpt, emit_json
+from harness.recheck import Recheck, overall, recheck_all
+
+__all__ = ["register"]
+
+_STYLE = {True: ("pass", "green"), False: ("FAIL", "bold red")}
+_UNKNOWN = ("unknown", "yellow")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("check")(check_cmd)
+
+
+def check_cmd(
+    folder: Annotated[Path, typer.Argument(help="A scenario folder (history.jsonl + snapshot.json) or a report folder.")],
+    invariant: Annotated[Optional[list[str]], typer.Option("--invariant", "-i",  # noqa: UP007 (typer)
+                                                           help="Only this invariant (repeatable).")] = None,
+    recorded: Annotated[bool, typer.Option("--recorded", help="Only the invariants the scenario judged.")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Re-check a recorded history and snapshot with the checkers, without a stack.
+
+    Exit 0: every invariant passes; 1: one fails; 2: one is unknown, or bad input.
+    """
+    rechecks = recheck_all(folder, invariant or [], recorded_only=recorded)
+    verdict = overall(rechecks)
+    if json_:
+        emit_json({"valid": verdict, "scenarios": [r.to_dict() for r in rechecks]})
+    else:
+        _table(rechecks, verdict)
+    raise typer.Exit({True: 0, False: 1}.get(verdict, 2))  # type: ignore[call-overload]
+
+
+def _table(rechecks: list[Recheck], verdict: Any) -> None:
+    for r in rechecks:
+        _line(f"[bold]{r.folder.name}[/]")
+        if r.result is None:
+            _line(f"  skipped  {r.skipped}")
+            continue
+        _line(f"  {'verdict':8} {'invariant':26} {'recorded':9} detail")
+        for name, entry in r.result.evidence.items():
+            was = str(r.recorded.get(name, "-"))
+            _line(f"  {_mark(entry.get('valid'), 8)} {name:26} {was:9} {_detail(entry)}")
+    _line(f"verdict: {_mark(verdict, 0)}")
+
+
+def _mark(valid: Any, width: int) -> str:
+    text, style = _STYLE.get(valid, _UNKNOWN) if isinstance(valid, bool) else _UNKNOWN
+    return f"[{style}]{text}[/]" + " " * max(0, width - len(text))
+
+
+def _line(text: str) -> None:
+    stdout.print(text, highlight=False, soft_wrap=True)
+
+
+def _detail(entry: dict[str, Any]) -> str:
+    if entry.get("valid") is True:
+        return ""
+    detail = entry.get("counterexample") or entry.get("reason") or ""
+    return str(detail)[:120].replace("[", "\\[")

@@ -1,0 +1,104 @@
+"""`harness check DIR`: the checkers re-run offline over hand-written scenario folders."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.checks.snapshot import Snapshot
+from harness.cli import main
+from harness.history import Record, save_jsonl
+from tests.unit._histories import Builder, snapshot
+
+DELIVERY = ["exactly_once", "ordering", "gapless"]
+
+
+def _write(folder: Path, records: list[Record], snap: Snapshot | None, checks: dict[str, Any] | None = None) -> Path:
+    folder.mkdir(parents=True)
+    save_jsonl(records, folder / "history.jsonl")
+    if snap is not None:
+        (folder / "snapshot.json").write_text(json.dumps(snap.to_dict()))
+    if checks is not None:
+        (folder / "checks.json").write_text(json.dumps(checks))
+    return folder
+
+
+def _good() -> list[Record]:
+    b = Builder().open("k1").frames("k1", [1, 2]).close("k1", "error", last_seq=2)
+    b.fault("toxic:reset_peer", b.t, b.t + 0.2).tick(0.3)
+    return b.open("k2", from_seq=2).frames("k2", [3, 4], last_type="RunFinished").close("k2", "terminal", 4).records
+
+
+def _duplicated() -> list[Record]:
+    b = Builder().open("k1").frames("k1", [1, 2, 2, 3], last_type="RunFinished")
+    return b.close("k1", "terminal", 3).records
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_a_passing_scenario_folder_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _write(tmp_path / "s1", _good(), snapshot(4), {"checks": {"ordering": {"valid": True}}, "opts": {}})
+    code, out, _ = run(capsys, "check", str(folder), *sum((["--invariant", n] for n in DELIVERY), []))
+    assert code == 0, out
+    assert "exactly_once" in out and "verdict: pass" in out
+
+
+def test_a_failing_scenario_exits_1_with_evidence_in_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _write(tmp_path / "s1", _duplicated(), snapshot(3))
+    code, out, _ = run(capsys, "check", str(folder), "-i", "exactly_once", "--json")
+    assert code == 1
+    data = json.loads(out)
+    assert data["valid"] is False
+    assert data["scenarios"][0]["checks"]["exactly_once"]["valid"] is False
+
+
+def test_a_report_folder_rechecks_every_judged_scenario(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "report" / "scenarios"
+    _write(root / "good", _good(), snapshot(4), {"checks": {n: {"valid": True} for n in DELIVERY}})
+    _write(root / "bad", _duplicated(), snapshot(3), {"checks": {n: {"valid": True} for n in DELIVERY}})
+    _write(root / "unjudged", _good(), None)
+    code, out, _ = run(capsys, "check", str(tmp_path / "report"), "--recorded", "--json")
+    data = json.loads(out)
+    assert code == 1 and data["valid"] is False
+    by_name = {Path(s["folder"]).name: s for s in data["scenarios"]}
+    assert by_name["good"]["valid"] is True and set(by_name["good"]["checks"]) == set(DELIVERY)
+    assert by_name["bad"]["valid"] is False and by_name["bad"]["recorded"]["exactly_once"] is True
+    assert "skipped" in by_name["unjudged"]
+
+
+def test_all_checkers_by_default_and_unknown_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _write(tmp_path / "s1", _good(), snapshot(4))
+    code, out, _ = run(capsys, "check", str(folder), "--json")
+    checks = json.loads(out)["scenarios"][0]["checks"]
+    assert len(checks) == 10  # every invariant of DESIGN.md
+    assert code == 2  # e.g. heartbeat cannot be decided from this history
+
+
+@pytest.mark.parametrize("setup", ["missing_dir", "no_history", "no_snapshot", "bad_json", "bad_invariant"])
+def test_bad_input_is_one_line_and_exit_2(setup: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "s1"
+    args = ["check", str(folder)]
+    if setup == "no_history":
+        folder.mkdir()
+    elif setup == "no_snapshot":
+        _write(folder, _good(), None)
+    elif setup == "bad_json":
+        _write(folder, _good(), snapshot(4))
+        (folder / "snapshot.json").write_text("{not json")
+    elif setup == "bad_invariant":
+        _write(folder, _good(), snapshot(4))
+        args += ["-i", "no_such_invariant"]
+    code, out, err = run(capsys, *args)
+    assert code == 2
+    assert err.strip().count("\n") == 0 and "error" in err
