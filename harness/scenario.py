@@ -14,6 +14,9 @@ from typing import Any
 
 from harness.checks import CHECKERS, Result, Snapshot, compose
 from harness.history import FaultWindow, History, of_kind
+from harness.observer import take_snapshot, wait_for_outbox
+from harness.stack import LocalStack
+from harness.workload import ClientConfig, ConsumerConfig, RunsClient, RunScript
 
 
 @dataclass
@@ -52,3 +55,28 @@ def explain(result: Result) -> str:
 def _checks_entry(result: Result, history: History) -> dict[str, Any]:
     faults = [w.to_dict() for w in of_kind(history, FaultWindow)]
     return {"invariants": result.valid, "checks": result.evidence, "faults": faults}
+
+
+# -- steps every scenario composes: one consumer configuration, one way to start a run, one judgement --
+
+DELIVERY = ("exactly_once", "ordering", "terminal", "gapless", "outbox_converged", "no_duplicate_delivery",
+            "time_travel")
+
+
+def consumer_config(stack: LocalStack, **overrides: Any) -> ConsumerConfig:
+    """Consumers of the stack's `api_url` (through the sse proxy) with bounded reads and an overall deadline."""
+    return ConsumerConfig(**{"base_url": stack.info.api_url, "read_timeout_s": 10, "deadline_s": 60, **overrides})
+
+
+async def start_run(stack: LocalStack, record: ScenarioRecord, **script: Any) -> str:
+    async with RunsClient(ClientConfig(stack.info.api_url), record.history) as client:
+        return await client.start_run(RunScript(**script))
+
+
+def assert_invariants(stack: LocalStack, record: ScenarioRecord, run_ids: list[str],
+                      names: tuple[str, ...] = DELIVERY, **opts: Any) -> None:
+    """Once the outbox has converged (within a bound), the named invariants hold over what clients got."""
+    wait_for_outbox(stack.info.dsn, run_ids, timeout=30)
+    snapshot = take_snapshot(stack.info.dsn, run_ids, Path(stack.info.logs_dir))
+    result = record.judge(snapshot, names, opts)
+    assert result.valid is True, explain(result)

@@ -16,14 +16,21 @@ import pytest
 
 from harness.nemesis import down
 from harness.observer import take_snapshot, wait_for_outbox
-from harness.scenario import ScenarioRecord, explain
+from harness.scenario import (
+    DELIVERY,
+    ScenarioRecord,
+    explain,
+)
 from harness.stack import LocalStack
 from harness.workload import ClientConfig, RunsClient, RunScript
-from harness.workload.browser_consumer import CHROMIUM_PATH, BrowserConsumer, chromium_executable
+from harness.workload.browser_consumer import (
+    CHROMIUM_PATH,
+    BrowserConsumer,
+    chromium_executable,
+)
 
 pytestmark = [pytest.mark.stack, pytest.mark.anyio]
 
-DELIVERY = ("exactly_once", "ordering", "terminal", "gapless", "outbox_converged", "no_duplicate_delivery", "time_travel")
 RETRY_MS = 500  # the stream's `retry:`; Chromium's own default is about 3 s
 STEPS, INTERVAL_MS = 40, 50  # about 2 s of stream: the cut lands mid-stream
 QUIET_S = 3.0  # after the 204, no further request for this long (6 retry periods)

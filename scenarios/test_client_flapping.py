@@ -16,23 +16,28 @@ import pytest
 
 from harness.history import ConnOpened, Heartbeat, of_kind
 from harness.observer import take_snapshot, wait_for_outbox
-from harness.scenario import ScenarioRecord, explain
+from harness.scenario import (
+    DELIVERY,
+    ScenarioRecord,
+    consumer_config,
+    explain,
+)
 from harness.stack import Intervals, LocalStack
-from harness.workload import ClientConfig, ConsumerConfig, RunsClient, RunScript, consume_all
+from harness.workload import (
+    ClientConfig,
+    RunsClient,
+    RunScript,
+    consume_all,
+)
 
 pytestmark = [pytest.mark.stack, pytest.mark.anyio, pytest.mark.client_flapping]
 
-DELIVERY = ("exactly_once", "ordering", "terminal", "gapless", "outbox_converged", "no_duplicate_delivery", "time_travel")
 FLAP_HEARTBEAT_MS = int(os.environ.get("HARNESS_FLAP_HEARTBEAT_MS", "2000"))
 # nginx with buffering on holds even the response head until the first body bytes unless the service
 # says `X-Accel-Buffering: no`: an idle stream then looks dead to the client for a whole heartbeat.
 HEADERS_WITHIN_S = float(os.environ.get("HARNESS_HEADERS_WITHIN_S", "1.0"))
 TOLERANCE_S = float(os.environ.get("HARNESS_HEARTBEAT_TOLERANCE_S", "1.0"))
 IDLE_S = float(os.environ.get("HARNESS_IDLE_S", "5.0"))  # how long an idle stream is watched
-
-
-def _consumers(stack: LocalStack, **overrides: object) -> ConsumerConfig:
-    return ConsumerConfig(**{"base_url": stack.info.api_url, "read_timeout_s": 10, "deadline_s": 40, **overrides})  # type: ignore[arg-type]
 
 
 async def _idle_run(stack: LocalStack, scenario: ScenarioRecord) -> str:
@@ -42,7 +47,7 @@ async def _idle_run(stack: LocalStack, scenario: ScenarioRecord) -> str:
 
 
 async def _watch_idle(stack: LocalStack, scenario: ScenarioRecord, run_id: str) -> None:
-    outcomes = await consume_all(_consumers(stack, deadline_s=IDLE_S), scenario.history, run_id, 2, prefix="idle")
+    outcomes = await consume_all(consumer_config(stack, deadline_s=IDLE_S), scenario.history, run_id, 2, prefix="idle")
     assert all(o.stop_reason == "deadline" and o.connections == 1 for o in outcomes), outcomes
 
 
@@ -70,7 +75,7 @@ async def test_heartbeats_and_frames_flow_through_a_buffering_nginx(stack_factor
     idle_id = await _idle_run(front, scenario)
     async with RunsClient(ClientConfig(front.info.api_url), scenario.history) as client:
         live_id = await client.start_run(RunScript(steps=12, interval_ms=300))
-    live = asyncio.ensure_future(consume_all(_consumers(front), scenario.history, live_id, 1, prefix="live"))
+    live = asyncio.ensure_future(consume_all(consumer_config(front), scenario.history, live_id, 1, prefix="live"))
     asked = scenario.history.mono()
     await _watch_idle(front, scenario, idle_id)
     assert all(o.reached_terminal for o in await live)

@@ -12,30 +12,21 @@ import pytest
 from harness.history import Frame, of_kind
 from harness.nemesis import armed_failpoint, killed, paused, toxic
 from harness.observer import take_snapshot, wait_for_outbox
-from harness.scenario import ScenarioRecord, explain
+from harness.scenario import (
+    ScenarioRecord,
+    assert_invariants,
+    consumer_config,
+    start_run,
+)
 from harness.stack import LocalStack, wait_until
-from harness.workload import ClientConfig, ConsumerConfig, RunsClient, RunScript, consume_all
+from harness.workload import (
+    ClientConfig,
+    RunsClient,
+    consume_all,
+)
 
 pytestmark = [pytest.mark.stack, pytest.mark.anyio]
 
-DELIVERY = ("exactly_once", "ordering", "terminal", "gapless", "outbox_converged", "no_duplicate_delivery", "time_travel")
-
-
-def _consumers(stack: LocalStack, **overrides: object) -> ConsumerConfig:
-    return ConsumerConfig(base_url=stack.info.api_url, read_timeout_s=10, deadline_s=60, **overrides)  # type: ignore[arg-type]
-
-
-async def _start(stack: LocalStack, scenario: ScenarioRecord, **script: int | str) -> str:
-    async with RunsClient(ClientConfig(stack.info.api_url), scenario.history) as client:
-        return await client.start_run(RunScript(**script))  # type: ignore[arg-type]
-
-
-def _judge(stack: LocalStack, scenario: ScenarioRecord, run_ids: list[str], names: tuple[str, ...] = DELIVERY,
-           **opts: object) -> None:
-    wait_for_outbox(stack.info.dsn, run_ids, timeout=30)
-    snapshot = take_snapshot(stack.info.dsn, run_ids, Path(stack.info.logs_dir))
-    result = scenario.judge(snapshot, names, opts)
-    assert result.valid is True, explain(result)
 
 
 def _frames(scenario: ScenarioRecord, consumer: str) -> list[Frame]:
@@ -44,28 +35,28 @@ def _frames(scenario: ScenarioRecord, consumer: str) -> list[Frame]:
 
 async def test_a_run_streams_started_to_finished_in_order(stack: LocalStack, clean_db: str,
                                                           scenario: ScenarioRecord) -> None:
-    run_id = await _start(stack, scenario, steps=20, interval_ms=10)
-    outcomes = await consume_all(_consumers(stack, probe_after_terminal=True), scenario.history, run_id, 3)
+    run_id = await start_run(stack, scenario, steps=20, interval_ms=10)
+    outcomes = await consume_all(consumer_config(stack, probe_after_terminal=True), scenario.history, run_id, 3)
     assert all(o.reached_terminal for o in outcomes)
     types = [f.type for f in _frames(scenario, "c0")]
     assert types == ["RunStarted", *["RunStep"] * 20, "RunFinished"]
-    _judge(stack, scenario, [run_id], require_204_probe=True)
+    assert_invariants(stack, scenario, [run_id], require_204_probe=True)
 
 
 @pytest.mark.parametrize("resume", ["from_seq", "last_event_id"])
 async def test_reconnect_from_a_cursor_starts_at_the_next_seq(stack: LocalStack, clean_db: str,
                                                               scenario: ScenarioRecord, resume: str) -> None:
-    run_id = await _start(stack, scenario, steps=12, interval_ms=0)
+    run_id = await start_run(stack, scenario, steps=12, interval_ms=0)
     wait_for_outbox(stack.info.dsn, [run_id])
-    config = _consumers(stack, resume=resume)
+    config = consumer_config(stack, resume=resume)
     for k in (0, 1, 7, 12):
         await consume_all(config, scenario.history, run_id, 1, from_seq=k, prefix=f"from{k}-")
         assert _frames(scenario, f"from{k}-0")[0].seq == k + 1
-    _judge(stack, scenario, [run_id])
+    assert_invariants(stack, scenario, [run_id])
 
 
 async def test_last_event_id_wins_over_from_seq(stack: LocalStack, clean_db: str, scenario: ScenarioRecord) -> None:
-    run_id = await _start(stack, scenario, steps=10, interval_ms=0)
+    run_id = await start_run(stack, scenario, steps=10, interval_ms=0)
     wait_for_outbox(stack.info.dsn, [run_id])
     url = f"{stack.info.api_url}/api/agents/runs/{run_id}/stream?fromSeq=2"
     async with httpx.AsyncClient(timeout=10) as client:
@@ -78,7 +69,7 @@ async def test_last_event_id_wins_over_from_seq(stack: LocalStack, clean_db: str
 
 async def test_a_cursor_at_or_past_the_terminal_event_gets_204(stack: LocalStack, clean_db: str,
                                                                scenario: ScenarioRecord) -> None:
-    run_id = await _start(stack, scenario, steps=3, interval_ms=0)
+    run_id = await start_run(stack, scenario, steps=3, interval_ms=0)
     wait_for_outbox(stack.info.dsn, [run_id])
     url = f"{stack.info.api_url}/api/agents/runs/{run_id}/stream"
     async with httpx.AsyncClient(timeout=10) as client:
@@ -92,7 +83,7 @@ async def test_a_cursor_at_or_past_the_terminal_event_gets_204(stack: LocalStack
 async def test_concurrent_appenders_leave_no_gap(stack: LocalStack, clean_db: str, scenario: ScenarioRecord) -> None:
     # The queue worker is held so only the 8 appenders write: seq must be exactly 1..1600.
     with paused(stack, scenario.history, "queue-worker-0"):
-        run_id = await _start(stack, scenario)
+        run_id = await start_run(stack, scenario)
         async with RunsClient(ClientConfig(stack.info.api_url, timeout_s=30), scenario.history) as client:
             async def appender(i: int) -> list[int]:
                 ops = [await client.append_event(run_id, "Appended", {"appender": i, "n": n}) for n in range(200)]
@@ -102,25 +93,25 @@ async def test_concurrent_appenders_leave_no_gap(stack: LocalStack, clean_db: st
             assert (await client.cancel(run_id)).type == "ok"
     assert all(seqs == sorted(seqs) and len(seqs) == 200 for seqs in per_appender)
     assert sorted(s for seqs in per_appender for s in seqs) == list(range(1, 1601))
-    _judge(stack, scenario, [run_id], ("gapless", "outbox_converged"))
+    assert_invariants(stack, scenario, [run_id], ("gapless", "outbox_converged"))
 
 
 async def test_append_after_the_terminal_event_is_refused(stack: LocalStack, clean_db: str,
                                                           scenario: ScenarioRecord) -> None:
-    run_id = await _start(stack, scenario, steps=2, interval_ms=0)
-    await consume_all(_consumers(stack), scenario.history, run_id, 1)  # the terminal event is seen first
+    run_id = await start_run(stack, scenario, steps=2, interval_ms=0)
+    await consume_all(consumer_config(stack), scenario.history, run_id, 1)  # the terminal event is seen first
     async with RunsClient(ClientConfig(stack.info.api_url), scenario.history) as client:
         late = await client.append_event(run_id, "RunStep", {"late": True})
         cancel = await client.cancel(run_id)
     assert late.type == "fail" and late.value["status"] == 409 and "Non-monotonic seq append" in str(late.error)
     assert cancel.type == "fail" and cancel.value["status"] == 409
-    _judge(stack, scenario, [run_id], ("gapless", "outbox_converged", "no_append_after_terminal"))
+    assert_invariants(stack, scenario, [run_id], ("gapless", "outbox_converged", "no_append_after_terminal"))
 
 
 async def test_reset_peer_mid_stream_loses_and_duplicates_nothing(stack: LocalStack, clean_db: str,
                                                                   scenario: ScenarioRecord) -> None:
-    run_id = await _start(stack, scenario, steps=80, interval_ms=20)
-    config = _consumers(stack, backoff_initial_s=0.05)
+    run_id = await start_run(stack, scenario, steps=80, interval_ms=20)
+    config = consumer_config(stack, backoff_initial_s=0.05)
 
     async def cut_twice() -> None:
         for _ in range(2):
@@ -130,36 +121,36 @@ async def test_reset_peer_mid_stream_loses_and_duplicates_nothing(stack: LocalSt
                 await asyncio.sleep(0.3)
 
     both = asyncio.gather(consume_all(config, scenario.history, run_id, 2, prefix="q"),
-                          consume_all(_consumers(stack, resume="last_event_id", backoff_initial_s=0.05),
+                          consume_all(consumer_config(stack, resume="last_event_id", backoff_initial_s=0.05),
                                       scenario.history, run_id, 2, prefix="h"))
     outcomes, _ = await asyncio.gather(both, cut_twice())
     assert any(o.connections > 1 for group in outcomes for o in group), "the fault never cut a stream"
-    _judge(stack, scenario, [run_id])
+    assert_invariants(stack, scenario, [run_id])
 
 
 async def test_crash_between_publish_and_mark_republishes_without_duplicate_delivery(
         stack: LocalStack, clean_db: str, scenario: ScenarioRecord) -> None:
     worker = stack.process("outbox-worker-0")
     with armed_failpoint(stack, scenario.history, "outbox-worker-0", "outbox.after_publish", "1*crash"):
-        run_id = await _start(stack, scenario, steps=30, interval_ms=10)
-        consuming = asyncio.ensure_future(consume_all(_consumers(stack), scenario.history, run_id, 2))
+        run_id = await start_run(stack, scenario, steps=30, interval_ms=10)
+        consuming = asyncio.ensure_future(consume_all(consumer_config(stack), scenario.history, run_id, 2))
         await asyncio.to_thread(wait_until, lambda: not worker.running, 20, "the outbox worker to crash")
     stack.heal()  # the operator's "restart outbox worker"
     await consuming
-    _judge(stack, scenario, [run_id])
+    assert_invariants(stack, scenario, [run_id])
     republished = scenario.judge(take_snapshot(stack.info.dsn, [run_id], Path(stack.info.logs_dir)), ("no_duplicate_delivery",))
     assert republished.evidence["no_duplicate_delivery"]["duplicate_publishes"]["republished"], "the crash re-published nothing"
 
 
 async def test_postgres_restart_mid_run_loses_nothing(stack: LocalStack, clean_db: str,
                                                       scenario: ScenarioRecord) -> None:
-    run_id = await _start(stack, scenario, steps=60, interval_ms=20)
-    consuming = asyncio.ensure_future(consume_all(_consumers(stack), scenario.history, run_id, 2))
+    run_id = await start_run(stack, scenario, steps=60, interval_ms=20)
+    consuming = asyncio.ensure_future(consume_all(consumer_config(stack), scenario.history, run_id, 2))
     await asyncio.sleep(0.4)
     with killed(stack, scenario.history, "postgres"):
         await asyncio.sleep(0.5)
     await consuming
-    _judge(stack, scenario, [run_id])
+    assert_invariants(stack, scenario, [run_id])
 
 
 @pytest.mark.parametrize(("method", "path", "kwargs", "status"), [
@@ -185,7 +176,7 @@ async def test_bad_input_gets_a_4xx_with_a_message(stack: LocalStack, clean_db: 
 ])
 async def test_a_bad_cursor_gets_400(stack: LocalStack, clean_db: str, scenario: ScenarioRecord,
                                      query: dict, header: dict) -> None:
-    run_id = await _start(stack, scenario, steps=1, interval_ms=0)
+    run_id = await start_run(stack, scenario, steps=1, interval_ms=0)
     async with httpx.AsyncClient(base_url=stack.info.api_url, timeout=10) as client:
         resp = await client.get(f"/api/agents/runs/{run_id}/stream", params=query, headers=header)
     assert resp.status_code == 400 and resp.json()["error"]

@@ -6,37 +6,24 @@ event exactly once. Judged by the checkers from what the consumers actually rece
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
 from harness.history import Frame, of_kind
 from harness.nemesis import armed_failpoint, toxic
-from harness.observer import take_snapshot, wait_for_outbox
-from harness.scenario import ScenarioRecord, explain
+from harness.scenario import (
+    ScenarioRecord,
+    assert_invariants,
+    consumer_config,
+    start_run,
+)
 from harness.stack import LocalStack
-from harness.workload import ClientConfig, ConsumerConfig, RunsClient, RunScript, consume_all
+from harness.workload import (
+    consume_all,
+)
 
 pytestmark = [pytest.mark.stack, pytest.mark.anyio, pytest.mark.failure_patterns]
 
-DELIVERY = ("exactly_once", "ordering", "terminal", "gapless", "outbox_converged", "no_duplicate_delivery", "time_travel")
-
-
-def _consumers(stack: LocalStack, **overrides: object) -> ConsumerConfig:
-    return ConsumerConfig(**{"base_url": stack.info.api_url, "read_timeout_s": 10, "deadline_s": 40, **overrides})  # type: ignore[arg-type]
-
-
-async def _start(stack: LocalStack, scenario: ScenarioRecord, **script: int | str) -> str:
-    async with RunsClient(ClientConfig(stack.info.api_url), scenario.history) as client:
-        return await client.start_run(RunScript(**script))  # type: ignore[arg-type]
-
-
-def _judge(stack: LocalStack, scenario: ScenarioRecord, run_ids: list[str], names: tuple[str, ...] = DELIVERY,
-           **opts: object) -> None:
-    wait_for_outbox(stack.info.dsn, run_ids, timeout=30)
-    snapshot = take_snapshot(stack.info.dsn, run_ids, Path(stack.info.logs_dir))
-    result = scenario.judge(snapshot, names, opts)
-    assert result.valid is True, explain(result)
 
 
 async def test_backfill_never_shows_unpublished_events_while_the_outbox_is_held_back(
@@ -44,18 +31,18 @@ async def test_backfill_never_shows_unpublished_events_while_the_outbox_is_held_
     # Every outbox cycle sleeps 400 ms before it publishes: appended events sit unpublished that long,
     # and each new consumer's backfill runs inside such a window.
     with armed_failpoint(stack, scenario.history, "outbox-worker-0", "outbox.before_publish", "sleep(400)"):
-        run_id = await _start(stack, scenario, steps=20, interval_ms=50)
+        run_id = await start_run(stack, scenario, steps=20, interval_ms=50)
         joiners = []
         for i in range(8):
             await asyncio.sleep(0.15)
             resume = "from_seq" if i % 2 else "last_event_id"
             joiners.append(asyncio.ensure_future(
-                consume_all(_consumers(stack, resume=resume), scenario.history, run_id, 1, prefix=f"j{i}-")))
+                consume_all(consumer_config(stack, resume=resume), scenario.history, run_id, 1, prefix=f"j{i}-")))
         outcomes = [o for group in await asyncio.gather(*joiners) for o in group]
     assert all(o.reached_terminal for o in outcomes)
     assert len(of_kind(scenario.history, Frame)) >= 8 * 22
     # The publish log's record of each publish is the time bound; the default tolerance is 100 ms.
-    _judge(stack, scenario, [run_id])
+    assert_invariants(stack, scenario, [run_id])
 
 
 @pytest.mark.parametrize("resume", ["from_seq", "last_event_id"])
@@ -63,8 +50,8 @@ async def test_limit_data_cutting_frames_in_half_causes_no_duplicate_on_reconnec
         stack: LocalStack, clean_db: str, scenario: ScenarioRecord, resume: str) -> None:
     # Frames are ~560 bytes (300-byte payload); 1777 bytes per connection land inside the third or
     # fourth frame (after the response head), so every connection ends with half a frame.
-    run_id = await _start(stack, scenario, steps=40, interval_ms=30, payload_bytes=300)
-    config = _consumers(stack, resume=resume, backoff_initial_s=0.05, backoff_max_s=0.2)
+    run_id = await start_run(stack, scenario, steps=40, interval_ms=30, payload_bytes=300)
+    config = consumer_config(stack, resume=resume, backoff_initial_s=0.05, backoff_max_s=0.2)
     consuming = asyncio.ensure_future(consume_all(config, scenario.history, run_id, 2))
     await asyncio.sleep(0.2)
     with toxic(stack, scenario.history, "sse", "limit_data", bytes=1777):
@@ -72,4 +59,4 @@ async def test_limit_data_cutting_frames_in_half_causes_no_duplicate_on_reconnec
     outcomes = await consuming
     assert all(o.reached_terminal for o in outcomes)
     assert all(o.connections > 2 for o in outcomes), [o.connections for o in outcomes]
-    _judge(stack, scenario, [run_id])
+    assert_invariants(stack, scenario, [run_id])

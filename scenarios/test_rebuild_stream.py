@@ -8,40 +8,27 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from harness.history import Frame, of_kind
-from harness.observer import take_snapshot, wait_for_outbox
-from harness.scenario import ScenarioRecord, explain
+from harness.scenario import (
+    ScenarioRecord,
+    assert_invariants,
+    consumer_config,
+    start_run,
+)
 from harness.stack import LocalStack
-from harness.workload import ClientConfig, ConsumerConfig, RunsClient, RunScript, consume_all
+from harness.workload import (
+    consume_all,
+)
 
 pytestmark = [pytest.mark.stack, pytest.mark.anyio, pytest.mark.rebuild_stream]
 
-DELIVERY = ("exactly_once", "ordering", "terminal", "gapless", "outbox_converged", "no_duplicate_delivery", "time_travel")
 SEED = int(os.environ.get("HARNESS_SEED", "20240611"))
 STEPS = 60  # seqs 1..62: RunStarted, 60 RunStep, RunFinished
 RECONNECTS = 10
-
-
-def _consumers(stack: LocalStack, **overrides: object) -> ConsumerConfig:
-    return ConsumerConfig(**{"base_url": stack.info.api_url, "read_timeout_s": 10, "deadline_s": 40, **overrides})  # type: ignore[arg-type]
-
-
-async def _start(stack: LocalStack, scenario: ScenarioRecord, **script: int | str) -> str:
-    async with RunsClient(ClientConfig(stack.info.api_url), scenario.history) as client:
-        return await client.start_run(RunScript(**script))  # type: ignore[arg-type]
-
-
-def _judge(stack: LocalStack, scenario: ScenarioRecord, run_ids: list[str], names: tuple[str, ...] = DELIVERY,
-           **opts: object) -> None:
-    wait_for_outbox(stack.info.dsn, run_ids, timeout=30)
-    snapshot = take_snapshot(stack.info.dsn, run_ids, Path(stack.info.logs_dir))
-    result = scenario.judge(snapshot, names, opts)
-    assert result.valid is True, explain(result)
 
 
 def _published_max(dsn: str, run_id: str) -> int:
@@ -56,9 +43,9 @@ def _published_max(dsn: str, run_id: str) -> int:
 async def test_reconnects_from_random_cursors_while_live_get_the_next_seq_exactly_once(
         stack: LocalStack, clean_db: str, scenario: ScenarioRecord, resume: str) -> None:
     rng = random.Random(f"{SEED}-{resume}")
-    run_id = await _start(stack, scenario, steps=STEPS, interval_ms=30)
+    run_id = await start_run(stack, scenario, steps=STEPS, interval_ms=30)
     # By Last-Event-ID alone: the cursor goes in the header on the first request too, with no fromSeq.
-    config = _consumers(stack, resume=resume, cursor_header_from_start=resume == "last_event_id")
+    config = consumer_config(stack, resume=resume, cursor_header_from_start=resume == "last_event_id")
     cursors: dict[str, int] = {}
     tasks = []
     for i in range(RECONNECTS):
@@ -75,4 +62,4 @@ async def test_reconnects_from_random_cursors_while_live_get_the_next_seq_exactl
         seqs = [f.seq for f in frames if f.consumer == consumer]
         assert seqs[:1] == [k + 1], f"{consumer} resumed from {k} but first got {seqs[:1]} (seed {SEED})"
         assert seqs == list(range(k + 1, STEPS + 3)), f"{consumer} from {k}: {seqs} (seed {SEED})"
-    _judge(stack, scenario, [run_id])
+    assert_invariants(stack, scenario, [run_id])

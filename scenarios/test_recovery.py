@@ -17,13 +17,23 @@ import pytest
 from harness.history import Frame, of_kind
 from harness.nemesis import killed, paused, set_failpoint
 from harness.observer import take_snapshot, wait_for_outbox
-from harness.scenario import ScenarioRecord, explain
+from harness.scenario import (
+    ScenarioRecord,
+    assert_invariants,
+    consumer_config,
+    explain,
+    start_run,
+)
 from harness.stack import LocalStack, wait_until
-from harness.workload import ClientConfig, ConsumerConfig, RunsClient, RunScript, consume_all
+from harness.workload import (
+    ClientConfig,
+    RunsClient,
+    RunScript,
+    consume_all,
+)
 
 pytestmark = [pytest.mark.stack, pytest.mark.anyio, pytest.mark.recovery]
 
-DELIVERY = ("exactly_once", "ordering", "terminal", "gapless", "outbox_converged", "no_duplicate_delivery", "time_travel")
 STREAM_END_BOUND_S = 5.0  # open streams of a run cancelled by hand end within this
 STUCK_S = 1.5  # how long the backlog is watched not moving before the restart
 
@@ -33,23 +43,6 @@ LAST_RESORT = (
 )
 BACKLOG = ("SELECT r.lastSeq - o.nextSeq + 1 FROM run_outbox o JOIN runs r ON r.id = o.runId"
            " WHERE o.runId = %(run)s")
-
-
-def _consumers(stack: LocalStack, **overrides: object) -> ConsumerConfig:
-    return ConsumerConfig(**{"base_url": stack.info.api_url, "read_timeout_s": 10, "deadline_s": 40, **overrides})  # type: ignore[arg-type]
-
-
-async def _start(stack: LocalStack, scenario: ScenarioRecord, **script: int | str) -> str:
-    async with RunsClient(ClientConfig(stack.info.api_url), scenario.history) as client:
-        return await client.start_run(RunScript(**script))  # type: ignore[arg-type]
-
-
-def _judge(stack: LocalStack, scenario: ScenarioRecord, run_ids: list[str], names: tuple[str, ...] = DELIVERY,
-           **opts: object) -> None:
-    wait_for_outbox(stack.info.dsn, run_ids, timeout=30)
-    snapshot = take_snapshot(stack.info.dsn, run_ids, Path(stack.info.logs_dir))
-    result = scenario.judge(snapshot, names, opts)
-    assert result.valid is True, explain(result)
 
 
 def _sql(dsn: str, statements: tuple[str, ...], run_id: str) -> list[tuple | None]:
@@ -69,8 +62,8 @@ async def test_last_resort_cancel_ends_open_streams(stack: LocalStack, clean_db:
         run_id = await client.start_run(RunScript(), job=False)
         assert [(await client.append_event(run_id, "RunStep", {"n": n})).type for n in range(3)] == ["ok"] * 3
         consuming = asyncio.ensure_future(asyncio.gather(
-            consume_all(_consumers(stack), scenario.history, run_id, 2, prefix="q"),
-            consume_all(_consumers(stack, resume="last_event_id"), scenario.history, run_id, 1, prefix="h")))
+            consume_all(consumer_config(stack), scenario.history, run_id, 2, prefix="q"),
+            consume_all(consumer_config(stack, resume="last_event_id"), scenario.history, run_id, 1, prefix="h")))
         await asyncio.to_thread(wait_until, lambda: len(_seqs(scenario)) == 9, 10, "the published events")
         with paused(stack, scenario.history, "outbox-worker-0"):  # stuck: what follows is never published
             late = [(await client.append_event(run_id, "RunStep", {"n": n})).type for n in range(3, 6)]
@@ -109,10 +102,10 @@ async def test_restarting_a_stuck_outbox_worker_clears_its_backlog(stack: LocalS
         set_failpoint(stack, worker, "outbox.before_publish", "hang")
     try:
         with scenario.history.fault(f"stuck:{stuck_by}", worker):
-            run_id = await _start(stack, scenario, steps=30, interval_ms=0)
+            run_id = await start_run(stack, scenario, steps=30, interval_ms=0)
             consuming = asyncio.ensure_future(asyncio.gather(
-                consume_all(_consumers(stack), scenario.history, run_id, 1, prefix="q"),
-                consume_all(_consumers(stack, resume="last_event_id"), scenario.history, run_id, 1, prefix="h")))
+                consume_all(consumer_config(stack), scenario.history, run_id, 1, prefix="q"),
+                consume_all(consumer_config(stack, resume="last_event_id"), scenario.history, run_id, 1, prefix="h")))
             await asyncio.to_thread(wait_until, lambda: _sql(clean_db, (BACKLOG,), run_id)[0] == (32,), 15,
                                     "every event appended and none published")
             await asyncio.sleep(STUCK_S)
@@ -124,7 +117,7 @@ async def test_restarting_a_stuck_outbox_worker_clears_its_backlog(stack: LocalS
     wait_for_outbox(clean_db, [run_id], timeout=10)  # the backlog clears within a bound
     outcomes = [o for group in await consuming for o in group]
     assert all(o.reached_terminal for o in outcomes)
-    _judge(stack, scenario, [run_id])
+    assert_invariants(stack, scenario, [run_id])
 
 
 async def test_a_killed_queue_worker_s_job_is_resumed_without_repeating_steps(
@@ -132,8 +125,8 @@ async def test_a_killed_queue_worker_s_job_is_resumed_without_repeating_steps(
     """"If queued but not processed → restart queue worker": a worker SIGKILLed mid-job leaves its lease to
     expire; the restarted worker resumes from the event log, so every step is appended exactly once."""
     steps = 30
-    run_id = await _start(stack, scenario, steps=steps, interval_ms=50)
-    consuming = asyncio.ensure_future(consume_all(_consumers(stack), scenario.history, run_id, 1))
+    run_id = await start_run(stack, scenario, steps=steps, interval_ms=50)
+    consuming = asyncio.ensure_future(consume_all(consumer_config(stack), scenario.history, run_id, 1))
     await asyncio.to_thread(wait_until, lambda: len(_seqs(scenario)) >= 8, 15, "the run to be under way")
     with killed(stack, scenario.history, "queue-worker-0"):
         await asyncio.sleep(0.3)
@@ -144,4 +137,4 @@ async def test_a_killed_queue_worker_s_job_is_resumed_without_repeating_steps(
                             (run_id,)).fetchall()
     assert [t for t, _ in rows].count("RunStarted") == 1, rows
     assert [int(s) for t, s in rows if t == "RunStep"] == list(range(steps)), rows
-    _judge(stack, scenario, [run_id])
+    assert_invariants(stack, scenario, [run_id])

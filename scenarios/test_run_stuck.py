@@ -14,32 +14,24 @@ import pytest
 
 from harness.history import Frame, of_kind
 from harness.nemesis import paused
-from harness.observer import take_snapshot, wait_for_outbox
-from harness.scenario import ScenarioRecord, explain
+from harness.observer import take_snapshot
+from harness.scenario import (
+    ScenarioRecord,
+    assert_invariants,
+    consumer_config,
+    explain,
+    start_run,
+)
 from harness.stack import LocalStack, wait_until
-from harness.workload import ClientConfig, ConsumerConfig, RunsClient, RunScript, consume_all
+from harness.workload import (
+    ClientConfig,
+    RunsClient,
+    consume_all,
+)
 
 pytestmark = [pytest.mark.stack, pytest.mark.anyio, pytest.mark.run_stuck]
 
-DELIVERY = ("exactly_once", "ordering", "terminal", "gapless", "outbox_converged", "no_duplicate_delivery", "time_travel")
 HOLD_S = 1.5  # how long a worker is held; long against the 200 ms outbox poll and 1 s heartbeat
-
-
-def _consumers(stack: LocalStack, **overrides: object) -> ConsumerConfig:
-    return ConsumerConfig(**{"base_url": stack.info.api_url, "read_timeout_s": 10, "deadline_s": 40, **overrides})  # type: ignore[arg-type]
-
-
-async def _start(stack: LocalStack, scenario: ScenarioRecord, **script: int | str) -> str:
-    async with RunsClient(ClientConfig(stack.info.api_url), scenario.history) as client:
-        return await client.start_run(RunScript(**script))  # type: ignore[arg-type]
-
-
-def _judge(stack: LocalStack, scenario: ScenarioRecord, run_ids: list[str], names: tuple[str, ...] = DELIVERY,
-           **opts: object) -> None:
-    wait_for_outbox(stack.info.dsn, run_ids, timeout=30)
-    snapshot = take_snapshot(stack.info.dsn, run_ids, Path(stack.info.logs_dir))
-    result = scenario.judge(snapshot, names, opts)
-    assert result.valid is True, explain(result)
 
 
 def _seqs(scenario: ScenarioRecord, live: bool = False) -> list[int]:
@@ -57,16 +49,16 @@ def _row(dsn: str, sql: str, *params: object) -> tuple:
 
 async def test_held_outbox_delivers_nothing_new_then_catches_up_exactly_once(
         stack: LocalStack, clean_db: str, scenario: ScenarioRecord) -> None:
-    run_id = await _start(stack, scenario, steps=40, interval_ms=25)
+    run_id = await start_run(stack, scenario, steps=40, interval_ms=25)
     consuming = asyncio.ensure_future(asyncio.gather(
-        consume_all(_consumers(stack), scenario.history, run_id, 2, prefix="q"),
-        consume_all(_consumers(stack, resume="last_event_id"), scenario.history, run_id, 1, prefix="h")))
+        consume_all(consumer_config(stack), scenario.history, run_id, 2, prefix="q"),
+        consume_all(consumer_config(stack, resume="last_event_id"), scenario.history, run_id, 1, prefix="h")))
     await asyncio.to_thread(wait_until, lambda: len(_seqs(scenario)) >= 9, 20, "first frames to arrive")
     with paused(stack, scenario.history, "outbox-worker-0"):
         await asyncio.sleep(0.3)  # frames already on the wire land
         frozen = len(_seqs(scenario, live=True))
         # A late joiner's backfill during the hold: only what was published (time_travel judges it).
-        late = asyncio.ensure_future(consume_all(_consumers(stack), scenario.history, run_id, 1, prefix="late"))
+        late = asyncio.ensure_future(consume_all(consumer_config(stack), scenario.history, run_id, 1, prefix="late"))
         await asyncio.sleep(HOLD_S)
         during = _seqs(scenario)
         live_during_hold = len(_seqs(scenario, live=True)) - frozen
@@ -75,14 +67,14 @@ async def test_held_outbox_delivers_nothing_new_then_catches_up_exactly_once(
     assert last_seq > max(during), "the hold never held back an appended event: nothing was tested"
     await consuming
     await late
-    _judge(stack, scenario, [run_id])
+    assert_invariants(stack, scenario, [run_id])
 
 
 async def test_held_queue_worker_leaves_the_run_queued_until_it_resumes(
         stack: LocalStack, clean_db: str, scenario: ScenarioRecord) -> None:
     with paused(stack, scenario.history, "queue-worker-0"):
-        run_id = await _start(stack, scenario, steps=10, interval_ms=10)
-        consuming = asyncio.ensure_future(consume_all(_consumers(stack), scenario.history, run_id, 2))
+        run_id = await start_run(stack, scenario, steps=10, interval_ms=10)
+        consuming = asyncio.ensure_future(consume_all(consumer_config(stack), scenario.history, run_id, 2))
         await asyncio.sleep(HOLD_S)
         async with RunsClient(ClientConfig(stack.info.api_url), scenario.history) as client:
             held = await client.get_run(run_id)
@@ -93,7 +85,7 @@ async def test_held_queue_worker_leaves_the_run_queued_until_it_resumes(
     async with RunsClient(ClientConfig(stack.info.api_url), scenario.history) as client:
         done = await client.get_run(run_id)
     assert done.value["state"] == "succeeded" and done.value["lastSeq"] == 12, done.value
-    _judge(stack, scenario, [run_id])
+    assert_invariants(stack, scenario, [run_id])
 
 
 def _gap_alerts(logs_dir: Path, run_id: str) -> list[dict]:
@@ -109,13 +101,13 @@ async def test_a_seq_gap_stops_the_outbox_at_the_gap_and_alerts(stack: LocalStac
                                                                 scenario: ScenarioRecord) -> None:
     gap = 5
     with paused(stack, scenario.history, "outbox-worker-0"):
-        run_id = await _start(stack, scenario, steps=8, interval_ms=0)
+        run_id = await start_run(stack, scenario, steps=8, interval_ms=0)
         await asyncio.to_thread(wait_until, lambda: _row(clean_db, "SELECT state FROM runs WHERE id = %s",
                                                          run_id)[0] == "succeeded", 20, "the run to finish")
         _row(clean_db, "DELETE FROM run_events WHERE runId = %s AND seq = %s RETURNING seq", run_id, gap)
         consuming = asyncio.ensure_future(asyncio.gather(
-            consume_all(_consumers(stack, deadline_s=4), scenario.history, run_id, 1, prefix="q"),
-            consume_all(_consumers(stack, deadline_s=4, resume="last_event_id"), scenario.history, run_id, 1,
+            consume_all(consumer_config(stack, deadline_s=4), scenario.history, run_id, 1, prefix="q"),
+            consume_all(consumer_config(stack, deadline_s=4, resume="last_event_id"), scenario.history, run_id, 1,
                         prefix="h")))
         await asyncio.sleep(0.3)
     logs = Path(stack.info.logs_dir)

@@ -45,5 +45,15 @@ def armed_failpoint(stack: LocalStack, history: History, process: str, name: str
         try:
             yield
         finally:
-            if stack.process(process).running:
-                set_failpoint(stack, process, name, None)
+            _disarm(stack, process, name)
+
+
+def _disarm(stack: LocalStack, process: str, name: str) -> None:
+    """A process that crashed (say, on its own `crash` failpoint) has nothing left to disarm, also when
+    it dies between the check and the request."""
+    try:
+        if stack.process(process).running:
+            set_failpoint(stack, process, name, None)
+    except StackError:
+        if stack.process(process).running:
+            raise

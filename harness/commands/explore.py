@@ -1,0 +1,49 @@
+"""`harness explore`: generated fault schedules (a Hypothesis state machine) against a fresh local
+stack, with random seeds and a larger budget than `make test`. Exit 0 when every schedule keeps the
+invariants; 1 with the shrunk schedule printed and written to `reproduction.txt` when one does not."""
+from __future__ import annotations
+
+import random
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from harness.commands.output import stdout
+from harness.errors import ConfigError
+from harness.stack import Intervals, LocalStack, StackConfig, install_signal_handlers
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("explore")(explore_cmd)
+
+
+def explore_cmd(
+    examples: Annotated[int, typer.Option("--examples", min=1, help="schedules to generate")] = 20,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="steps per schedule at most")] = 12,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="replay a seed (default: a random one)")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="folder for history and reproduction"
+                                                               " (default reports/explore-<time>)")] = None,
+) -> None:
+    """Generated fault schedules; on a failure, the shrunk schedule is the reproduction."""
+    try:  # hypothesis is a `test` extra: import it only when this command runs
+        from harness.explore import ExploreBudget, explore_report
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"harness explore needs {exc.name}: pip install -e '.[test]'") from exc
+    seed = seed if seed is not None else random.randrange(2**32)
+    folder = (out or Path("reports") / f"explore-{datetime.now():%Y%m%d-%H%M%S}").resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    stdout.print(f"explore: {examples} schedule(s) of up to {steps} steps, seed {seed}; files in {folder}")
+    install_signal_handlers()
+    config = StackConfig.from_env(intervals=Intervals.fast(), logs_dir=folder / "logs")
+    with LocalStack(config) as stack:
+        outcome = explore_report(stack, ExploreBudget(examples=examples, steps=steps, seed=seed), folder)
+    if outcome.passed:
+        stdout.print(f"[green]passed[/]: {outcome.examples} example(s) in {outcome.seconds:.0f} s (seed {seed})")
+        return
+    print(outcome.reproduction)
+    stdout.print(f"[bold red]failed[/] (seed {seed}); reproduction written to {folder / 'reproduction.txt'}")
+    raise typer.Exit(1)

@@ -1,0 +1,314 @@
+"""Generated fault schedules: a Hypothesis `RuleBasedStateMachine` over the real local stack.
+
+Its rules start runs, connect SSE consumers (either resume mode, any starting cursor), cut the SSE
+link, pause a process, kill the outbox worker or crash it between publish and mark, slow a
+PostgreSQL link, and heal. Its final check (in `teardown`) heals everything, lets every consumer
+finish within a deadline, takes the snapshot and asserts the delivery invariants; on a failure
+Hypothesis shrinks the schedule and the shrunk steps are printed as a reproduction.
+
+The same machine serves two callers:
+
+- pytest (`scenarios/test_generated_schedules.py`): `ExploreBudget.ci()`, derandomized, small.
+- the CLI (`harness explore`): `ExploreBudget(examples, steps, seed)`, random, larger; the shrunk
+  schedule is also written to a file (`explore_report`).
+
+Hypothesis rules are synchronous, so consumers that live across steps run on an asyncio loop in a
+background thread (`_LoopThread`); every wait is bounded and the loop is stopped in `teardown`.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import threading
+import time
+from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hypothesis
+from hypothesis import HealthCheck
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle, RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test,
+)
+
+from harness.history import History
+from harness.nemesis import armed_failpoint, killed, paused, toxic
+from harness.observer import take_snapshot, wait_for_outbox
+from harness.scenario import ScenarioRecord, explain
+from harness.stack import LocalStack, truncate_service_tables
+from harness.workload import ClientConfig, ConsumerConfig, ConsumerOutcome, RunsClient, RunScript, SSEConsumer
+
+__all__ = ["CHECKS", "ExploreBudget", "ExploreOutcome", "ScheduleLog", "explore", "explore_report", "make_machine"]
+
+CHECKS = ("exactly_once", "ordering", "terminal", "gapless", "outbox_converged", "no_duplicate_delivery")
+CONSUMER_DEADLINE_S = 60.0  # a consumer gives up on its own after this; teardown waits a little longer
+OUTBOX_DEADLINE_S = 30.0  # invariant 6's bound once every fault is healed
+RUN_STEPS = st.integers(0, 40)
+RUN_INTERVALS_MS = st.sampled_from([0, 10, 30, 60])
+FAULT_ORDER = ("pg", "outbox")  # held faults close in this order: a toxic before the kill's heal resets proxies
+
+
+@dataclass(frozen=True)
+class ExploreBudget:
+    """How much to explore: `ci()` for `make test`, random with a larger budget from the CLI."""
+
+    examples: int = 20
+    steps: int = 12
+    seed: int | None = None
+    derandomize: bool = False
+
+    @classmethod
+    def ci(cls) -> ExploreBudget:
+        return cls(examples=8, steps=10, derandomize=True)
+
+    def settings(self) -> hypothesis.settings:
+        return hypothesis.settings(
+            max_examples=self.examples, stateful_step_count=self.steps, deadline=None, database=None,
+            derandomize=self.derandomize, print_blob=False,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        )
+
+
+@dataclass
+class ScheduleLog:
+    """The steps of the example being run (the last one is the shrunk reproduction after a failure)."""
+
+    steps: list[str] = field(default_factory=list)
+    examples: int = 0
+
+    def begin(self) -> list[str]:
+        self.examples += 1
+        self.steps = []
+        return self.steps
+
+    def render(self) -> str:
+        return "\n".join(f"  {i}. {step}" for i, step in enumerate(self.steps, 1)) or "  (no steps)"
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """A run the schedule started; printed by its label so a reproduction reads `run0`, `run1`."""
+
+    label: str
+    run_id: str
+    terminal_seq: int  # RunStarted + steps + RunFinished
+
+    def __repr__(self) -> str:
+        return self.label
+
+
+class _LoopThread:
+    """An asyncio loop in a daemon thread for consumers that outlive one rule."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="explore-loop", daemon=True)
+        self.thread.start()
+
+    def submit(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def run(self, coro: Coroutine[Any, Any, Any], timeout: float) -> Any:
+        return self.submit(coro).result(timeout)
+
+    def stop(self) -> None:
+        """Cancel what is left, stop the loop and join the thread (bounded)."""
+        if self.loop.is_closed():
+            return
+
+        async def cancel_all() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        with contextlib.suppress(Exception):
+            self.run(cancel_all(), timeout=10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        if not self.thread.is_alive():
+            self.loop.close()
+
+
+def make_machine(stack: LocalStack, folder: Path, log: ScheduleLog) -> type[RuleBasedStateMachine]:
+    """A state machine class bound to a started stack; each example's files land in `folder`."""
+
+    class FaultSchedule(RuleBasedStateMachine):
+        runs = Bundle("runs")
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.history = History()
+            self.loop = _LoopThread()
+            self.held: dict[str, contextlib.ExitStack] = {}
+            self.consumers: list[concurrent.futures.Future[ConsumerOutcome]] = []
+            self.refs: list[RunRef] = []
+            self.steps = log.begin()
+            self.broken = False  # a step raised: teardown heals but does not judge
+
+        @contextlib.contextmanager
+        def _step(self, text: str) -> Iterator[None]:
+            self.steps.append(text)
+            try:
+                yield
+            except BaseException:
+                self.broken = True
+                raise
+
+        @initialize(target=runs, steps=RUN_STEPS, interval_ms=RUN_INTERVALS_MS)
+        def reset_and_start(self, steps: int, interval_ms: int) -> RunRef:
+            """Every schedule starts clean, with one run and one consumer, so no verdict is vacuous."""
+            with self._step("reset: heal the stack, truncate the tables"):
+                stack.heal()
+                truncate_service_tables(stack.info.dsn)
+            ref = self.start_run(steps, interval_ms)
+            self.connect_consumer(ref, "from_seq", 0)
+            return ref
+
+        @rule(target=runs, steps=RUN_STEPS, interval_ms=RUN_INTERVALS_MS)
+        def start_run(self, steps: int, interval_ms: int) -> RunRef:
+            label = f"run{len(self.refs)}"
+            with self._step(f"{label} = start_run(steps={steps}, interval_ms={interval_ms})"):
+                run_id = self.loop.run(self._create(RunScript(steps=steps, interval_ms=interval_ms)), 30)
+            ref = RunRef(label, run_id, steps + 2)
+            self.refs.append(ref)
+            return ref
+
+        async def _create(self, script: RunScript) -> str:
+            async with RunsClient(ClientConfig(stack.info.api_url, timeout_s=20), self.history) as client:
+                return await client.start_run(script)
+
+        @rule(run=runs, resume=st.sampled_from(["from_seq", "last_event_id"]), from_seq=st.integers(0, 24))
+        def connect_consumer(self, run: RunRef, resume: str, from_seq: int) -> None:
+            cursor = min(from_seq, run.terminal_seq)  # past the terminal the contract is a 204 anyway
+            name = f"c{len(self.consumers)}"
+            with self._step(f"connect_consumer({run.label}, resume={resume!r}, from_seq={cursor}) as {name}"):
+                self._consume(run, name, resume, cursor)
+
+        def _consume(self, run: RunRef, name: str, resume: str, cursor: int) -> None:
+            config = ConsumerConfig(base_url=stack.info.api_url, resume=resume, read_timeout_s=10,  # type: ignore[arg-type]
+                                    deadline_s=CONSUMER_DEADLINE_S, backoff_initial_s=0.05, backoff_max_s=0.5)
+            self.consumers.append(self.loop.submit(SSEConsumer(config, self.history).consume(run.run_id, name, cursor)))
+
+        @rule(kind=st.sampled_from(["reset_peer", "limit_data"]), window_ms=st.sampled_from([100, 300]))
+        def cut_sse(self, kind: str, window_ms: int) -> None:
+            attributes = {"timeout": 0} if kind == "reset_peer" else {"bytes": 600}
+            with self._step(f"cut_sse({kind}, window_ms={window_ms})"):
+                with toxic(stack, self.history, "sse", kind, **attributes):
+                    time.sleep(window_ms / 1000)
+
+        @rule(process=st.sampled_from(["outbox-worker-0", "queue-worker-0", "api-0"]),
+              pause_ms=st.sampled_from([200, 800]))
+        def pause_then_resume(self, process: str, pause_ms: int) -> None:
+            with self._step(f"pause_then_resume({process}, pause_ms={pause_ms})"):
+                if not stack.process(process).running:  # killed by a held fault: nothing to pause
+                    self.steps[-1] += " (skipped: not running)"
+                    return
+                with paused(stack, self.history, process):
+                    time.sleep(pause_ms / 1000)
+
+        @precondition(lambda self: "outbox" not in self.held)
+        @rule()
+        def kill_outbox_worker(self) -> None:
+            with self._step("kill_outbox_worker() (held until heal)"):
+                self._hold("outbox", killed(stack, self.history, "outbox-worker-0"))
+
+        @precondition(lambda self: "outbox" not in self.held)
+        @rule()
+        def crash_outbox_after_publish(self) -> None:
+            with self._step("crash_outbox_after_publish(): failpoint outbox.after_publish=1*crash (held until heal)"):
+                self._hold("outbox", armed_failpoint(stack, self.history, "outbox-worker-0", "outbox.after_publish", "1*crash"))
+
+        @precondition(lambda self: "pg" not in self.held)
+        @rule(link=st.sampled_from(["pg_api", "pg_outbox", "pg_queue"]), latency_ms=st.sampled_from([50, 250]))
+        def pg_latency(self, link: str, latency_ms: int) -> None:
+            with self._step(f"pg_latency({link}, latency_ms={latency_ms}) (held until heal)"):
+                self._hold("pg", toxic(stack, self.history, link, "latency", latency=latency_ms))
+
+        def _hold(self, slot: str, fault: contextlib.AbstractContextManager[Any]) -> None:
+            held = contextlib.ExitStack()
+            held.enter_context(fault)
+            self.held[slot] = held
+
+        @rule()
+        def heal(self) -> None:
+            with self._step("heal()"):
+                self._heal()
+
+        def _heal(self) -> None:
+            for slot in FAULT_ORDER:
+                held = self.held.pop(slot, None)
+                if held is not None:
+                    held.close()
+            stack.heal()
+
+        def teardown(self) -> None:
+            try:
+                self._heal()
+                if not self.broken:
+                    self._final_check()
+            finally:
+                self.loop.stop()
+                with (folder / "schedules.txt").open("a") as out:
+                    out.write(f"example {log.examples}{' (step raised)' if self.broken else ''}:\n{log.render()}\n")
+
+        def _final_check(self) -> None:
+            if not self.refs:
+                return
+            self.steps.append("final check: heal, one more consumer per run from 0, wait, judge")
+            for ref in self.refs:
+                self._consume(ref, f"final-{ref.label}", "from_seq", 0)
+            unfinished = self._wait_consumers()
+            ids = [ref.run_id for ref in self.refs]
+            wait_for_outbox(stack.info.dsn, ids, timeout=OUTBOX_DEADLINE_S)
+            record = ScenarioRecord(folder, self.history)
+            result = record.judge(take_snapshot(stack.info.dsn, ids, Path(stack.info.logs_dir)), CHECKS)
+            runs = ", ".join(f"{r.label}={r.run_id}" for r in self.refs)
+            assert result.valid is True and not unfinished, (
+                f"{explain(result)}\nconsumers not finished: {unfinished}\nruns: {runs}\n"
+                f"history: {folder}\nschedule:\n{log.render()}")
+
+        def _wait_consumers(self) -> list[str]:
+            done, pending = concurrent.futures.wait(self.consumers, timeout=CONSUMER_DEADLINE_S + 15)
+            for fut in pending:
+                fut.cancel()
+            return [f"#{i}" for i, fut in enumerate(self.consumers) if fut in pending]
+
+    FaultSchedule.__name__ = FaultSchedule.__qualname__ = "FaultSchedule"
+    return FaultSchedule
+
+
+def explore(stack: LocalStack, budget: ExploreBudget, folder: Path, log: ScheduleLog | None = None) -> ScheduleLog:
+    """Run the generated schedules against `stack`; raises (after shrinking) when an invariant fails."""
+    folder.mkdir(parents=True, exist_ok=True)
+    log = log or ScheduleLog()
+    machine = make_machine(stack, folder, log)
+    if budget.seed is not None:
+        machine = hypothesis.seed(budget.seed)(machine)
+    run_state_machine_as_test(machine, settings=budget.settings())
+    return log
+
+
+@dataclass(frozen=True)
+class ExploreOutcome:
+    passed: bool
+    examples: int
+    seconds: float
+    reproduction: str = ""  # the shrunk schedule and the failure, when not passed
+
+
+def explore_report(stack: LocalStack, budget: ExploreBudget, folder: Path) -> ExploreOutcome:
+    """`explore`, with a failure turned into a readable reproduction (also written to a file)."""
+    log, start = ScheduleLog(), time.monotonic()
+    try:
+        explore(stack, budget, folder, log)
+    except Exception as exc:  # the shrunk failure: Hypothesis put the steps in the exception's notes
+        notes = "\n".join(getattr(exc, "__notes__", []))
+        text = (f"seed: {budget.seed}\nfailure: {type(exc).__name__}: {exc}\n\n"
+                f"shrunk schedule (harness steps):\n{log.render()}\n\nhypothesis:\n{notes}\n")
+        (folder / "reproduction.txt").write_text(text)
+        return ExploreOutcome(False, log.examples, time.monotonic() - start, text)
+    return ExploreOutcome(True, log.examples, time.monotonic() - start)
