@@ -86,9 +86,10 @@ async def test_last_resort_cancel_ends_open_streams(stack: LocalStack, clean_db:
     for consumer in ("q0", "q1", "h0"):  # every published event exactly once; the abandoned ones never
         assert [f.seq for f in frames if f.consumer == consumer] == [1, 2, 3], consumer
     snapshot = take_snapshot(clean_db, [run_id], Path(stack.info.logs_dir))
-    # Not exactly_once / terminal: they take a hand-cancelled run's lastSeq (6) as its end, although
-    # seqs 4..6 can never be published once the outbox row is gone (the contract's 204 case).
-    result = scenario.judge(snapshot, ("ordering", "no_duplicate_delivery", "time_travel"))
+    # The outbox row is gone, so outbox_converged does not apply; the run's end for delivery is its last
+    # published event (seqs 4..6 can never be published), which exactly_once and terminal know.
+    result = scenario.judge(snapshot, ("exactly_once", "ordering", "terminal", "gapless", "no_duplicate_delivery",
+                                       "time_travel"))
     assert result.valid is True, explain(result)
 
 

@@ -64,7 +64,7 @@ def _session_end(session: list[Conn], run: RunSnapshot | None,
         if term is not None and term.seq is not None:
             return term.seq, True, skipped
         if conn.got_204:
-            known = run.terminal_seq if run is not None else None
+            known = run.delivery_end if run is not None else None
             return max(conn.cursor, known or 0), True, skipped
     return max(delivered, default=session[0].cursor), False, skipped
 

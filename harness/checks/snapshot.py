@@ -45,6 +45,15 @@ class RunSnapshot:
             return min(seqs)
         return self.last_seq if self.state in TERMINAL_STATES else None
 
+    @property
+    def delivery_end(self) -> int | None:
+        """The last seq a client can ever receive: the ``RunFinished``'s, or for a run closed without
+        one (the runbook's last resort, which also deletes its outbox row) the highest published seq,
+        since what was not published then never will be. None while the run is not finished."""
+        if any(e.type == TERMINAL_TYPE for e in self.events) or self.state not in TERMINAL_STATES:
+            return self.terminal_seq
+        return max((e.seq for e in self.events if e.published_at is not None), default=0)
+
 
 @dataclass(frozen=True)
 class PublishRecord:

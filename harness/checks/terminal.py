@@ -49,7 +49,7 @@ def check_log(run: RunSnapshot) -> Result:
 
 def check_session(session: list[Conn], run: RunSnapshot | None) -> tuple[Result, int]:
     """Verdict for one consumer, and how many reconnects it made after receiving the terminal."""
-    terminal_seq = run.terminal_seq if run else None
+    terminal_seq = run.delivery_end if run else None
     seen_terminal = False
     probes = 0
     for conn in session:

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 from hypothesis import given, settings, strategies as st
 
-from _histories import Builder, correct_deliveries, delivery_history, frame_positions, snapshot
-from harness.checks import duplicates, exactly_once, ordering, terminal
+from _histories import WALL0, Builder, correct_deliveries, delivery_history, frame_positions, snapshot
+from harness.checks import EventRow, RunSnapshot, Snapshot, duplicates, exactly_once, ordering, terminal
 from harness.history import ConnOpened, Frame
 
 
@@ -73,6 +73,23 @@ def test_premature_204_loses_the_tail() -> None:
     assert exactly_once.check(b.records, snapshot(4), {}).evidence["counterexample"]["lost"] == [[3, 4]]
     ce = terminal.check(b.records, snapshot(4), {}).evidence["counterexample"]
     assert ce["problem"] == "204 before the terminal event" and ce["conn"] == "b"
+
+
+def _cancelled_by_hand(published: int, last_seq: int) -> Snapshot:
+    """The runbook's last resort: state cancelled, no RunFinished, seqs past `published` never published."""
+    events = tuple(EventRow(s, "RunStep", None, WALL0 if s <= published else None) for s in range(1, last_seq + 1))
+    return Snapshot({"r1": RunSnapshot("r1", "cancelled", last_seq, None, events)})
+
+
+def test_a_run_cancelled_by_hand_ends_at_its_last_published_event() -> None:
+    b = Builder()
+    b.open("a").frames("a", [1, 2, 3]).close("a", "eof")
+    b.open("b", from_seq=3, status=204).close("b", "204")
+    assert exactly_once.check(b.records, _cancelled_by_hand(3, 6), {}).valid is True
+    assert terminal.check(b.records, _cancelled_by_hand(3, 6), {}).valid is True
+    # ... but a 204 that cuts off published events is still a loss.
+    assert exactly_once.check(b.records, _cancelled_by_hand(4, 6), {}).evidence["counterexample"]["lost"] == [[4, 4]]
+    assert terminal.check(b.records, _cancelled_by_hand(4, 6), {}).valid is False
 
 
 def test_last_event_id_is_the_cursor() -> None:
