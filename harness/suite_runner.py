@@ -20,7 +20,7 @@ from harness.report import build_summary, read_junit, render_index
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = REPO / "scenarios"
-DEFAULT_SUITES = ("conformance",)
+DEFAULT_SUITES: tuple[str, ...] = ()  # every scenarios/test_*.py
 
 
 @dataclass(frozen=True)
@@ -31,12 +31,16 @@ class RunRequest:
     env: dict[str, str] = field(default_factory=dict)
 
 
+def known_suites() -> list[str]:
+    return sorted(p.stem.removeprefix("test_") for p in SCENARIOS.glob("test_*.py"))
+
+
 def suite_paths(suites: tuple[str, ...]) -> list[Path]:
-    paths = [SCENARIOS / f"test_{name}.py" for name in suites]
+    """The suites' files; none named means all of them."""
+    paths = [SCENARIOS / f"test_{name}.py" for name in suites or known_suites()]
     missing = [p.stem.removeprefix("test_") for p in paths if not p.is_file()]
     if missing:
-        known = ", ".join(sorted(p.stem.removeprefix("test_") for p in SCENARIOS.glob("test_*.py")))
-        raise ConfigError(f"unknown suite {', '.join(missing)}; known suites: {known}")
+        raise ConfigError(f"unknown suite {', '.join(missing)}; known suites: {', '.join(known_suites())}")
     return paths
 
 

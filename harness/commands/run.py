@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
 
 def run(
     suite: Optional[list[str]] = typer.Option(
-        None, "--suite", "-s", help=f"suite to run (scenarios/test_NAME.py); repeatable; default {', '.join(DEFAULT_SUITES)}"),
+        None, "--suite", "-s", help="suite to run (scenarios/test_NAME.py); repeatable; default: every suite"),
     keyword: Optional[str] = typer.Option(None, "-k", help="only scenarios matching this pytest -k expression"),
     postgres_dsn: Optional[str] = typer.Option(None, help="use this PostgreSQL instead of an embedded one"),
     toxiproxy_url: Optional[str] = typer.Option(None, help="use this toxiproxy server instead of starting one"),
