@@ -53,8 +53,12 @@ def pytest_configure(config: pytest.Config) -> None:
                             ("rebuild_stream", '"Rebuild Stream" Recovery'),
                             ("failure_patterns", '"Common Failure Patterns"'),
                             ("client_flapping", '"Client Flapping" (High Reconnects)'),
-                            ("recovery", "Recovery Actions and the Manual Outbox Nudge")):
+                            ("recovery", "Recovery Actions and the Manual Outbox Nudge"),
+                            ("outbox_lag", '"Outbox Lag" Diagnostic'),
+                            ("db_faults", 'Emergency Contacts "For outbox publisher failures" (DB sessions, row locks)'),
+                            ("replicas", "Outbox worker scaling (several outbox workers and API replicas)")):
         config.addinivalue_line("markers", f"{marker}: scenarios of the runbook section {section}")
+    config.addinivalue_line("markers", "stream_races: stream subscribe/backfill/gap-fill races and rolled-back appends")
 
 
 @pytest.fixture(scope="session")
