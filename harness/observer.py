@@ -28,7 +28,7 @@ def take_snapshot(dsn: str, run_ids: Iterable[str], logs_dir: Path | None = None
             events = conn.execute(_EVENTS, (ids,)).fetchall()
     except psycopg.Error as exc:
         raise PostgresError(f"observer could not read the database at {dsn}: {exc}") from exc
-    return Snapshot(runs=_runs(runs, events), publishes=_publishes(logs_dir), taken_at=time.time())
+    return Snapshot(runs=_runs(runs, events), publishes=_publishes(logs_dir, set(ids)), taken_at=time.time())
 
 
 def _runs(runs: list[tuple], events: list[tuple]) -> dict[str, RunSnapshot]:
@@ -39,11 +39,12 @@ def _runs(runs: list[tuple], events: list[tuple]) -> dict[str, RunSnapshot]:
             for rid, state, last_seq, next_seq in runs}
 
 
-def _publishes(logs_dir: Path | None) -> tuple[PublishRecord, ...] | None:
+def _publishes(logs_dir: Path | None, run_ids: set[str]) -> tuple[PublishRecord, ...] | None:
+    """The publish records of these runs only: a shared stack's logs hold other scenarios' runs too."""
     if logs_dir is None:
         return None  # no logs collected: checks that need publish times answer unknown
     lines = (line for path in sorted(logs_dir.glob("*.log")) for line in path.read_text(errors="replace").splitlines())
-    return publishes_from_log_lines(lines)
+    return tuple(p for p in publishes_from_log_lines(lines) if p.run_id in run_ids)
 
 
 _CONVERGED = """

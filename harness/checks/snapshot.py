@@ -147,7 +147,9 @@ def _parse_publish(line: str) -> PublishRecord | None:
         return None
     if obj.get("msg") != "metric.events_published":
         return None
-    when = to_epoch(obj.get("timestamp")) or to_epoch(obj.get("publishedAt")) or to_epoch(obj.get("time"))
+    # publishedAt (the publish statement's start) before the line's own timestamp: the line is written
+    # after the reply crosses a possibly slowed link, while the bus may already have delivered the event.
+    when = to_epoch(obj.get("publishedAt")) or to_epoch(obj.get("timestamp")) or to_epoch(obj.get("time"))
     if when is None or obj.get("runId") is None or obj.get("seq") is None:
         return None
     lag = obj.get("lag_ms")

@@ -120,7 +120,7 @@ def test_publishes_from_log_lines() -> None:
         "not json",
     ]
     (rec,) = publishes_from_log_lines(lines)
-    assert rec == PublishRecord("r1", 1, 1735787045.678, 12.5, "RunStep")
+    assert rec == PublishRecord("r1", 1, 1735787045.67, 12.5, "RunStep")  # publishedAt, not the line's time
 
 
 def test_to_epoch_formats() -> None:
