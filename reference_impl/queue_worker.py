@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
 
 from . import db, metrics
 from .config import Config

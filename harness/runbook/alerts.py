@@ -16,7 +16,6 @@ Each rule is a pure function over plain data (tested without a stack); `gather` 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any

@@ -9,7 +9,7 @@ from hypothesis import given, strategies as st
 
 from _histories import WALL0, Builder, snapshot
 from harness.checks import heartbeat, lag
-from harness.checks.lag import LagSample, classify_lag, increasing_trend, lag_class, percentile
+from harness.checks.lag import classify_lag, increasing_trend, lag_class, percentile
 from harness.checks.snapshot import PublishRecord
 
 

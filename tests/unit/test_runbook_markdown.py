@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 
 from harness.runbook.markdown_sql import code_blocks, fill_placeholders, placeholders, split_statements, sql_blocks
 
