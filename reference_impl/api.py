@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from . import db, runs
 from .admin import admin_routes, metrics_endpoint
+from .backlog_gauge import sample_backlog
 from .bus import Bus
 from .config import Config
 from .cursor import CursorError, resolve_cursor
@@ -53,10 +54,13 @@ class Api:
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         await self.pool.open(wait=False)  # start even while the database is down; requests get 503
         self.bus.start()
+        # Sampled here too: a stuck or dead outbox worker cannot report its own backlog.
+        gauge = asyncio.create_task(sample_backlog(self.config, self.shutdown), name="backlog-gauge")
         try:
             yield
         finally:
             self.shutdown.set()  # ends open streams at once instead of waiting out the grace period
+            await gauge
             await self.bus.stop()
             await self.pool.close(timeout=2.0)
 

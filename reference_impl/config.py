@@ -30,6 +30,7 @@ class Config:
     outbox_poll_ms: int = 200
     outbox_batch_size: int = 100
     outbox_tx_timeout_ms: int = 5000
+    backlog_sample_ms: int = 5000
     queue_poll_ms: int = 200
     queue_concurrency: int = 8
     job_lease_ms: int = 30000
@@ -45,6 +46,7 @@ _INTS: tuple[tuple[str, str, int, int], ...] = (
     ("OUTBOX_POLL_MS", "outbox_poll_ms", 1, 3_600_000),
     ("OUTBOX_BATCH_SIZE", "outbox_batch_size", 1, 10_000),
     ("OUTBOX_TX_TIMEOUT_MS", "outbox_tx_timeout_ms", 10, 3_600_000),
+    ("BACKLOG_SAMPLE_MS", "backlog_sample_ms", 100, 3_600_000),
     ("QUEUE_POLL_MS", "queue_poll_ms", 1, 3_600_000),
     ("QUEUE_CONCURRENCY", "queue_concurrency", 1, 1000),
     ("JOB_LEASE_MS", "job_lease_ms", 100, 86_400_000),

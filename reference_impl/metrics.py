@@ -26,6 +26,8 @@ PUBLISH_LAG = Histogram(
 )
 OUTBOX_GAPS = Counter("outbox_gaps", "Missing seqs found by the outbox (alert)", registry=REGISTRY)
 OUTBOX_ERRORS = Counter("outbox_errors", "Outbox cycles that failed (DB errors, timeouts)", registry=REGISTRY)
+OUTBOX_BACKLOG_AVG = Gauge("outbox_backlog_avg", "The runbook's AVG(runs.lastSeq - run_outbox.nextSeq) over started runs",
+                           registry=REGISTRY)
 STREAMS_OPEN = Gauge("sse_streams_open", "Open SSE streams", registry=REGISTRY)
 STREAM_CONNECTS = Counter("sse_stream_connects", "SSE stream connects; kind=resume when the cursor > 0",
                           ["kind"], registry=REGISTRY)

@@ -24,6 +24,7 @@ from .bus import BUS_CHANNEL
 from .config import Config
 from .events import Event, iso_utc
 from .failpoints import failpoint
+from .backlog_gauge import sample_backlog
 from .listener import Listener
 from .logs import Logger
 from .outbox_plan import Batch, Claim, Gap, Plan, plan_cycle
@@ -128,14 +129,16 @@ class OutboxPublisher:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        listener = asyncio.create_task(self._listener.run(), name="outbox-listener")
+        helpers = [asyncio.create_task(self._listener.run(), name="outbox-listener"),
+                   asyncio.create_task(sample_backlog(self._config, stop), name="outbox-backlog-gauge")]
         try:
             while not stop.is_set():
                 await self._drain(stop)
                 await self._sleep_until_woken(stop)
         finally:
-            listener.cancel()
-            await asyncio.gather(listener, return_exceptions=True)
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
             await self._tx.drop()
             await self._pub.drop()
 

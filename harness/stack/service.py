@@ -38,12 +38,13 @@ class Intervals:
     queue_poll_ms: int = 200
     outbox_tx_timeout_ms: int = 5000
     job_lease_ms: int = 30000
+    backlog_sample_ms: int = 5000
     sse_retry_ms: int | None = None
 
     @classmethod
     def fast(cls) -> Intervals:
         """For tests: an idle stream heartbeats every second, a dead worker's job is retaken in 3 s."""
-        return cls(heartbeat_ms=1000, outbox_poll_ms=200, queue_poll_ms=100, job_lease_ms=3000)
+        return cls(heartbeat_ms=1000, outbox_poll_ms=200, queue_poll_ms=100, job_lease_ms=3000, backlog_sample_ms=500)
 
     def env(self) -> dict[str, str]:
         env = {
@@ -52,6 +53,7 @@ class Intervals:
             "QUEUE_POLL_MS": str(self.queue_poll_ms),
             "OUTBOX_TX_TIMEOUT_MS": str(self.outbox_tx_timeout_ms),
             "JOB_LEASE_MS": str(self.job_lease_ms),
+            "BACKLOG_SAMPLE_MS": str(self.backlog_sample_ms),
         }
         if self.sse_retry_ms is not None:
             env["SSE_RETRY_MS"] = str(self.sse_retry_ms)

@@ -76,6 +76,11 @@ def finished(stack: LocalStack, run_id: str) -> bool:
     return bool(row and row[0] == "succeeded" and row[1])
 
 
+def backlog_gauge(stack: LocalStack) -> float:
+    text = httpx.get(f"{stack.info.api_direct_url}/metrics", timeout=5).text
+    return next(float(line.split()[1]) for line in text.splitlines() if line.startswith("outbox_backlog_avg "))
+
+
 def logged(stack: LocalStack, run_id: str) -> bool:
     """Every event of the run has its metric.events_published line (logged after the mark commits)."""
     from harness.runbook.lag_report import lag_report
@@ -117,6 +122,8 @@ def test_outbox_paused_is_stuck_and_backlog_fires_then_cancel_and_restart(
     assert code == 1 and "outbox_backlog" in as_json(out)["firing"], out
     code, out, _ = cli("backlog", "--json")
     assert as_json(out)["rows"][0]["runId"] == run and as_json(out)["rows"][0]["backlog"] >= 30
+    # the Prometheus rule's gauge: reported by the API while the outbox worker itself is stuck
+    wait_for(lambda: backlog_gauge(stack) >= 30, what="outbox_backlog_avg on the API's /metrics")
     # cancel refuses a run that is not confirmed stuck (outbox behind < 30 s), then cancels with a short bound
     code, _, err = cli("recover", "cancel-run", run, "--confirm")
     assert code == 2 and "not confirmed stuck" in err
