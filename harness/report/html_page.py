@@ -11,7 +11,8 @@ from harness.report.timeline import timeline_for_history_file
 _STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:2em;max-width:1100px}
 .pass{color:#176f2c}.fail{color:#b3261e}.unknown{color:#8a5a00}
-table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left}
+table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left;overflow-wrap:anywhere}
+h2{overflow-wrap:anywhere}
 pre{background:#f6f6f6;padding:8px;overflow:auto;max-height:24em}
 """
 
