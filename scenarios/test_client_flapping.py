@@ -1,4 +1,5 @@
-"""Runbook: "Client Flapping" (High Reconnects), on the real local stack. An idle stream must never be
+"""Runbook: "Client Flapping" (High Reconnects), on the real local stack. A client timeout below the
+heartbeat interval flaps and fires the SSE churn alert, one above it does not. An idle stream must never be
 silent longer than the heartbeat interval plus a tolerance, on the session stack and through nginx
 with its defaults (`proxy_buffering on`, HTTP/1.0 upstream: the incident's configuration), where only
 the service's `X-Accel-Buffering: no` keeps the response head, heartbeats and live frames flowing. Judged by the
@@ -16,6 +17,7 @@ import pytest
 
 from harness.history import ConnOpened, Heartbeat, of_kind
 from harness.observer import take_snapshot, wait_for_outbox
+from harness.runbook.alerts import AlertThresholds, evaluate_alerts
 from harness.scenario import (
     DELIVERY,
     ScenarioRecord,
@@ -93,3 +95,23 @@ async def test_heartbeats_and_frames_flow_through_a_buffering_nginx(stack_factor
         "lag_source": "delivery", "lag_bound_ms": 1000, "lag_fail_on_trend": False,
         "require_terminal": False})  # the idle consumers never see a terminal; the live one did (above)
     assert result.valid is True, explain(result)
+
+
+async def test_a_client_timeout_below_the_heartbeat_flaps_and_fires_sse_churn(
+        stack: LocalStack, clean_db: str, scenario: ScenarioRecord, service_intervals: Intervals) -> None:
+    """Cause 4 of "Client Flapping", "client timeout too aggressive": a read timeout shorter than the
+    heartbeat interval drops an idle stream before every heartbeat and reconnects, and the runbook's SSE
+    churn alert fires for the run; a client above the interval keeps its one connection."""
+    heartbeat_s = service_intervals.heartbeat_ms / 1000
+    watch_s = 2 * IDLE_S
+    run_id = await _idle_run(stack, scenario)
+    aggressive = consumer_config(stack, read_timeout_s=heartbeat_s / 3, deadline_s=watch_s,
+                                 backoff_initial_s=0.05, backoff_max_s=0.1, max_reconnects=1000)
+    patient = consumer_config(stack, read_timeout_s=3 * heartbeat_s, deadline_s=watch_s)
+    flapping, steady = await asyncio.gather(consume_all(aggressive, scenario.history, run_id, 1, prefix="short"),
+                                            consume_all(patient, scenario.history, run_id, 1, prefix="long"))
+    assert steady[0].connections == 1, steady
+    assert flapping[0].connections > 10, flapping
+    thresholds = AlertThresholds(churn_window_s=watch_s + 5)
+    alerts = {a.name: a for a in evaluate_alerts(stack.info.dsn, Path(stack.info.logs_dir), thresholds)}
+    assert alerts["sse_churn"].firing and run_id in alerts["sse_churn"].evidence["runs"], alerts["sse_churn"]
