@@ -41,38 +41,22 @@ setup_toxiproxy() {
   mv .tools/bin/server "$bin"
 }
 
-setup_nginx() {
-  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] && return
+# apt_tool PROBE PACKAGE WHAT: install a Debian package when PROBE fails, as root; otherwise say what to do.
+apt_tool() {
+  local probe=$1 package=$2 what=$3
+  eval "$probe" && return
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "installing nginx (Debian package nginx-light)"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light; } >/dev/null \
-      || die "apt-get install nginx-light failed"
+    say "installing $package (Debian package; $what)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package"; } >/dev/null \
+      || die "apt-get install $package failed"
   else
-    say "warning: nginx not found; proxy-buffering scenarios will fail. Install it: sudo apt-get install nginx-light"
+    say "warning: $package is missing; without it $what cannot run. Install it: sudo apt-get install $package"
   fi
 }
 
-setup_chromium() {
-  [ -x /usr/bin/chromium ] && return
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "installing chromium (Debian package; the browser scenario drives it with Playwright, no browser download)"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null \
-      || die "apt-get install chromium failed"
-  else
-    say "warning: /usr/bin/chromium not found; the browser scenario will be skipped. Install it: sudo apt-get install chromium"
-  fi
-}
-
-setup_promtool() {
-  command -v promtool >/dev/null && return
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "installing promtool (Debian package prometheus; for the alert-rules test)"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; } >/dev/null \
-      || die "apt-get install prometheus failed"
-  else
-    say "warning: promtool not found; the alert-rules test will be skipped. Install it: sudo apt-get install prometheus"
-  fi
-}
+setup_nginx() { apt_tool 'command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]' nginx-light "the proxy-buffering scenarios"; }
+setup_chromium() { apt_tool '[ -x /usr/bin/chromium ]' chromium "the browser scenario (Playwright drives it, no browser download)"; }
+setup_promtool() { apt_tool 'command -v promtool >/dev/null' prometheus "the alert-rules test (promtool)"; }
 
 setup_venv
 setup_toxiproxy
