@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -61,11 +60,8 @@ def run_stream_lag(stack: BenchStack, params: LagParams, say: Callable[[str], No
         raise BenchError(f"need at least one stream per run, got {params.streams} streams for {params.runs} runs")
     urls = tuple(stack.info.api_direct_urls)
     run_ids = create_runs(urls[0], params.runs)
-    out_dir = Path(tempfile.mkdtemp(prefix="bench-lag-"))
-    try:
-        return _measure(stack, params, say, run_ids, out_dir)
-    finally:
-        shutil.rmtree(out_dir, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="bench-lag-", ignore_cleanup_errors=True) as out_dir:
+        return _measure(stack, params, say, run_ids, Path(out_dir))
 
 
 def _measure(stack: BenchStack, params: LagParams, say: Callable[[str], None], run_ids: list[str],

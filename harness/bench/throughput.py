@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -71,11 +70,8 @@ def run_throughput(stack: BenchStack, params: ThroughputParams,
                    say: Callable[[str], None] = lambda _: None) -> ThroughputResult:
     urls = tuple(stack.info.api_direct_urls)
     run_ids = create_runs(urls[0], params.runs)
-    out_dir = Path(tempfile.mkdtemp(prefix="bench-tput-"))
-    try:
-        return _measure(stack, params, say, run_ids, out_dir)
-    finally:
-        shutil.rmtree(out_dir, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="bench-tput-", ignore_cleanup_errors=True) as out_dir:
+        return _measure(stack, params, say, run_ids, Path(out_dir))
 
 
 def _measure(stack: BenchStack, params: ThroughputParams, say: Callable[[str], None], run_ids: list[str],

@@ -15,16 +15,14 @@ def killed(stack: LocalStack, history: History, name: str) -> Iterator[None]:
         if name == "postgres":
             assert stack.postgres is not None
             stack.postgres.kill()
-            try:
-                yield
-            finally:
-                stack.postgres.start()
+            restart = stack.postgres.start
         else:
             stack.process(name).kill()
-            try:
-                yield
-            finally:
-                stack.heal()
+            restart = stack.heal
+        try:
+            yield
+        finally:
+            restart()
 
 
 @contextmanager
