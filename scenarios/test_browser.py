@@ -15,11 +15,9 @@ from pathlib import Path
 import pytest
 
 from harness.nemesis import down
-from harness.observer import take_snapshot, wait_for_outbox
 from harness.scenario import (
-    DELIVERY,
     ScenarioRecord,
-    explain,
+    assert_invariants,
 )
 from harness.stack import LocalStack
 from harness.workload import ClientConfig, RunsClient, RunScript
@@ -97,7 +95,4 @@ async def test_a_browser_eventsource_resumes_after_a_cut_and_stops_after_the_ter
     seqs = [f.seq for r in stream for f in r.frames]
     assert seqs == list(range(1, STEPS + 3)), f"the page got {seqs}"
 
-    wait_for_outbox(stack.info.dsn, [run_id], timeout=30)
-    snapshot = take_snapshot(stack.info.dsn, [run_id], Path(stack.info.logs_dir))
-    result = scenario.judge(snapshot, DELIVERY, {"require_204_probe": True})
-    assert result.valid is True, explain(result)
+    assert_invariants(stack, scenario, [run_id], require_204_probe=True)

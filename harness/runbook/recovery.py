@@ -31,6 +31,7 @@ import httpx
 from harness.errors import RecoveryError
 from harness.runbook._db import connect, fetch_one
 from harness.runbook.diagnose import Diagnosis, diagnose
+from harness.stack.waiting import wait_until
 
 __all__ = ["CANCEL_SQL", "CancelResult", "RestartResult", "cancel_run", "is_stuck", "restart_outbox_from_state",
            "restart_outbox_in_stack"]
@@ -188,16 +189,11 @@ def _record(state_dir: Path, owner_pid: int | None, name: str, pid: int) -> None
 
 
 def _wait_healthy(url: str, child: subprocess.Popen[bytes], name: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if child.poll() is not None:
+    def healthy() -> bool:
+        if child.poll() is not None:  # a HarnessError: wait_until stops at once
             raise RecoveryError(f"the restarted {name} exited with {child.returncode}; see its log")
-        try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RecoveryError(f"the restarted {name} did not answer {url} within {timeout:g}s")
+        return httpx.get(url, timeout=1.0).status_code == 200
+
+    wait_until(healthy, timeout, f"the restarted {name} to answer {url}", interval=0.1)
 
 

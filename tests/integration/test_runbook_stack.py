@@ -21,10 +21,11 @@ import pytest
 
 from harness.cli import main
 from harness.runbook.recovery import restart_outbox_in_stack
-from harness.stack import LocalStack, Toxic, reap_leftovers
+from harness.stack import LocalStack, Toxic, reap_leftovers, wait_until
 
 pytestmark = pytest.mark.stack
 RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "runbook.md"
+WAIT_S = 20.0  # bound of each wait for the stack to reach a condition
 
 
 @pytest.fixture
@@ -61,15 +62,6 @@ def query(stack: LocalStack, sql: str, *params: object) -> Any:
         return conn.execute(sql, params).fetchone()
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 def finished(stack: LocalStack, run_id: str) -> bool:
     row = query(stack, "SELECT r.state, o.nextSeq > r.lastSeq FROM runs r JOIN run_outbox o ON o.runId = r.id"
                        " WHERE r.id = %s", run_id)
@@ -92,7 +84,7 @@ def logged(stack: LocalStack, run_id: str) -> bool:
 def test_steady_state(cli: Callable[..., tuple[int, str, str]], stack: LocalStack) -> None:
     started = time.time()
     runs = [create_run(stack) for _ in range(3)]
-    wait_for(lambda: all(finished(stack, r) for r in runs), what="runs to finish and be published")
+    wait_until(lambda: all(finished(stack, r) for r in runs), WAIT_S, "runs to finish and be published")
     # Windows cover this test only: earlier tests on the shared stack's logs were not steady.
     window = f"{math.ceil(time.time() - started) + 1}s"
     code, out, _ = cli("diagnose", runs[0], "--json")
@@ -112,7 +104,7 @@ def test_outbox_paused_is_stuck_and_backlog_fires_then_cancel_and_restart(
         cli: Callable[..., tuple[int, str, str]], stack: LocalStack) -> None:
     stack.process("outbox-worker-0").pause()
     run = create_run(stack, steps=200, interval_ms=20)
-    wait_for(lambda: query(stack, "SELECT lastSeq FROM runs WHERE id = %s", run)[0] >= 30, what="appends")
+    wait_until(lambda: query(stack, "SELECT lastSeq FROM runs WHERE id = %s", run)[0] >= 30, WAIT_S, "appends")
     time.sleep(1.2)  # the backlog must hold for --backlog-for
     code, out, _ = cli("diagnose", run, "--json")
     result = as_json(out)
@@ -123,7 +115,7 @@ def test_outbox_paused_is_stuck_and_backlog_fires_then_cancel_and_restart(
     code, out, _ = cli("backlog", "--json")
     assert as_json(out)["rows"][0]["runId"] == run and as_json(out)["rows"][0]["backlog"] >= 30
     # the Prometheus rule's gauge: reported by the API while the outbox worker itself is stuck
-    wait_for(lambda: backlog_gauge(stack) >= 30, what="outbox_backlog_avg on the API's /metrics")
+    wait_until(lambda: backlog_gauge(stack) >= 30, WAIT_S, "outbox_backlog_avg on the API's /metrics")
     # cancel refuses a run that is not confirmed stuck (outbox behind < 30 s), then cancels with a short bound
     code, _, err = cli("recover", "cancel-run", run, "--confirm")
     assert code == 2 and "not confirmed stuck" in err
@@ -138,7 +130,7 @@ def test_outbox_paused_is_stuck_and_backlog_fires_then_cancel_and_restart(
     other = create_run(stack, steps=3)
     restarted = restart_outbox_in_stack(stack)
     assert restarted.restarted[0]["old_pid"] != restarted.restarted[0]["new_pid"]
-    wait_for(lambda: finished(stack, other), what="the restarted outbox to publish")
+    wait_until(lambda: finished(stack, other), WAIT_S, "the restarted outbox to publish")
 
 
 def test_queue_worker_stopped_is_never_started(cli: Callable[..., tuple[int, str, str]], stack: LocalStack) -> None:
@@ -157,7 +149,7 @@ def test_queue_worker_stopped_is_never_started(cli: Callable[..., tuple[int, str
 def test_removed_event_row_is_a_seq_gap(cli: Callable[..., tuple[int, str, str]], stack: LocalStack) -> None:
     stack.process("outbox-worker-0").pause()
     run = create_run(stack, steps=3)
-    wait_for(lambda: query(stack, "SELECT state FROM runs WHERE id = %s", run)[0] == "succeeded", what="the run")
+    wait_until(lambda: query(stack, "SELECT state FROM runs WHERE id = %s", run)[0] == "succeeded", WAIT_S, "the run")
     query(stack, "DELETE FROM run_events WHERE runId = %s AND seq = 1 RETURNING seq", run)
     stack.process("outbox-worker-0").resume()
     time.sleep(0.6)  # the outbox sees the gap and stops there
@@ -174,13 +166,13 @@ def test_latency_on_pg_outbox_is_warning_then_critical(cli: Callable[..., tuple[
     proxy = stack.info.proxies["pg_outbox"]
     stack.api.add_toxic(proxy, Toxic("latency", attributes={"latency": 25}, name="lat"))
     slow = create_run(stack, steps=8, interval_ms=200)
-    wait_for(lambda: finished(stack, slow) and logged(stack, slow), what="the run under 25 ms latency")
+    wait_until(lambda: finished(stack, slow) and logged(stack, slow), WAIT_S, "the run under 25 ms latency")
     code, out, _ = cli("lag", "--logs", stack.info.logs_dir, "--since", "1h", "--run", slow, "--json")
     assert code == 1 and as_json(out)["overall"]["cls"] == "warning", out
     stack.api.remove_toxic(proxy, "lat")
     stack.api.add_toxic(proxy, Toxic("latency", attributes={"latency": 200}, name="lat"))
     slower = create_run(stack, steps=8, interval_ms=50)
-    wait_for(lambda: finished(stack, slower) and logged(stack, slower), timeout=40, what="the run under 200 ms latency")
+    wait_until(lambda: finished(stack, slower) and logged(stack, slower), 40, "the run under 200 ms latency")
     code, out, _ = cli("lag", "--logs", stack.info.logs_dir, "--since", "1h", "--run", slower)
     assert code == 1 and "class: critical" in out
     code, out, _ = cli("alerts", "--json", "--logs", stack.info.logs_dir, "--lag-window", "8s", "--lag-p95-ms", "500")
@@ -213,7 +205,7 @@ def test_cutting_the_sse_link_repeatedly_fires_churn(cli: Callable[..., tuple[in
 def test_runbook_check_on_the_runbook_and_on_a_camel_case_schema(
         cli: Callable[..., tuple[int, str, str]], stack: LocalStack, tmp_path: Path) -> None:
     run = create_run(stack, steps=3)
-    wait_for(lambda: finished(stack, run) and logged(stack, run), what="a run with log lines")
+    wait_until(lambda: finished(stack, run) and logged(stack, run), WAIT_S, "a run with log lines")
     code, out, _ = cli("runbook-check", str(RUNBOOK), "--json", "--logs", stack.info.logs_dir)
     blocks = as_json(out)["blocks"]
     sql = [b for b in blocks if b["kind"] == "sql"]
@@ -269,7 +261,7 @@ def test_restart_outbox_from_the_cli(cli: Callable[..., tuple[int, str, str]], s
         assert entry["old_pid"] == old and entry["new_pid"] != old
         assert list((state / "procs").glob("*-recover-outbox-worker-0.json"))
         run = create_run(stack, steps=3)
-        wait_for(lambda: finished(stack, run), what="the re-executed outbox worker to publish")
+        wait_until(lambda: finished(stack, run), WAIT_S, "the re-executed outbox worker to publish")
     finally:
         reap_leftovers(state / "procs", owner_pid=stack.info.owner_pid)  # what `harness down` does
         stack.heal()  # the stack's own worker starts again
