@@ -7,6 +7,7 @@ different from an empty tuple: logs collected, nothing published).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,14 @@ class EventRow:
     type: str
     ts: float | None = None
     published_at: float | None = None
+    payload_digest: str | None = None  # payload_digest() of the row's payload
+    step: int | None = None  # a RunStep's payload.step: which scripted step this event is
+
+
+def payload_digest(payload: Any) -> str:
+    """sha256 of the payload as canonical JSON: the same for the database row and the frame's data."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -163,6 +172,7 @@ __all__ = [
     "PublishRecord",
     "RunSnapshot",
     "Snapshot",
+    "payload_digest",
     "publishes_from_log_lines",
     "to_epoch",
 ]
