@@ -78,6 +78,10 @@ class Snapshot:
     runs: Mapping[str, RunSnapshot] = field(default_factory=dict)
     publishes: tuple[PublishRecord, ...] | None = None
     taken_at: float | None = None
+    # harness wall clock minus PostgreSQL's clock_timestamp(), and half the round trip it was measured
+    # over: DB times + offset are on the history's wall clock, give or take the uncertainty.
+    clock_offset_s: float | None = None
+    clock_uncertainty_s: float | None = None
 
     def publish_times(self, run_id: str, seq: int) -> list[float]:
         return sorted(p.time for p in self.publishes or () if p.run_id == run_id and p.seq == seq)
@@ -87,6 +91,8 @@ class Snapshot:
             "runs": {k: _run_to_dict(v) for k, v in self.runs.items()},
             "publishes": None if self.publishes is None else [vars(p) for p in self.publishes],
             "taken_at": self.taken_at,
+            "clock_offset_s": self.clock_offset_s,
+            "clock_uncertainty_s": self.clock_uncertainty_s,
         }
 
     @classmethod
@@ -96,6 +102,8 @@ class Snapshot:
             runs={k: _run_from_dict(v) for k, v in (data.get("runs") or {}).items()},
             publishes=None if pubs is None else tuple(PublishRecord(**p) for p in pubs),
             taken_at=data.get("taken_at"),
+            clock_offset_s=data.get("clock_offset_s"),
+            clock_uncertainty_s=data.get("clock_uncertainty_s"),
         )
 
 
