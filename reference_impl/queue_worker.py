@@ -3,8 +3,9 @@
 A job is claimed with `FOR UPDATE SKIP LOCKED` and a lease (lockedBy + lockedUntil) that is
 extended while the job runs. A job whose lease expired (its worker died) is taken over and RESUMES
 from what the run's event log says was done, so it finishes without gaps or duplicate steps. Every
-append re-checks the lease in the same transaction (a fence): a worker that was paused past its
-lease (SIGSTOP) cannot append next to the one that took over.
+append re-checks the lease in the same transaction (a fence) against the claim's fencing token,
+(lockedBy, attempts): a worker paused or cut off past its lease cannot append next to the one that
+took over, even when that one is itself (its claim loop retook the expired job as a new attempt).
 """
 
 from __future__ import annotations
@@ -44,11 +45,11 @@ RETURNING j.id, j.runId, j.script, j.attempts
 """
 _EXTEND = """
 UPDATE run_jobs SET lockedUntil = now() + %(lease)s * interval '1 millisecond', updatedAt = now()
-WHERE id = %(job)s AND lockedBy = %(me)s AND state = 'running' RETURNING id
+WHERE id = %(job)s AND lockedBy = %(me)s AND attempts = %(attempt)s AND state = 'running' RETURNING id
 """
 _RELEASE = """
 UPDATE run_jobs SET state = %(state)s, lockedBy = NULL, lockedUntil = NULL, updatedAt = now()
-WHERE id = %(job)s AND lockedBy = %(me)s
+WHERE id = %(job)s AND lockedBy = %(me)s AND attempts = %(attempt)s
 """
 _PROGRESS = """
 SELECT r.state,
@@ -238,9 +239,11 @@ class QueueWorker:
     # -- the lease -----------------------------------------------------------------------------
 
     async def _extend(self, conn: psycopg.AsyncConnection[Any], job: Job) -> None:
-        cur = await conn.execute(_EXTEND, {"lease": self._config.job_lease_ms, "job": job.id, "me": self._me})
+        # The attempt, not only our name: after an outage our own claim loop may have retaken the job.
+        cur = await conn.execute(_EXTEND, {"lease": self._config.job_lease_ms, "job": job.id, "me": self._me,
+                                           "attempt": job.attempt})
         if await cur.fetchone() is None:
-            raise LeaseLost(f"job {job.id} is no longer leased by {self._me}")
+            raise LeaseLost(f"job {job.id} attempt {job.attempt} is no longer leased by {self._me}")
 
     async def _keep_lease(self, job: Job, owner: asyncio.Task[Any] | None) -> None:
         """Extend the lease every third of its length while the job sleeps between events."""
@@ -258,7 +261,7 @@ class QueueWorker:
 
     async def _release(self, job: Job, state: str) -> None:
         async with self._pool.connection() as conn:
-            await conn.execute(_RELEASE, {"state": state, "job": job.id, "me": self._me})
+            await conn.execute(_RELEASE, {"state": state, "job": job.id, "me": self._me, "attempt": job.attempt})
 
     async def _release_quietly(self, job: Job) -> None:
         try:
