@@ -15,6 +15,7 @@ from harness.checks import (
     lag,
     ordering,
     outbox,
+    steps,
     terminal,
     time_travel,
 )
@@ -51,6 +52,7 @@ CHECKERS: dict[str, Checker] = {
     lag.NAME: lag.check,
     heartbeat.NAME: heartbeat.check,
     duplicates.NAME: duplicates.check,
+    steps.NAME: steps.check,
 }
 check_all: Checker = compose(CHECKERS)
 
