@@ -8,19 +8,29 @@ header of `#` lines that is its manifest:
 # bug: one sentence: what is wrong
 # pattern: the runbook pattern it reproduces
 # scenario: a_test_name_in_scenarios   (one or more lines; a pytest -k term each)
+# expect: a Python regex   (exactly one: why the scenario must fail, e.g. `exactly_once: False`)
 --- a/reference_impl/stream.py
 +++ b/reference_impl/stream.py
 ...
 ```
 
 `run_mutant` copies `reference_impl/` into a temp dir, applies the patch, and runs pytest on the
-mutant's scenarios only (`--service-dir <tmp>`, `-x`). The verdict: `killed` (a scenario failed),
-`survived` (all passed), `error` (the patch does not apply, the stack could not start, a setup error,
-a timeout or a pytest exit code other than 0/1). Only `killed` is good.
+mutant's scenarios only (`--service-dir <tmp>`, `-x`), `RUNS` times. A run kills the mutant only when a
+scenario FAILED (a JUnit failure: not an error, not a stack that could not start) with a failure message
+in which the `# expect:` regex is found (re.search over the message and the failure text): a scenario
+that fails for another reason (a timeout, a KeyError, an unrelated assertion) proves nothing about this
+bug. The verdict over the runs:
+- `killed`: every run killed it for the expected reason (the only good verdict);
+- `wrong_kill`: a run failed, but not for the expected reason;
+- `flaky_kill`: one run killed it for the expected reason, another let it survive;
+- `survived`: every scenario passed;
+- `error`: the patch does not apply, the stack could not start, a setup error, a timeout, or a pytest
+  exit code other than 0/1.
 """
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -40,7 +50,9 @@ MUTANTS_DIR = REPO / "tests" / "mutants"
 REFERENCE = REPO / "reference_impl"
 SUITE = REPO / "scenarios"
 DEFAULT_TIMEOUT_S = 240.0
-_KEYS = ("bug", "pattern", "scenario", "needs")  # needs: what scenario a pending mutant waits for
+RUNS = 2  # a kill must reproduce: a mutant killed once only is flaky, not killed
+_KEYS = ("bug", "pattern", "scenario", "expect")
+_NOT_STARTED = "could not start the"  # pytest_plugin's failure when a stack_factory stack does not start
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,7 @@ class Mutant:
     pattern: str
     scenarios: tuple[str, ...]  # pytest -k terms (test names) in scenarios/
     patch: Path | None  # None: the unpatched reference (the control run: it must survive)
+    expect: str = ""  # regex the killing failure's message must match; "" only for the control
 
     @property
     def keyword(self) -> str:
@@ -59,21 +72,19 @@ class Mutant:
 @dataclass(frozen=True)
 class MutantResult:
     name: str
-    verdict: str  # killed | survived | error
-    killed_by: str | None  # the failing scenario's node id (killed)
+    verdict: str  # killed | wrong_kill | flaky_kill | survived | error
+    killed_by: str | None  # the failing scenario's node id (a kill of any kind)
     seconds: float
     detail: str  # why, for an error; the first line of the failure, for a kill
+    expected: str = ""  # the mutant's `# expect:` regex
+    runs: tuple[str, ...] = ()  # each run's own verdict, in order
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
 
 
-def parse_mutant(path: Path, *, require_scenario: bool = True) -> Mutant:
-    """The manifest header of one patch file; a malformed one is a ConfigError naming the mutant.
-
-    `tests/mutants/pending/` holds mutants no current scenario kills (`# needs:` instead of
-    `# scenario:`); they are not run, only checked to still apply (parse with require_scenario=False).
-    """
+def parse_mutant(path: Path) -> Mutant:
+    """The manifest header of one patch file; a malformed one is a ConfigError naming the mutant."""
     name = path.name.removesuffix(".patch")
     try:
         lines = path.read_text().splitlines()
@@ -91,16 +102,20 @@ def parse_mutant(path: Path, *, require_scenario: bool = True) -> Mutant:
             raise ConfigError(f"mutant {name}: line {i + 1} of the header is neither a '#' comment nor the diff: {line!r}")
         key, sep, value = line.lstrip("#").strip().partition(":")
         if not sep or key.strip() not in fields or not value.strip():
-            raise ConfigError(f"mutant {name}: line {i + 1}: expected '# bug|pattern|scenario|needs: text', got {line!r}")
+            raise ConfigError(f"mutant {name}: line {i + 1}: expected '# bug|pattern|scenario|expect: text', got {line!r}")
         fields[key.strip()].append(value.strip())
     if body_at is None or not any(line.startswith("+++ ") for line in lines[body_at:]):
         raise ConfigError(f"mutant {name}: {path} holds no unified diff (no '--- a/...' / '+++ b/...' lines)")
-    for key in ("bug", "pattern"):
+    for key in ("bug", "pattern", "expect"):
         if len(fields[key]) != 1:
             raise ConfigError(f"mutant {name}: the header needs exactly one '# {key}:' line, found {len(fields[key])}")
-    if require_scenario and not fields["scenario"]:
+    if not fields["scenario"]:
         raise ConfigError(f"mutant {name}: the header names no '# scenario:' that must kill it")
-    return Mutant(name, fields["bug"][0], fields["pattern"][0], tuple(fields["scenario"]), path)
+    try:
+        re.compile(fields["expect"][0])
+    except re.error as exc:
+        raise ConfigError(f"mutant {name}: '# expect:' is not a valid regex: {exc}") from exc
+    return Mutant(name, fields["bug"][0], fields["pattern"][0], tuple(fields["scenario"]), path, fields["expect"][0])
 
 
 def load_mutants(directory: Path = MUTANTS_DIR, only: list[str] | None = None) -> list[Mutant]:
@@ -135,8 +150,29 @@ def apply_mutant(mutant: Mutant, dest: Path, reference: Path = REFERENCE) -> Pat
     return dest
 
 
-def run_mutant(mutant: Mutant, *, timeout_s: float = DEFAULT_TIMEOUT_S, extra_args: tuple[str, ...] = (),
-               reference: Path = REFERENCE) -> MutantResult:
+def run_mutant(mutant: Mutant, *, runs: int = RUNS, timeout_s: float = DEFAULT_TIMEOUT_S,
+               extra_args: tuple[str, ...] = (), reference: Path = REFERENCE) -> MutantResult:
+    """`runs` runs of the mutant's scenarios, stopping at the first run that is not a good kill (or, for
+    the control, not a pass): one bad run decides the verdict, only a full set of good ones is `killed`."""
+    t0 = time.monotonic()
+    done: list[MutantResult] = []
+    good = "survived" if mutant.patch is None else "killed"
+    while len(done) < runs and (not done or done[-1].verdict == good):
+        done.append(_run_once(mutant, timeout_s=timeout_s, extra_args=extra_args, reference=reference))
+    return _combine(mutant, done, time.monotonic() - t0)
+
+
+def _combine(mutant: Mutant, done: list[MutantResult], seconds: float) -> MutantResult:
+    """`done`: good runs, then at most one that is not (the runs stop there); it decides the verdict."""
+    last, verdicts = done[-1], tuple(r.verdict for r in done)
+    verdict, detail = last.verdict, last.detail
+    if last.verdict == "survived" and len(done) > 1 and mutant.patch is not None:
+        verdict, detail = "flaky_kill", f"killed in run 1, survived run {len(done)}: {done[0].detail}"
+    killer = next((r for r in done if r.killed_by), last)
+    return MutantResult(mutant.name, verdict, killer.killed_by, seconds, detail, mutant.expect, verdicts)
+
+
+def _run_once(mutant: Mutant, *, timeout_s: float, extra_args: tuple[str, ...], reference: Path) -> MutantResult:
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix=f"mutant-{mutant.name}-") as tmp:
         root = Path(tmp)
@@ -169,16 +205,20 @@ def _verdict(mutant: Mutant, code: int, junit: Path, output: str, seconds: float
         if not passed:
             return MutantResult(mutant.name, "error", None, seconds, f"no scenario ran: {tail}")
         return MutantResult(mutant.name, "survived", None, seconds, f"{len(passed)} scenario(s) passed")
-    if failed:
-        node, message = failed[0]
-        return MutantResult(mutant.name, "killed", node, seconds, message)
-    # exit 1 without a failing test: a setup error (e.g. the stack could not start) is not a kill
-    why = errored[0][1] if errored else tail
-    return MutantResult(mutant.name, "error", errored[0][0] if errored else None, seconds, f"setup error: {why}")
+    # A stack that could not start, or a setup error, says nothing about the bug: it is not a kill.
+    errored += [(node, message) for node, message, _ in failed if _NOT_STARTED in message]
+    failed = [f for f in failed if _NOT_STARTED not in f[1]]
+    if errored or not failed:
+        why = errored[0][1] if errored else tail
+        return MutantResult(mutant.name, "error", errored[0][0] if errored else None, seconds, f"setup error: {why}")
+    node, message, text = failed[0]
+    verdict = "killed" if re.search(mutant.expect, f"{message}\n{text}") else "wrong_kill"
+    return MutantResult(mutant.name, verdict, node, seconds, _first_line(message))
 
 
-def _junit_outcomes(junit: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[str]]:
-    failed: list[tuple[str, str]] = []
+def _junit_outcomes(junit: Path) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]], list[str]]:
+    """(failed: node, message, text), (errored: node, first line of the message), passed nodes."""
+    failed: list[tuple[str, str, str]] = []
     errored: list[tuple[str, str]] = []
     passed: list[str] = []
     if not junit.is_file():
@@ -187,7 +227,7 @@ def _junit_outcomes(junit: Path) -> tuple[list[tuple[str, str]], list[tuple[str,
         node = case.get("name", "?")
         failure, error = case.find("failure"), case.find("error")
         if failure is not None:
-            failed.append((node, _first_line(failure.get("message", ""))))
+            failed.append((node, failure.get("message", ""), failure.text or ""))
         elif error is not None:
             errored.append((node, _first_line(error.get("message", ""))))
         elif case.find("skipped") is None:
@@ -205,12 +245,12 @@ def control(mutants: list[Mutant]) -> Mutant:
     return Mutant("reference (control)", "none", "none", scenarios, None)
 
 
-def run_mutants(mutants: list[Mutant], *, timeout_s: float = DEFAULT_TIMEOUT_S,
+def run_mutants(mutants: list[Mutant], *, runs: int = RUNS, timeout_s: float = DEFAULT_TIMEOUT_S,
                 on_result: "object | None" = None) -> list[MutantResult]:
     """Sequentially (the stack is heavy); `on_result(result)` is called after each mutant."""
     results = []
     for mutant in mutants:
-        result = run_mutant(mutant, timeout_s=timeout_s)
+        result = run_mutant(mutant, runs=runs, timeout_s=timeout_s)
         results.append(result)
         if callable(on_result):
             on_result(result)

@@ -6,13 +6,11 @@ about 1.5-2 minutes on 2 cores. `harness mutants` prints the same matrix.
 """
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from harness.mutants import control, load_mutants, run_mutant
 
-pytestmark = pytest.mark.skipif(shutil.which("patch") is None, reason="needs the patch program")
+pytestmark = pytest.mark.tool("patch")
 
 MUTANTS = load_mutants()
 
