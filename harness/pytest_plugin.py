@@ -16,7 +16,11 @@ Fixtures:
   composes the named invariants and saves history, snapshot and verdicts for the report.
 
 Tests marked `stack` get the shared stack, healed (paused processes resumed, dead ones restarted)
-and with every proxy reset before they run. Tests marked `nginx` are skipped when nginx is missing.
+and with every proxy reset before they run. Tests marked `tool(NAME)` (and `nginx`, which implies
+`tool("nginx")`) need that program: when it is missing they are skipped, or, with `CI` set in the
+environment or `--strict-tools`, they FAIL saying what to install: a release gate never goes green
+with tests left out. (toxiproxy-server and Go need no marker: without them no stack starts, and every
+stack test fails with what to install.)
 """
 
 from __future__ import annotations
@@ -44,11 +48,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="the service's command (env HARNESS_SERVICE_COMMAND; default python -m reference_impl)")
     group.addoption("--service-dir", default=None,
                     help="source directory of the service, e.g. a mutant's patched copy (env HARNESS_SERVICE_DIR)")
+    group.addoption("--strict-tools", action="store_true", default=False,
+                    help="a missing tool fails the tests that need it instead of skipping them (also when CI is set)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "stack: needs the real local stack (PostgreSQL, toxiproxy, service)")
     config.addinivalue_line("markers", "nginx: needs nginx in front of the API")
+    config.addinivalue_line("markers", f"tool(name): needs that program ({', '.join(TOOLS)}); see --strict-tools")
     for marker, section in (("run_stuck", '"Run Stuck" Diagnostic Checklist'),
                             ("rebuild_stream", '"Rebuild Stream" Recovery'),
                             ("failure_patterns", '"Common Failure Patterns"'),
@@ -59,6 +66,58 @@ def pytest_configure(config: pytest.Config) -> None:
                             ("replicas", "Outbox worker scaling (several outbox workers and API replicas)")):
         config.addinivalue_line("markers", f"{marker}: scenarios of the runbook section {section}")
     config.addinivalue_line("markers", "stream_races: stream subscribe/backfill/gap-fill races and rolled-back appends")
+
+
+def _nginx_found() -> bool:
+    from harness.stack.nginx import find_nginx
+
+    try:
+        find_nginx()
+    except HarnessError:
+        return False
+    return True
+
+
+def _chromium_found() -> bool:
+    from harness.workload.browser_consumer import chromium_executable
+
+    return chromium_executable() is not None
+
+
+# tool -> (is it installed?, how to install it)
+TOOLS: dict[str, tuple[Callable[[], bool], str]] = {
+    "patch": (lambda: shutil.which("patch") is not None, "apt-get install patch"),
+    "nginx": (_nginx_found, "apt-get install nginx-light"),
+    "chromium": (_chromium_found, "apt-get install chromium (Playwright drives it; no browser download)"),
+    "promtool": (lambda: shutil.which("promtool") is not None, "apt-get install prometheus"),
+}
+
+
+def strict_tools(config: pytest.Config) -> bool:
+    """A missing tool fails the run: `--strict-tools`, or `CI` set to anything but empty/0/false/no."""
+    ci = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+    return bool(config.getoption("strict_tools", default=False)) or ci
+
+
+def require_tool(name: str, *, strict: bool) -> None:
+    """Return when the tool is installed; else fail the test (strict) or skip it, naming what to install."""
+    if name not in TOOLS:
+        pytest.fail(f"unknown tool {name!r} in a tool marker; known: {', '.join(TOOLS)}", pytrace=False)
+    installed, install = TOOLS[name]
+    if installed():
+        return
+    message = f"{name} is not installed: {install} (scripts/setup.sh does it as root)"
+    if strict:
+        pytest.fail(f"{message}; failing, not skipping: CI is set or --strict-tools", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tools before any fixture: a missing one skips the test (or, strict, errors it) before a stack starts."""
+    tools = [m.args[0] if m.args else "" for m in item.iter_markers("tool")]
+    for name in dict.fromkeys(tools + (["nginx"] if item.get_closest_marker("nginx") else [])):
+        require_tool(name, strict=strict_tools(item.config))
 
 
 @pytest.fixture(scope="session")
@@ -157,9 +216,6 @@ def stack_factory(stack_config: StackConfig,
 @pytest.fixture(autouse=True)
 def _harness_markers(request: pytest.FixtureRequest) -> None:
     """`stack`-marked tests get the shared stack, healed and with clean proxies."""
-    if request.node.get_closest_marker("nginx") and shutil.which("nginx") is None \
-            and not os.access("/usr/sbin/nginx", os.X_OK):
-        pytest.skip("nginx is not installed (apt-get install -y nginx)")
     if request.node.get_closest_marker("stack"):
         shared: LocalStack = request.getfixturevalue("stack")
         shared.heal()

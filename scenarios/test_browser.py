@@ -8,7 +8,6 @@ no CORS headers, so a cross-origin EventSource would be refused."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from pathlib import Path
 
@@ -21,13 +20,9 @@ from harness.scenario import (
 )
 from harness.stack import LocalStack
 from harness.workload import ClientConfig, RunsClient, RunScript
-from harness.workload.browser_consumer import (
-    CHROMIUM_PATH,
-    BrowserConsumer,
-    chromium_executable,
-)
+from harness.workload.browser_consumer import BrowserConsumer
 
-pytestmark = [pytest.mark.stack, pytest.mark.anyio]
+pytestmark = [pytest.mark.tool("chromium"), pytest.mark.stack, pytest.mark.anyio]
 
 RETRY_MS = 500  # the stream's `retry:`; Chromium's own default is about 3 s
 STEPS, INTERVAL_MS = 40, 50  # about 2 s of stream: the cut lands mid-stream
@@ -35,13 +30,7 @@ QUIET_S = 3.0  # after the 204, no further request for this long (6 retry period
 
 
 @pytest.fixture(autouse=True)
-def _browser_available() -> None:
-    if chromium_executable() is None:
-        if os.geteuid() != 0:
-            pytest.skip(f"Chromium is not installed ({CHROMIUM_PATH}); as root: scripts/setup.sh "
-                        "(apt-get install chromium)")
-        pytest.fail(f"Chromium is missing at {CHROMIUM_PATH} although running as root: run scripts/setup.sh "
-                    "(it installs Debian's chromium)", pytrace=False)
+def _playwright_available() -> None:
     try:
         import playwright  # noqa: F401
     except ImportError:

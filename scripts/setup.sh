@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the harness needs on a fresh machine, idempotently, and says what is missing when it can't:
-#   .venv (Python packages), .tools/bin/toxiproxy-server (go install), nginx, chromium and promtool (Debian packages, as root).
+#   .venv (Python packages), .tools/bin/toxiproxy-server (go install), patch, nginx, chromium and promtool
+#   (Debian packages, as root). Under CI (or pytest --strict-tools) a test whose tool is missing fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOXIPROXY_VERSION=2.12.0
@@ -54,12 +55,14 @@ apt_tool() {
   fi
 }
 
+setup_patch() { apt_tool 'command -v patch >/dev/null' patch "the mutant kill matrix and the mutant manifest tests"; }
 setup_nginx() { apt_tool 'command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]' nginx-light "the proxy-buffering scenarios"; }
 setup_chromium() { apt_tool '[ -x /usr/bin/chromium ]' chromium "the browser scenario (Playwright drives it, no browser download)"; }
 setup_promtool() { apt_tool 'command -v promtool >/dev/null' prometheus "the alert-rules test (promtool)"; }
 
 setup_venv
 setup_toxiproxy
+setup_patch
 setup_nginx
 setup_chromium
 setup_promtool
