@@ -2,13 +2,26 @@
 into the plain-data `Snapshot` the checkers judge. The only place where checks meet I/O."""
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
-from harness.checks.snapshot import EventRow, PublishRecord, RunSnapshot, Snapshot, publishes_from_log_lines, to_epoch
+from harness.checks.snapshot import (
+    TERMINAL_TYPE,
+    EventRow,
+    InsertRecord,
+    PublishRecord,
+    RunSnapshot,
+    Snapshot,
+    inserts_from_log_lines,
+    payload_digest,
+    publishes_from_log_lines,
+    to_epoch,
+)
 from harness.errors import PostgresError
 from harness.stack.waiting import wait_until
 
@@ -17,50 +30,104 @@ SELECT r.id, r.state, r.lastSeq, o.nextSeq
 FROM runs r LEFT JOIN run_outbox o ON o.runId = r.id
 WHERE r.id = ANY(%s)
 """
-_EVENTS = "SELECT runId, seq, type, ts, publishedAt FROM run_events WHERE runId = ANY(%s) ORDER BY runId, seq"
+_EVENTS = """
+SELECT runId, seq, type, ts, publishedAt, payload FROM run_events WHERE runId = ANY(%s) ORDER BY runId, seq
+"""
+CLOCK_SAMPLES = 5
 
 
 def take_snapshot(dsn: str, run_ids: Iterable[str], logs_dir: Path | None = None) -> Snapshot:
     ids = sorted(set(run_ids))
     try:
         with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+            offset, uncertainty = _clock_offset(conn)
             runs = conn.execute(_RUNS, (ids,)).fetchall()
             events = conn.execute(_EVENTS, (ids,)).fetchall()
     except psycopg.Error as exc:
         raise PostgresError(f"observer could not read the database at {dsn}: {exc}") from exc
-    return Snapshot(runs=_runs(runs, events), publishes=_publishes(logs_dir, set(ids)), taken_at=time.time())
+    inserts, publishes = _metric_lines(logs_dir, set(ids))
+    return Snapshot(runs=_runs(runs, events), publishes=publishes, taken_at=time.time(),
+                    clock_offset_s=offset, clock_uncertainty_s=uncertainty, inserts=inserts)
+
+
+def _clock_offset(conn: psycopg.Connection[Any]) -> tuple[float, float]:
+    """Harness wall clock minus PostgreSQL's, from the round trip with the smallest delay: the server
+    read its clock somewhere inside the round trip, so the midpoint is off by at most half of it."""
+    best: tuple[float, float] | None = None
+    for _ in range(CLOCK_SAMPLES):
+        sent = time.time()
+        row = conn.execute("SELECT clock_timestamp()").fetchone()
+        received = time.time()
+        db_time = to_epoch(row[0]) if row else None
+        if db_time is None:
+            continue
+        rtt = received - sent
+        if best is None or rtt < best[1]:
+            best = ((sent + received) / 2 - db_time, rtt)
+    if best is None:
+        raise PostgresError("observer could not read PostgreSQL's clock")
+    return best[0], best[1] / 2
 
 
 def _runs(runs: list[tuple], events: list[tuple]) -> dict[str, RunSnapshot]:
     by_run: dict[str, list[EventRow]] = {}
-    for run_id, seq, type_, ts, published_at in events:
-        by_run.setdefault(run_id, []).append(EventRow(seq, type_, to_epoch(ts), to_epoch(published_at)))
-    return {rid: RunSnapshot(rid, state, last_seq, next_seq, tuple(by_run.get(rid, ())))
+    status: dict[str, str | None] = {}
+    for run_id, seq, type_, ts, published_at, payload in events:
+        step = payload.get("step") if isinstance(payload, dict) and type_ == "RunStep" else None
+        by_run.setdefault(run_id, []).append(EventRow(
+            seq, type_, to_epoch(ts), to_epoch(published_at), payload_digest(payload),
+            step if isinstance(step, int) and not isinstance(step, bool) else None))
+        if type_ == TERMINAL_TYPE and run_id not in status:
+            value = payload.get("status") if isinstance(payload, dict) else None
+            status[run_id] = None if value is None else str(value)
+    return {rid: RunSnapshot(rid, state, last_seq, next_seq, tuple(by_run.get(rid, ())), status.get(rid))
             for rid, state, last_seq, next_seq in runs}
 
 
-def _publishes(logs_dir: Path | None, run_ids: set[str]) -> tuple[PublishRecord, ...] | None:
-    """The publish records of these runs only: a shared stack's logs hold other scenarios' runs too."""
+def _metric_lines(logs_dir: Path | None, run_ids: set[str]
+                  ) -> tuple[tuple[InsertRecord, ...] | None, tuple[PublishRecord, ...] | None]:
+    """The insert and publish lines of these runs only: a shared stack's logs hold other scenarios'
+    runs too. None, None: no logs collected, so checks that need them answer unknown."""
     if logs_dir is None:
-        return None  # no logs collected: checks that need publish times answer unknown
-    lines = (line for path in sorted(logs_dir.glob("*.log")) for line in path.read_text(errors="replace").splitlines())
-    return tuple(p for p in publishes_from_log_lines(lines) if p.run_id in run_ids)
+        return None, None
+    lines = [line for path in sorted(logs_dir.glob("*.log"))
+             for line in path.read_text(errors="replace").splitlines() if '"metric.events_' in line]
+    inserts = tuple(i for i in inserts_from_log_lines(lines) if i.run_id in run_ids)
+    publishes = tuple(p for p in publishes_from_log_lines(lines) if p.run_id in run_ids)
+    return inserts, publishes
 
 
+# Published and marked: the outbox's cursor is past lastSeq and no row waits, or the runbook's last
+# resort removed the outbox row of a run it closed (what it left unpublished stays so).
 _CONVERGED = """
-SELECT count(*) FROM runs r JOIN run_outbox o ON o.runId = r.id
-WHERE r.id = ANY(%s) AND o.nextSeq = r.lastSeq + 1
-  AND NOT EXISTS (SELECT 1 FROM run_events e WHERE e.runId = r.id AND e.publishedAt IS NULL)
+SELECT count(*) FROM runs r LEFT JOIN run_outbox o ON o.runId = r.id
+WHERE r.id = ANY(%(ids)s)
+  AND (o.runId IS NULL AND r.state IN ('succeeded', 'failed', 'cancelled')
+       OR o.nextSeq = r.lastSeq + 1
+          AND NOT EXISTS (SELECT 1 FROM run_events e WHERE e.runId = r.id AND e.publishedAt IS NULL))
+  AND (NOT %(finished)s OR r.state IN ('succeeded', 'failed', 'cancelled')
+       OR EXISTS (SELECT 1 FROM run_events e WHERE e.runId = r.id AND e.type = 'RunFinished'))
 """
 
 
-def wait_for_outbox(dsn: str, run_ids: Iterable[str], timeout: float = 30.0) -> None:
-    """Wait until the outbox has published and marked every event of these runs (invariant 6's bound)."""
+def wait_for_outbox(dsn: str, run_ids: Iterable[str], timeout: float = 30.0, *, finished: bool = True) -> None:
+    """Wait until every one of these runs has ended (a terminal state or a RunFinished row) and the
+    outbox has published and marked all its events (invariant 6's bound). A fresh run (nextSeq 1,
+    lastSeq 0) has not ended. ``finished=False`` is for runs a scenario keeps unfinished on purpose
+    (a stuck run, a run only the test appends to): it waits for the outbox to catch up only."""
     ids = sorted(set(run_ids))
+    params = {"ids": ids, "finished": finished}
 
     def converged() -> bool:
         with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
-            row = conn.execute(_CONVERGED, (ids,)).fetchone()
+            row = conn.execute(_CONVERGED, params).fetchone()
         return row is not None and row[0] == len(ids)
 
-    wait_until(converged, timeout, f"outbox to converge for {len(ids)} run(s)")
+    what = "to end and their outbox to converge" if finished else "to have their outbox converged"
+    wait_until(converged, timeout, f"{len(ids)} run(s) {what}")
+
+
+async def wait_for_outbox_async(dsn: str, run_ids: Iterable[str], timeout: float = 30.0, *,
+                                finished: bool = True) -> None:
+    """`wait_for_outbox` off the event loop, so the scenario's consumers keep reading meanwhile."""
+    await asyncio.to_thread(wait_for_outbox, dsn, list(run_ids), timeout, finished=finished)

@@ -1,8 +1,11 @@
 """The database snapshot the checkers read: plain data, taken by the harness after faults heal.
 
-Times are epoch seconds (floats) so they compare with the history's ``wall`` clock. ``publishes``
-are the outbox's ``metric.events_published`` log lines; None means no logs were collected (which is
-different from an empty tuple: logs collected, nothing published).
+Times are epoch seconds (floats). Database times (``ts``, ``publishedAt``, the log lines'
+``publishedAt``) are on PostgreSQL's clock: add ``clock_offset_s`` to put them on the history's
+``wall`` clock. ``publishes`` and ``inserts`` are the service's ``metric.events_published`` and
+``metric.events_inserted`` log lines: its own word, to be checked against the rows, never used instead
+of them. None means no logs were collected (which is different from an empty tuple: logs collected,
+nothing logged).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class RunSnapshot:
     last_seq: int
     outbox_next_seq: int | None  # None: no run_outbox row
     events: tuple[EventRow, ...] = ()
+    terminal_status: str | None = None  # the first RunFinished's payload.status, as stored
 
     def event(self, seq: int) -> EventRow | None:
         return next((e for e in self.events if e.seq == seq), None)
@@ -74,6 +78,14 @@ class PublishRecord:
 
 
 @dataclass(frozen=True)
+class InsertRecord:
+    run_id: str
+    seq: int
+    time: float  # the line's own timestamp (the service's clock)
+    type: str | None = None
+
+
+@dataclass(frozen=True)
 class Snapshot:
     runs: Mapping[str, RunSnapshot] = field(default_factory=dict)
     publishes: tuple[PublishRecord, ...] | None = None
@@ -82,6 +94,11 @@ class Snapshot:
     # over: DB times + offset are on the history's wall clock, give or take the uncertainty.
     clock_offset_s: float | None = None
     clock_uncertainty_s: float | None = None
+    inserts: tuple[InsertRecord, ...] | None = None
+
+    def to_wall(self, db_time: float) -> float:
+        """A database time on the history's wall clock (unchanged when no offset was measured)."""
+        return db_time + (self.clock_offset_s or 0.0)
 
     def publish_times(self, run_id: str, seq: int) -> list[float]:
         return sorted(p.time for p in self.publishes or () if p.run_id == run_id and p.seq == seq)
@@ -93,17 +110,19 @@ class Snapshot:
             "taken_at": self.taken_at,
             "clock_offset_s": self.clock_offset_s,
             "clock_uncertainty_s": self.clock_uncertainty_s,
+            "inserts": None if self.inserts is None else [vars(i) for i in self.inserts],
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Snapshot:
-        pubs = data.get("publishes")
+        pubs, ins = data.get("publishes"), data.get("inserts")
         return cls(
             runs={k: _run_from_dict(v) for k, v in (data.get("runs") or {}).items()},
             publishes=None if pubs is None else tuple(PublishRecord(**p) for p in pubs),
             taken_at=data.get("taken_at"),
             clock_offset_s=data.get("clock_offset_s"),
             clock_uncertainty_s=data.get("clock_uncertainty_s"),
+            inserts=None if ins is None else tuple(InsertRecord(**i) for i in ins),
         )
 
 
@@ -114,12 +133,14 @@ def _run_to_dict(run: RunSnapshot) -> dict[str, Any]:
         "last_seq": run.last_seq,
         "outbox_next_seq": run.outbox_next_seq,
         "events": [vars(e) for e in run.events],
+        "terminal_status": run.terminal_status,
     }
 
 
 def _run_from_dict(data: Mapping[str, Any]) -> RunSnapshot:
     events = tuple(EventRow(**e) for e in data.get("events", ()))
-    return RunSnapshot(data["run_id"], data["state"], data["last_seq"], data.get("outbox_next_seq"), events)
+    return RunSnapshot(data["run_id"], data["state"], data["last_seq"], data.get("outbox_next_seq"), events,
+                       data.get("terminal_status"))
 
 
 def to_epoch(value: Any) -> float | None:
@@ -146,23 +167,36 @@ def to_epoch(value: Any) -> float | None:
 
 def publishes_from_log_lines(lines: Iterable[str]) -> tuple[PublishRecord, ...]:
     """Parse ``metric.events_published`` JSON log lines; other and malformed lines are skipped."""
-    out: list[PublishRecord] = []
-    for line in lines:
-        rec = _parse_publish(line)
-        if rec is not None:
-            out.append(rec)
-    return tuple(out)
+    return tuple(rec for rec in map(_parse_publish, lines) if rec is not None)
 
 
-def _parse_publish(line: str) -> PublishRecord | None:
+def inserts_from_log_lines(lines: Iterable[str]) -> tuple[InsertRecord, ...]:
+    """Parse ``metric.events_inserted`` JSON log lines; other and malformed lines are skipped."""
+    return tuple(rec for rec in map(_parse_insert, lines) if rec is not None)
+
+
+def _metric_line(line: str, msg: str) -> dict[str, Any] | None:
     start = line.find("{")  # tolerate `grep` prefixes such as "logs/outbox.log:"
-    if start < 0 or "metric.events_published" not in line:
+    if start < 0 or msg not in line:
         return None
     try:
         obj = json.loads(line[start:])
     except ValueError:
         return None
-    if obj.get("msg") != "metric.events_published":
+    return obj if isinstance(obj, dict) and obj.get("msg") == msg else None
+
+
+def _parse_insert(line: str) -> InsertRecord | None:
+    obj = _metric_line(line, "metric.events_inserted")
+    if obj is None or obj.get("runId") is None or obj.get("seq") is None:
+        return None
+    when = to_epoch(obj.get("timestamp")) or to_epoch(obj.get("time"))
+    return InsertRecord(str(obj["runId"]), int(obj["seq"]), when or 0.0, obj.get("type"))
+
+
+def _parse_publish(line: str) -> PublishRecord | None:
+    obj = _metric_line(line, "metric.events_published")
+    if obj is None:
         return None
     # publishedAt (the publish statement's start) before the line's own timestamp: the line is written
     # after the reply crosses a possibly slowed link, while the bus may already have delivered the event.
@@ -177,9 +211,11 @@ __all__ = [
     "TERMINAL_STATES",
     "TERMINAL_TYPE",
     "EventRow",
+    "InsertRecord",
     "PublishRecord",
     "RunSnapshot",
     "Snapshot",
+    "inserts_from_log_lines",
     "payload_digest",
     "publishes_from_log_lines",
     "to_epoch",
