@@ -3,12 +3,16 @@
 ``classify_lag`` summarises samples (avg / p50 / p95 / p99 / max, class, increasing trend) with the
 runbook's thresholds: normal < 100 ms, warning 100-500 ms, critical > 500 ms *or an increasing trend*.
 
-The check's samples (opts ``lag_source``):
-- ``"publish"`` (default when the snapshot has them): the outbox's ``lag_ms`` from publish records,
-  else ``publishedAt - ts`` per event row: the runbook's ``lag_ms`` (evt.ts -> publish).
-- ``"delivery"``: receive time of live frames minus the event's ``ts``. Frames for events older than
-  their connection are backfill, not lag, and are left out.
-Steady state drops samples inside a fault window or within ``lag_settle_s`` (default 1.0) after it.
+The check's samples (opts ``lag_source``), from the database and the wire only (the service's own
+``lag_ms`` log lines are checked against these by ``metrics_agree``, never used instead of them):
+- ``"publish"`` (default with a snapshot): ``publishedAt - ts`` per event row: the runbook's
+  ``lag_ms`` (evt.ts -> publish), both on PostgreSQL's clock.
+- ``"delivery"``: receive time of live frames minus the event's ``ts`` (the row's when the snapshot
+  has it, else the frame's), put on the harness clock with the snapshot's measured clock offset.
+  Frames for events older than their connection are backfill, not lag, and are left out.
+Steady state drops samples whose span (event ts to publish or receipt) touches a fault window on the
+sample's path (``fault_scope``: ``publish`` or ``delivery``) or comes within ``lag_settle_s``
+(default 1.0) after it: a fault elsewhere, say on the queue worker, excuses nothing.
 The verdict compares the ``lag_basis`` statistic (default ``p95``) with ``lag_bound_ms`` (default 500)
 and fails on an increasing trend when ``lag_fail_on_trend`` (default True); fewer than
 ``lag_min_samples`` (default 5) samples: ``unknown``.
@@ -23,6 +27,7 @@ from typing import Any
 
 from harness.checks._deliveries import connections, fault_windows, overlaps_fault
 from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
+from harness.checks.fault_scope import faults_on
 from harness.checks.snapshot import Snapshot
 
 NAME = "lag"
@@ -32,7 +37,7 @@ WARNING_MS = 500.0
 
 @dataclass(frozen=True)
 class LagSample:
-    time: float  # wall clock of the observation
+    time: float  # harness wall clock of the observation (publish or receipt); the event is lag_ms older
     lag_ms: float
     run_id: str = ""
     seq: int | None = None
@@ -102,24 +107,27 @@ def classify_lag(samples: Sequence[float | LagSample], basis: str = "p95") -> La
 
 def lag_samples(history: HistoryLike, snapshot: Snapshot | None, source: str) -> list[LagSample]:
     if source == "delivery":
-        return _delivery_samples(history)
+        return _delivery_samples(history, snapshot)
     if snapshot is None:
         return []
-    if snapshot.publishes:
-        out = [LagSample(p.time, p.lag_ms, p.run_id, p.seq) for p in snapshot.publishes if p.lag_ms is not None]
-    else:
-        out = [LagSample(e.published_at, (e.published_at - e.ts) * 1000.0, r.run_id, e.seq)
-               for r in snapshot.runs.values() for e in r.events if e.published_at is not None and e.ts is not None]
+    out = [LagSample(snapshot.to_wall(e.published_at), (e.published_at - e.ts) * 1000.0, r.run_id, e.seq)
+           for r in snapshot.runs.values() for e in r.events if e.published_at is not None and e.ts is not None]
     return sorted(out, key=lambda s: s.time)
 
 
-def _delivery_samples(history: HistoryLike) -> list[LagSample]:
+def _delivery_samples(history: HistoryLike, snapshot: Snapshot | None) -> list[LagSample]:
     out = []
     for conn in connections(history):
         opened = conn.opened.wall if conn.opened else float("-inf")
+        run = snapshot.runs.get(conn.run_id) if snapshot is not None else None
         for fr in conn.frames:
-            if fr.event_ts is not None and fr.event_ts >= opened:
-                out.append(LagSample(fr.wall, (fr.wall - fr.event_ts) * 1000.0, conn.run_id, fr.seq))
+            row = run.event(fr.seq) if run is not None and fr.seq is not None else None
+            ts = row.ts if row is not None and row.ts is not None else fr.event_ts
+            if ts is None:
+                continue
+            event_wall = snapshot.to_wall(ts) if snapshot is not None else ts
+            if event_wall >= opened:
+                out.append(LagSample(fr.wall, (fr.wall - event_wall) * 1000.0, conn.run_id, fr.seq))
     return sorted(out, key=lambda s: s.time)
 
 
@@ -128,10 +136,10 @@ def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | N
     source = str(opts.get("lag_source", "publish" if snapshot is not None else "delivery"))
     basis = str(opts.get("lag_basis", "p95"))
     bound = float(opts.get("lag_bound_ms", WARNING_MS))
-    faults = fault_windows(history)
+    faults = faults_on(fault_windows(history), "delivery" if source == "delivery" else "publish")
     settle = float(opts.get("lag_settle_s", 1.0))
     steady = [s for s in lag_samples(history, snapshot, source)
-              if not overlaps_fault(s.time, s.time, faults, settle, wall=True)]
+              if not overlaps_fault(s.time - s.lag_ms / 1000.0, s.time, faults, settle, wall=True)]
     if len(steady) < int(opts.get("lag_min_samples", 5)):
         return unknown("too few steady-state lag samples", source=source, samples=len(steady))
     summary = classify_lag(steady, basis)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 from hypothesis import given, strategies as st
 
-from _histories import WALL0, Builder, snapshot
+from _histories import WALL0, Builder
 from harness.checks import heartbeat, lag
 from harness.checks.lag import classify_lag, increasing_trend, lag_class, percentile
-from harness.checks.snapshot import PublishRecord
+from harness.checks.snapshot import EventRow, RunSnapshot, Snapshot
+from harness.history import FaultWindow
 
 
 @pytest.mark.parametrize(("ms", "cls"), [(0, "normal"), (99.9, "normal"), (100, "warning"), (500, "warning"),
@@ -41,9 +40,10 @@ def test_percentiles_are_observed_values_in_order(values: list[float]) -> None:
     assert percentile(values, 100) == max(values)
 
 
-def _snap_with_lags(lags: list[float]) -> object:
-    pubs = tuple(PublishRecord("r1", i + 1, WALL0 + i, lag_ms) for i, lag_ms in enumerate(lags))
-    return replace(snapshot(len(lags)), publishes=pubs)
+def _snap_with_lags(lags: list[float]) -> Snapshot:
+    """Event i published at WALL0 + i, lags[i] ms after its ts."""
+    rows = tuple(EventRow(i + 1, "RunStep", WALL0 + i - ms / 1000, WALL0 + i) for i, ms in enumerate(lags))
+    return Snapshot({"r1": RunSnapshot("r1", "started", len(lags), len(lags) + 1, rows)})
 
 
 def test_lag_check_bound_and_fault_exclusion() -> None:
@@ -52,8 +52,8 @@ def test_lag_check_bound_and_fault_exclusion() -> None:
     spiky = ok[:5] + [2000.0] * 3 + ok[5:]  # the spike sits at wall WALL0+5..7
     res = lag.check([], _snap_with_lags(spiky), {})
     assert res.valid is False and res.evidence["counterexample"]["lag_ms"] == 2000.0
-    during_fault = Builder().fault("latency", 4.5, 7.2).records
-    assert lag.check(during_fault, _snap_with_lags(spiky), {"lag_settle_s": 0.5}).valid is True
+    on_publish = [FaultWindow("toxic:latency", "pg_outbox", 4.5, 7.2, WALL0 + 4.5, WALL0 + 7.2)]
+    assert lag.check(on_publish, _snap_with_lags(spiky), {"lag_settle_s": 0.5}).valid is True
 
 
 def test_lag_check_unknown_with_few_samples_and_fails_on_trend() -> None:
