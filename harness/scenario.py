@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.checks import CHECKERS, Result, Snapshot, compose
+from harness.checks import CHECKERS, Result, Snapshot, Valid, compose
+from harness.errors import WaitTimeout
 from harness.history import FaultWindow, History, of_kind
 from harness.observer import take_snapshot, wait_for_outbox
 from harness.stack import LocalStack
@@ -28,12 +29,21 @@ class ScenarioRecord:
     def checks_file(self) -> Path:
         return self.folder / "checks.json"
 
-    def judge(self, snapshot: Snapshot, names: tuple[str, ...], opts: Mapping[str, Any] | None = None) -> Result:
-        """The named invariants composed over this history and snapshot; all of it saved as files."""
+    def judge(self, snapshot: Snapshot, names: tuple[str, ...], opts: Mapping[str, Any] | None = None,
+              expect: Mapping[str, Valid] | None = None) -> Result:
+        """The named invariants composed over this history and snapshot; all of it saved as files.
+
+        `expect`: the verdicts a scenario that provokes a violation on purpose asserts (e.g. `gapless:
+        False` for a gapped log), recorded so that `harness check` judges them as the scenario did."""
+        unjudged = sorted(set(expect or {}) - set(names))
+        if unjudged:
+            raise ValueError(f"expected verdicts for invariants not judged: {unjudged}")
         checker = compose({name: CHECKERS[name] for name in names})
         result = checker(self.history, snapshot, dict(opts or {}))
         (self.folder / "snapshot.json").write_text(json.dumps(snapshot.to_dict(), default=str))
-        entry = {**_checks_entry(result, self.history), "opts": dict(opts or {})}  # opts: for `harness check`
+        # judged, opts and expected: for `harness check`, which re-judges exactly this
+        entry = {**_checks_entry(result, self.history), "judged": list(names), "opts": dict(opts or {}),
+                 "expected": dict(expect or {})}
         self.checks_file.write_text(json.dumps(entry, default=str, indent=1))
         self.save_history()
         return result
@@ -74,9 +84,18 @@ async def start_run(stack: LocalStack, record: ScenarioRecord, **script: Any) ->
 
 
 def assert_invariants(stack: LocalStack, record: ScenarioRecord, run_ids: list[str],
-                      names: tuple[str, ...] = DELIVERY, **opts: Any) -> None:
-    """Once the outbox has converged (within a bound), the named invariants hold over what clients got."""
-    wait_for_outbox(stack.info.dsn, run_ids, timeout=30)
+                      names: tuple[str, ...] = DELIVERY, *, wait_finished: bool = True, **opts: Any) -> None:
+    """Once the runs have ended and the outbox has converged (within a bound; ``wait_finished=False``:
+    converged only, for runs kept unfinished on purpose), the named invariants hold over what clients
+    got. A wait that times out is a failure too, but only after the judgement and its counterexamples
+    are written: a stalled run is exactly when they are needed."""
+    try:
+        wait_for_outbox(stack.info.dsn, run_ids, timeout=30, finished=wait_finished)
+        timed_out = None
+    except WaitTimeout as exc:
+        timed_out = exc
     snapshot = take_snapshot(stack.info.dsn, run_ids, Path(stack.info.logs_dir))
     result = record.judge(snapshot, names, opts)
+    if timed_out is not None:
+        raise AssertionError(f"the wait for the runs' end timed out: {timed_out}\n{explain(result)}")
     assert result.valid is True, explain(result)

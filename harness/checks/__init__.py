@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from harness.checks import (
     append_after_terminal,
+    content,
     duplicates,
     exactly_once,
     gapless,
     heartbeat,
     lag,
+    metrics_agree,
     ordering,
     outbox,
+    run_state,
     steps,
     terminal,
     time_travel,
@@ -53,6 +56,9 @@ CHECKERS: dict[str, Checker] = {
     heartbeat.NAME: heartbeat.check,
     duplicates.NAME: duplicates.check,
     steps.NAME: steps.check,
+    content.NAME: content.check,
+    metrics_agree.NAME: metrics_agree.check,
+    run_state.NAME: run_state.check,
 }
 check_all: Checker = compose(CHECKERS)
 
