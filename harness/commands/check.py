@@ -1,4 +1,5 @@
-"""`harness check DIR`: re-run the checkers offline over a scenario folder or a whole report."""
+"""`harness check DIR`: re-run the checkers offline over a scenario folder or a whole report, judging
+each scenario as the run did (its invariants, opts and expected verdicts)."""
 
 from __future__ import annotations
 
@@ -25,14 +26,17 @@ def check_cmd(
     folder: Annotated[Path, typer.Argument(help="A scenario folder (history.jsonl + snapshot.json) or a report folder.")],
     invariant: Annotated[Optional[list[str]], typer.Option("--invariant", "-i",  # noqa: UP007 (typer)
                                                            help="Only this invariant (repeatable).")] = None,
-    recorded: Annotated[bool, typer.Option("--recorded", help="Only the invariants the scenario judged.")] = False,
+    every: Annotated[bool, typer.Option("--all", help="Every invariant, also those the scenario did not judge "
+                                                      "(no expected verdicts).")] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Re-check a recorded history and snapshot with the checkers, without a stack.
 
-    Exit 0: every invariant passes; 1: one fails; 2: one is unknown, or bad input.
+    By default each scenario is judged as the run judged it: the invariants it named, with its opts, an
+    expected verdict (a violation the scenario provoked on purpose) counting as a pass.
+    Exit 0: every scenario passes; 1: one fails; 2: one is unknown, or bad input.
     """
-    rechecks = recheck_all(folder, invariant or [], recorded_only=recorded)
+    rechecks = recheck_all(folder, invariant or [], every=every)
     verdict = overall(rechecks)
     if json_:
         emit_json({"valid": verdict, "scenarios": [r.to_dict() for r in rechecks]})
@@ -47,10 +51,11 @@ def _table(rechecks: list[Recheck], verdict: Any) -> None:
         if r.result is None:
             _line(f"  skipped  {r.skipped}")
             continue
-        _line(f"  {'verdict':8} {'invariant':26} {'recorded':9} detail")
+        _line(f"  {'verdict':8} {'invariant':26} {'recorded':9} {'expected':9} detail")
         for name, entry in r.result.evidence.items():
-            was = str(r.recorded.get(name, "-"))
-            _line(f"  {_mark(entry.get('valid'), 8)} {name:26} {was:9} {_detail(entry)}")
+            was, wanted = str(r.recorded.get(name, "-")), str(r.expected.get(name, "-"))
+            _line(f"  {_mark(entry.get('valid'), 8)} {name:26} {was:9} {wanted:9} {_detail(entry)}")
+        _line(f"  scenario: {_mark(r.valid, 0)}")
     _line(f"verdict: {_mark(verdict, 0)}")
 
 

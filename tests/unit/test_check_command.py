@@ -1,12 +1,14 @@
 """`harness check DIR`: the checkers re-run offline over hand-written scenario folders."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from harness.checks import CHECKERS
 from harness.checks.snapshot import Snapshot
 from harness.cli import main
 from harness.history import Record, save_jsonl
@@ -68,7 +70,7 @@ def test_a_report_folder_rechecks_every_judged_scenario(tmp_path: Path, capsys: 
     _write(root / "good", _good(), snapshot(4), {"checks": {n: {"valid": True} for n in DELIVERY}})
     _write(root / "bad", _duplicated(), snapshot(3), {"checks": {n: {"valid": True} for n in DELIVERY}})
     _write(root / "unjudged", _good(), None)
-    code, out, _ = run(capsys, "check", str(tmp_path / "report"), "--recorded", "--json")
+    code, out, _ = run(capsys, "check", str(tmp_path / "report"), "--json")
     data = json.loads(out)
     assert code == 1 and data["valid"] is False
     by_name = {Path(s["folder"]).name: s for s in data["scenarios"]}
@@ -81,7 +83,7 @@ def test_all_checkers_by_default_and_unknown_exits_2(tmp_path: Path, capsys: pyt
     folder = _write(tmp_path / "s1", _good(), snapshot(4))
     code, out, _ = run(capsys, "check", str(folder), "--json")
     checks = json.loads(out)["scenarios"][0]["checks"]
-    assert len(checks) == 10  # every invariant of DESIGN.md
+    assert set(checks) == set(CHECKERS)  # no checks.json: every invariant
     assert code == 2  # e.g. heartbeat cannot be decided from this history
 
 
@@ -102,3 +104,58 @@ def test_bad_input_is_one_line_and_exit_2(setup: str, tmp_path: Path, capsys: py
     code, out, err = run(capsys, *args)
     assert code == 2
     assert err.strip().count("\n") == 0 and "error" in err
+
+
+def _judged_as_the_run(tmp_path: Path, expected: dict[str, Any]) -> Path:
+    """A scenario whose log has a gap on purpose (seq 2 missing) and that judged gapless expecting False."""
+    full = snapshot(3)
+    run_ = full.runs["r1"]
+    snap = dataclasses.replace(full, runs={"r1": dataclasses.replace(
+        run_, events=tuple(e for e in run_.events if e.seq != 2))})
+    checks = {"judged": ["ordering", "gapless"], "opts": {}, "expected": expected,
+              "checks": {"ordering": {"valid": True}, "gapless": {"valid": False}}}
+    return _write(tmp_path / "s1", Builder().open("k1").frames("k1", [1]).records, snap, checks)
+
+
+def test_the_run_s_judgement_is_re_judged_with_its_expected_verdicts(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _judged_as_the_run(tmp_path, {"gapless": False})
+    code, out, _ = run(capsys, "check", str(folder), "--json")
+    data = json.loads(out)["scenarios"][0]
+    assert set(data["checks"]) == {"ordering", "gapless"}  # only what the run judged
+    assert data["checks"]["gapless"]["valid"] is False and data["expected"] == {"gapless": False}
+    assert (code, data["valid"]) == (0, True), out  # the expected violation is the scenario's pass
+
+
+def test_an_expected_verdict_that_is_not_found_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _judged_as_the_run(tmp_path, {"ordering": False})  # expected a violation that is not there
+    code, out, _ = run(capsys, "check", str(folder), "--json")
+    assert code == 1 and json.loads(out)["valid"] is False
+
+
+def test_all_judges_every_invariant_without_expectations(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _judged_as_the_run(tmp_path, {"gapless": False})
+    code, out, _ = run(capsys, "check", str(folder), "--all", "--json")
+    data = json.loads(out)["scenarios"][0]
+    assert set(data["checks"]) == set(CHECKERS) and data["expected"] == {}
+    assert code == 1 and data["valid"] is False
+
+
+def test_check_agrees_with_what_judge_recorded(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.history import History
+    from harness.scenario import ScenarioRecord
+
+    frames = Builder().open("k1").frames("k1", [1, 3], last_type="RunFinished").close("k1", "terminal", 3)
+    record = ScenarioRecord(tmp_path / "s1", History(frames.records))
+    record.folder.mkdir()
+    full = snapshot(3)
+    gapped = dataclasses.replace(full.runs["r1"], events=tuple(e for e in full.runs["r1"].events if e.seq != 2))
+    result = record.judge(dataclasses.replace(full, runs={"r1": gapped}), ("ordering", "gapless"),
+                          expect={"gapless": False})
+    assert result.evidence["gapless"]["valid"] is False  # the violation the scenario provoked
+    recorded = json.loads(record.checks_file.read_text())
+    assert (recorded["judged"], recorded["expected"]) == (["ordering", "gapless"], {"gapless": False})
+    code, out, _ = run(capsys, "check", str(record.folder), "--json")
+    assert code == 0, out
+    with pytest.raises(ValueError, match="not judged"):
+        record.judge(full, ("ordering",), expect={"gapless": False})
