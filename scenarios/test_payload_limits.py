@@ -1,0 +1,52 @@
+"""The bus's payload limit (docs/CONTRACTS.md "Bus"), on the real local stack. A PostgreSQL NOTIFY payload
+is limited to 8000 bytes, so the outbox leaves `event` out of a bus message that would exceed 7000 bytes
+and the API reads that event's row by (runId, seq). Runs whose step events make bus messages just under,
+at and just over 7000 and 8000 bytes, and one of about 100 KB, are consumed live while they run and by
+backfill after their end: every consumer gets every event exactly once, in order, with the database's
+content, and the outbox publishes all of it."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from harness.scenario import (
+    DELIVERY,
+    ScenarioRecord,
+    assert_invariants,
+    consumer_config,
+    start_run,
+)
+from harness.stack import LocalStack
+from harness.workload import consume_all
+
+pytestmark = [pytest.mark.stack, pytest.mark.anyio, pytest.mark.failure_patterns]
+
+STEPS = 3  # seq and step stay one digit, so every step event of a run has the same size
+# The contract's bus message of a RunStep, written compactly, without its `data` characters.
+ENVELOPE = len(json.dumps({
+    "runId": "00000000-0000-0000-0000-000000000000", "seq": 2, "type": "RunStep", "ts": "2026-01-01T00:00:00.000000Z",
+    "event": {"runId": "00000000-0000-0000-0000-000000000000", "seq": 2, "type": "RunStep",
+              "ts": "2026-01-01T00:00:00.000000Z", "payload": {"step": 0, "data": ""}}}, separators=(",", ":")))
+# Bus message sizes around the 7000-byte threshold (with / without `event`) and PostgreSQL's 8000-byte limit.
+BUS_BYTES = (6999, 7000, 7001, 7999, 8000, 8001)
+PAYLOAD_BYTES = (*(size - ENVELOPE for size in BUS_BYTES), 100_000)
+DEADLINE_S = 20  # well above a run's ~1.5 s: a stuck outbox ends the consumers, not the test's timeout
+
+
+async def test_events_around_the_notify_payload_limit_arrive_live_and_by_backfill_with_their_content(
+        stack: LocalStack, clean_db: str, scenario: ScenarioRecord) -> None:
+    run_ids = [await start_run(stack, scenario, steps=STEPS, interval_ms=300, payload_bytes=size)
+               for size in PAYLOAD_BYTES]
+    live = await asyncio.gather(*(
+        consume_all(consumer_config(stack, deadline_s=DEADLINE_S, resume=resume), scenario.history, run_id, 1,
+                    prefix=f"live-{resume}-{size}-")
+        for run_id, size in zip(run_ids, PAYLOAD_BYTES) for resume in ("from_seq", "last_event_id")))
+    backfill = await asyncio.gather(*(
+        consume_all(consumer_config(stack, deadline_s=DEADLINE_S), scenario.history, run_id, 1,
+                    prefix=f"backfill-{size}-")
+        for run_id, size in zip(run_ids, PAYLOAD_BYTES)))
+    assert_invariants(stack, scenario, run_ids, DELIVERY)
+    outcomes = [o for group in (*live, *backfill) for o in group]
+    assert all(o.reached_terminal for o in outcomes), outcomes
