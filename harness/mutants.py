@@ -41,6 +41,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness.errors import ConfigError
+from harness.report.junit_results import STACK_NOT_STARTED
 
 __all__ = ["MUTANTS_DIR", "Mutant", "MutantResult", "apply_mutant", "control", "load_mutants", "parse_mutant", "run_mutant",
            "run_mutants"]
@@ -52,7 +53,6 @@ SUITE = REPO / "scenarios"
 DEFAULT_TIMEOUT_S = 240.0
 RUNS = 2  # a kill must reproduce: a mutant killed once only is flaky, not killed
 _KEYS = ("bug", "pattern", "scenario", "expect")
-_NOT_STARTED = "could not start the"  # pytest_plugin's failure when a stack_factory stack does not start
 
 
 @dataclass(frozen=True)
@@ -206,8 +206,8 @@ def _verdict(mutant: Mutant, code: int, junit: Path, output: str, seconds: float
             return MutantResult(mutant.name, "error", None, seconds, f"no scenario ran: {tail}")
         return MutantResult(mutant.name, "survived", None, seconds, f"{len(passed)} scenario(s) passed")
     # A stack that could not start, or a setup error, says nothing about the bug: it is not a kill.
-    errored += [(node, message) for node, message, _ in failed if _NOT_STARTED in message]
-    failed = [f for f in failed if _NOT_STARTED not in f[1]]
+    errored += [(node, message) for node, message, _ in failed if STACK_NOT_STARTED in message]
+    failed = [f for f in failed if STACK_NOT_STARTED not in f[1]]
     if errored or not failed:
         why = errored[0][1] if errored else tail
         return MutantResult(mutant.name, "error", errored[0][0] if errored else None, seconds, f"setup error: {why}")

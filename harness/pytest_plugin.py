@@ -25,6 +25,7 @@ stack test fails with what to install.)
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -33,10 +34,14 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import pytest
 
 from harness.errors import HarnessError
+from harness.report.junit_results import STACK_NOT_STARTED
 
 if TYPE_CHECKING:  # the stack package is imported lazily: loading the plugin must stay cheap
     from harness.scenario import ScenarioRecord
     from harness.stack import Intervals, LocalStack, StackConfig, StackInfo, ToxiproxyApi
+
+COLLECTION_FILE = "collection.json"  # in the report folder: what pytest collected
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness", "harness local stack")
@@ -112,6 +117,14 @@ def require_tool(name: str, *, strict: bool) -> None:
     pytest.skip(message)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Under `harness run`: how many tests were collected, so that a run whose JUnit lists fewer
+    (interrupted, crashed) is never taken for a complete one."""
+    root = os.environ.get("HARNESS_REPORT_DIR")
+    if root and Path(root).is_dir():
+        (Path(root) / COLLECTION_FILE).write_text(json.dumps({"collected": len(session.items)}))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Tools before any fixture: a missing one skips the test (or, strict, errors it) before a stack starts."""
@@ -151,7 +164,7 @@ def _start(config: StackConfig, tmp_path_factory: pytest.TempPathFactory, name: 
     try:
         stack.start()
     except HarnessError as exc:
-        pytest.fail(f"could not start the {name}: {exc}", pytrace=False)
+        pytest.fail(f"{STACK_NOT_STARTED} {name}: {exc}", pytrace=False)
     return stack
 
 

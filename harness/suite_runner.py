@@ -1,12 +1,17 @@
 """Run scenario suites with pytest in a child process and turn the outcome into a report folder.
 
 `reports/<timestamp>/` holds `junit.xml`, `pytest.log`, `summary.json`, `index.html` and whatever the
-scenarios recorded (histories, checks); `reports/latest` points at the newest one.
+scenarios recorded (histories, checks); `reports/latest` points at the newest run that completed.
+
+A run is complete when pytest exited normally (0, 1, or 5 for nothing collected) and its JUnit lists
+every test it collected. Anything else (Ctrl-C, a crash, a killed pytest) is `interrupted`, never a
+pass, whatever the finished tests said; `reports/latest` then keeps pointing at the last complete run.
 """
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -16,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
+from harness.pytest_plugin import COLLECTION_FILE
 from harness.report import build_summary, read_junit, render_index
 
 REPO = Path(__file__).resolve().parent.parent
@@ -49,16 +55,38 @@ def run_suites(request: RunRequest) -> tuple[dict[str, Any], Path]:
     paths = suite_paths(request.suites)
     folder = _new_report_folder(request.reports_root)
     started, t0 = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.monotonic()
-    _pytest(paths, folder, request)
-    junit = folder / "junit.xml"
-    cases = read_junit(junit) if junit.is_file() else []
-    summary = build_summary(cases, started, time.monotonic() - t0)
+    code = _pytest(paths, folder, request)
+    summary = judge_run(folder, code, started, time.monotonic() - t0)
     (folder / "summary.json").write_text(json.dumps(summary, indent=2))
     (folder / "index.html").write_text(render_index(summary))
+    if summary["verdict"] != "interrupted":
+        _point_latest(request.reports_root, folder)
     return summary, folder
 
 
-def _pytest(paths: list[Path], folder: Path, request: RunRequest) -> None:
+def judge_run(folder: Path, pytest_exit: int, started: str, seconds: float) -> dict[str, Any]:
+    """The summary of the run in `folder`; `interrupted` when pytest did not exit normally or its JUnit
+    lists fewer tests than it collected (the finished ones alone can never make a pass)."""
+    junit = folder / "junit.xml"
+    cases = read_junit(junit) if junit.is_file() else []
+    summary = build_summary(cases, started, seconds)
+    collection = folder / COLLECTION_FILE
+    collected = json.loads(collection.read_text())["collected"] if collection.is_file() else None
+    finished = len({case.nodeid for case in cases})
+    why = []
+    if pytest_exit not in (0, 1, 5):  # 2 interrupted, 3 internal error, 4 usage error, <0 killed by a signal
+        why.append(f"pytest exited with code {pytest_exit}")
+    if collected is None:
+        why.append("pytest never finished collecting")
+    elif finished < collected:
+        why.append(f"only {finished} of the {collected} collected tests finished")
+    summary.update(pytest_exit=pytest_exit, collected=collected, finished=finished)
+    if why:
+        summary.update(verdict="interrupted", interrupted="; ".join(why))
+    return summary
+
+
+def _pytest(paths: list[Path], folder: Path, request: RunRequest) -> int:
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "junit_family=xunit1",
            f"--junitxml={folder / 'junit.xml'}",
            *map(str, paths), *request.pytest_args]
@@ -67,17 +95,25 @@ def _pytest(paths: list[Path], folder: Path, request: RunRequest) -> None:
         # Tee: the person watching sees progress, the report keeps the log.
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         assert proc.stdout is not None
-        for line in proc.stdout:
-            sys.stdout.write(line)
-            log.write(line)
-        proc.wait()
+        try:
+            for line in proc.stdout:
+                sys.stdout.write(line)
+                log.write(line)
+        except KeyboardInterrupt:  # pytest ends its session and writes its JUnit; the run is judged interrupted
+            proc.send_signal(signal.SIGINT)
+        return proc.wait()
 
 
 def _new_report_folder(root: Path) -> Path:
     folder = root / datetime.now().strftime("%Y%m%d-%H%M%S")
     folder.mkdir(parents=True, exist_ok=True)
-    latest = root / "latest"
-    if latest.is_symlink() or latest.exists():
-        latest.unlink()
-    latest.symlink_to(folder.name)
     return folder
+
+
+def _point_latest(root: Path, folder: Path) -> None:
+    """`latest` -> `folder`, replaced atomically (a reader never finds it missing)."""
+    tmp = root / f".latest-{folder.name}"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(folder.name)
+    tmp.replace(root / "latest")

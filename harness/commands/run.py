@@ -21,12 +21,14 @@ def run(
     postgres_dsn: Optional[str] = typer.Option(None, help="use this PostgreSQL instead of an embedded one"),
     toxiproxy_url: Optional[str] = typer.Option(None, help="use this toxiproxy server instead of starting one"),
 ) -> None:
-    """Run the suites; exit 0 when all pass, 1 when any fails, 2 when a verdict is unknown or the stack could not start."""
+    """Run the suites; exit 0 when all pass, 1 when any fails, 2 when a verdict is unknown, the stack could not
+    start, or the run was interrupted (pytest did not finish every collected test)."""
     suites = tuple(suite or DEFAULT_SUITES)
     suite_paths(suites)  # an unknown suite is a usage error before anything starts
     args = [*(("-k", keyword) if keyword else ()), *(("--postgres-dsn", postgres_dsn) if postgres_dsn else ()),
             *(("--toxiproxy-url", toxiproxy_url) if toxiproxy_url else ())]
     summary, folder = run_suites(RunRequest(suites=suites, pytest_args=tuple(args)))
     counts = ", ".join(f"{n} {v}" for v, n in summary["counts"].items())
-    stdout.print(f"[bold]{summary['verdict'].upper()}[/]: {counts}; report: {folder / 'index.html'}")
+    why = f" ({summary['interrupted']}; reports/latest not moved)" if summary["verdict"] == "interrupted" else ""
+    stdout.print(f"[bold]{summary['verdict'].upper()}[/]{why}: {counts}; report: {folder / 'index.html'}")
     raise typer.Exit(exit_code(summary))

@@ -1,7 +1,8 @@
 """Read pytest's JUnit XML into plain per-test results.
 
 A test that errored in set-up (the stack could not start, a fixture failed) is `unknown`, not `fail`:
-the implementation was never judged. A skipped test is `unknown` too, never a pass.
+the implementation was never judged. So is a test that failed because a stack it started in its body
+(`stack_factory`) could not start. A skipped test is `unknown` too, never a pass.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 Verdict = Literal["pass", "fail", "unknown"]
+STACK_NOT_STARTED = "could not start the"  # how the pytest plugin fails a test whose stack did not start
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ def _outcome(case: ET.Element) -> tuple[Verdict, ET.Element | None]:
     for tag, verdict in (("failure", "fail"), ("error", "unknown"), ("skipped", "unknown")):
         found = case.find(tag)
         if found is not None:
+            if tag == "failure" and STACK_NOT_STARTED in found.get("message", ""):
+                return "unknown", found
             return verdict, found  # type: ignore[return-value]
     return "pass", None
 
