@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar, Union
 
 OpType = Literal["invoke", "ok", "fail", "info"]
-CloseReason = Literal["terminal", "eof", "error", "timeout", "204"]
-CLOSE_REASONS: tuple[str, ...] = ("terminal", "eof", "error", "timeout", "204")
+# "terminal": the server closed after RunFinished; "terminal_open": it had not closed when the consumer
+# stopped waiting for it to.
+CloseReason = Literal["terminal", "terminal_open", "eof", "error", "timeout", "204"]
+CLOSE_REASONS: tuple[str, ...] = ("terminal", "terminal_open", "eof", "error", "timeout", "204")
 
 
 class _Record:

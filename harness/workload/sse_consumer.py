@@ -9,8 +9,11 @@ Resume modes:
   reconnect sends ``Last-Event-ID: <last seq received>``, which the service must prefer.
 
 It stops after ``RunFinished`` or a 204, or when the reconnect budget or the overall deadline is
-spent. With ``probe_after_terminal`` it reconnects once more after ``RunFinished`` to record the 204
-the contract promises (invariant 4).
+spent. After ``RunFinished`` it does not hang up itself: it reads on for ``after_terminal_s`` and
+records what it saw, so a server that keeps streaming or never closes shows in the history (the close
+reason is ``terminal`` when the server closed, ``terminal_open`` when the window ran out; a server that
+closes at once costs nothing). With ``probe_after_terminal`` it reconnects once more after
+``RunFinished`` to record the 204 the contract promises (invariant 4).
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import httpx
 
-from harness.checks.snapshot import TERMINAL_TYPE, to_epoch
+from harness.checks.snapshot import TERMINAL_TYPE, payload_digest, to_epoch
 from harness.history import ConnClosed, ConnOpened, Frame, Heartbeat, History
 from harness.workload.sse_parser import SSEComment, SSEEvent, SSEParser
 
@@ -44,6 +48,8 @@ class ConsumerConfig:
     max_reconnects: int = 100
     deadline_s: float = 120.0
     probe_after_terminal: bool = False
+    # How long to read on after RunFinished for the server's close (invariant 4: nothing may follow).
+    after_terminal_s: float = 1.0
     headers: tuple[tuple[str, str], ...] = ()
     # With resume="last_event_id": the starting cursor also goes as `Last-Event-ID` on the first
     # request, with no `fromSeq` at all (a client resuming a stored id on a fresh page).
@@ -63,15 +69,31 @@ class ConsumerOutcome:
     reached_terminal: bool
 
 
-def decode_frame(event: SSEEvent) -> tuple[int | None, str, float | None]:
-    """(seq, type, event ts) of one frame: seq from ``id:`` (the resume cursor) else from the data."""
+class WireFrame(NamedTuple):
+    """What one SSE event said, as ``Frame`` fields: ``seq`` is the cursor (``id:`` else the data's)."""
+
+    seq: int | None
+    type: str
+    event_ts: float | None
+    id_seq: int | None
+    data_seq: int | None
+    data_run_id: str | None
+    payload_digest: str | None
+
+
+def decode_frame(event: SSEEvent) -> WireFrame:
+    """One frame's fields; the data's own ``seq``, ``runId`` and payload digest are kept apart from
+    ``id:`` so the content check can compare them with each other and with the database."""
     body = _json_object(event.data)
     inner = body.get("event") if isinstance(body.get("event"), dict) else {}
-    seq = _as_int(event.id)
-    if seq is None:
-        seq = _as_int(body.get("seq", inner.get("seq")))
+    id_seq = _as_int(event.id)
+    data_seq = _as_int(body.get("seq", inner.get("seq")))
     etype = body.get("type") or inner.get("type") or event.event
-    return seq, str(etype), to_epoch(body.get("ts", inner.get("ts")))
+    run_id = body.get("runId", inner.get("runId"))
+    source = body if "payload" in body else inner
+    return WireFrame(id_seq if id_seq is not None else data_seq, str(etype), to_epoch(body.get("ts", inner.get("ts"))),
+                     id_seq, data_seq, None if run_id is None else str(run_id),
+                     payload_digest(source["payload"]) if "payload" in source else None)
 
 
 def _json_object(data: str) -> dict[str, Any]:
@@ -101,6 +123,7 @@ class _Connection:
         self.is_open = False
         self.closed_reason: str | None = None
         self.frames = 0
+        self.saw_terminal = False
 
     def open(self, status: int | None) -> None:
         if not self.is_open:
@@ -108,17 +131,17 @@ class _Connection:
             self.h.append(ConnOpened(self.conn, self.consumer, self.run_id, *self.request, status,
                                      self.h.wall(), self.h.mono()))
 
-    def item(self, item: SSEComment | SSEEvent) -> Frame | None:
+    def item(self, item: SSEComment | SSEEvent) -> None:
         if isinstance(item, SSEComment):
             self.h.append(Heartbeat(self.conn, self.consumer, self.run_id, self.h.wall(), self.h.mono(), item.text))
-            return None
-        seq, etype, ts = decode_frame(item)
-        frame = Frame(self.conn, self.consumer, self.run_id, seq, etype, ts, self.h.wall(), self.h.mono())
-        self.h.append(frame)
+            return
+        wire = decode_frame(item)
+        self.h.append(Frame(self.conn, self.consumer, self.run_id, wall=self.h.wall(), mono=self.h.mono(),
+                            **wire._asdict()))
         self.frames += 1
-        if seq is not None:
-            self.cursor = seq
-        return frame
+        if wire.seq is not None:
+            self.cursor = wire.seq
+        self.saw_terminal = self.saw_terminal or wire.type == TERMINAL_TYPE
 
     def close(self, reason: str, error: str | None = None) -> str:
         if self.closed_reason is None:
@@ -153,7 +176,7 @@ class SSEConsumer:
             parser = SSEParser()
             reason = await self._attempt(client, conn, parser, from_seq, deadline)
             cursor, retry = conn.cursor, parser.retry if parser.retry is not None else retry
-            if reason == "terminal" and terminal_at is None:
+            if conn.saw_terminal and terminal_at is None:
                 terminal_at = n
             stop = self._stop_reason(reason, terminal_at, n, deadline)
             if stop is not None:
@@ -209,12 +232,27 @@ class SSEConsumer:
                 return conn.close("204")
             if resp.status_code != 200:
                 return conn.close("error", f"HTTP {resp.status_code}")
-            async for line in resp.aiter_lines():
+            lines = resp.aiter_lines()
+            async for line in lines:
                 for item in parser.feed_line(line):
-                    frame = conn.item(item)
-                    if frame is not None and frame.type == TERMINAL_TYPE:
-                        return conn.close("terminal")
+                    conn.item(item)
+                if conn.saw_terminal:
+                    return await self._after_terminal(conn, parser, lines)
         return conn.close("eof")
+
+    async def _after_terminal(self, conn: _Connection, parser: SSEParser, lines: AsyncIterator[str]) -> str:
+        """Read on for the window after RunFinished: whatever arrives is recorded, then who closed."""
+        window = self.config.after_terminal_s
+        try:
+            async with asyncio.timeout(window):
+                async for line in lines:
+                    for item in parser.feed_line(line):
+                        conn.item(item)
+        except (TimeoutError, httpx.TimeoutException):
+            return conn.close("terminal_open", f"still open {window}s after the terminal event")
+        except (httpx.TransportError, httpx.StreamError) as exc:  # dropped rather than closed: still not open
+            return conn.close("terminal", repr(exc))
+        return conn.close("terminal")
 
     def _request_parts(self, cursor: int, from_seq: int) -> tuple[dict[str, str], dict[str, str]]:
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache", **dict(self.config.headers)}
@@ -250,4 +288,4 @@ async def consume_all(config: ConsumerConfig, history: History, run_id: str, con
                                            for i in range(consumers))))
 
 
-__all__ = ["ConsumerConfig", "ConsumerOutcome", "ResumeMode", "SSEConsumer", "consume_all", "decode_frame"]
+__all__ = ["ConsumerConfig", "ConsumerOutcome", "ResumeMode", "SSEConsumer", "WireFrame", "consume_all", "decode_frame"]

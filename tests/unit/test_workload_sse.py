@@ -12,6 +12,7 @@ from hypothesis import given, strategies as st
 
 from _histories import snapshot
 from harness.checks import exactly_once, heartbeat, ordering, terminal
+from harness.checks.snapshot import payload_digest
 from harness.history import ConnClosed, ConnOpened, Frame, Heartbeat, History, of_kind
 from harness.workload import ConsumerConfig, SSEComment, SSEConsumer, SSEEvent, SSEParser, decode_frame, parse
 
@@ -50,11 +51,14 @@ def test_parser_round_trips_service_frames(events: list[tuple[int, str]]) -> Non
     assert [(decode_frame(i)[0], decode_frame(i)[1]) for i in items] == events
 
 
-def test_decode_frame_prefers_id_and_reads_ts() -> None:
-    data = json.dumps({"runId": "r", "seq": 9, "type": "RunStep", "ts": "2025-01-02T03:04:05.5Z", "payload": {}})
-    assert decode_frame(SSEEvent(data, "RunStep", "4")) == (4, "RunStep", 1735787045.5)
-    assert decode_frame(SSEEvent(data, "RunStep", None))[0] == 9
-    assert decode_frame(SSEEvent("not json", "X", None)) == (None, "X", None)
+def test_decode_frame_prefers_id_and_keeps_what_the_wire_said() -> None:
+    data = json.dumps({"runId": "r", "seq": 9, "type": "RunStep", "ts": "2025-01-02T03:04:05.5Z", "payload": {"a": 1}})
+    assert decode_frame(SSEEvent(data, "RunStep", "4")) == (4, "RunStep", 1735787045.5, 4, 9, "r",
+                                                             payload_digest({"a": 1}))
+    assert decode_frame(SSEEvent(data, "RunStep", None))[:2] == (9, "RunStep")
+    assert decode_frame(SSEEvent("not json", "X", None)) == (None, "X", None, None, None, None, None)
+    no_payload = json.dumps({"runId": "r", "seq": 9, "type": "RunStep"})
+    assert decode_frame(SSEEvent(no_payload, "RunStep", "9")).payload_digest is None
 
 
 # --- the consumer, against a scripted server ------------------------------------------------------
