@@ -11,6 +11,9 @@ from harness.checks.snapshot import TERMINAL_TYPE, RunSnapshot, Snapshot
 from harness.history import ConnClosed, ConnOpened, FaultWindow, Frame, Heartbeat, Record, records_of
 
 MAX_LISTED = 10  # evidence lists are cut here: a counterexample should be readable
+# Close reasons that mean the server ended the stream, so the consumer had no reason to ask again:
+# "terminal_open" too, since the consumer stops on the RunFinished frame the server sent.
+SERVER_ENDS = frozenset({"eof", "204", "terminal", "terminal_open"})
 
 
 @dataclass
@@ -37,9 +40,17 @@ class Conn:
     def got_204(self) -> bool:
         return self.status == 204 or (self.closed is not None and self.closed.reason == "204")
 
+    def terminal_frame(self, run: RunSnapshot | None) -> Frame | None:
+        """The frame that ends this connection's obligations: the first ``RunFinished`` at the database's
+        terminal seq; without a snapshot of the run, the first frame that says ``RunFinished``. A frame
+        that merely claims the terminal at another seq ends nothing (the content check fails it)."""
+        return next((f for f in self.frames if f.type == TERMINAL_TYPE and f.seq is not None
+                     and (run is None or f.seq == run.terminal_seq)), None)
+
     @property
-    def terminal_frame(self) -> Frame | None:
-        return next((f for f in self.frames if f.type == TERMINAL_TYPE), None)
+    def ended_by_server(self) -> bool:
+        """The server ended this connection: closed it (after a terminal or not) or answered 204."""
+        return self.closed is not None and self.closed.reason in SERVER_ENDS
 
 
 def connections(history: HistoryLike | Iterable[Record]) -> list[Conn]:
@@ -77,15 +88,12 @@ def run_of(snapshot: Snapshot | None, run_id: str) -> RunSnapshot | None:
 
 
 def publish_time(snapshot: Snapshot | None, run_id: str, seq: int) -> float | None:
-    """Earliest known publish time: a publish log record if any, else the row's ``publishedAt``."""
-    if snapshot is None:
+    """The row's ``publishedAt`` on the history's wall clock; None when there is no row or it is not
+    published. The database is the truth: the service's own log lines never stand in for it."""
+    row = run.event(seq) if (run := run_of(snapshot, run_id)) is not None else None
+    if snapshot is None or row is None or row.published_at is None:
         return None
-    times = snapshot.publish_times(run_id, seq)
-    if times:
-        return times[0]
-    run = snapshot.runs.get(run_id)
-    row = run.event(seq) if run else None
-    return row.published_at if row else None
+    return snapshot.to_wall(row.published_at)
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,20 @@
-"""Invariant 7: no append is accepted after the terminal event.
+"""Invariant 7: no append is accepted after the terminal event, and each is refused as the contract says.
 
 From the request ops (``f`` ``append`` / ``cancel`` as recorded by ``RunsClient``): an append or cancel
 invoked after the terminal was known (a ``cancel`` or ``RunFinished`` append completed ``ok``, or a
-consumer received ``RunFinished``) must not complete ``ok``; no ``ok`` append may carry a seq above the
-terminal seq; and the snapshot's log must hold nothing after its ``RunFinished``. An attempt with an
-unknown outcome (``info``) is undecided unless the snapshot shows nothing was appended. Nobody tried
-to append after the terminal: the guard was not exercised, ``unknown``.
+consumer received the run's ``RunFinished``) must be refused with the contract's answer: status opts
+``refusal_status`` (default 409; an int or a list), and for an append an error containing opts
+``refusal_message`` (default ``Non-monotonic seq append``; empty: any message). An ``ok``, or any other
+answer (a 400, a 409 without the message), fails; a 5xx (the service failed, its outcome unknown) is
+not a refusal: undecided. No ``ok`` append may carry a seq above the terminal seq, and the snapshot's
+log must hold nothing after its ``RunFinished``. An attempt with no answer (``info`` without a status,
+or still pending) is undecided unless the snapshot shows nothing was appended; it never counts as a
+refusal. Nothing refused as the contract says: the guard was not exercised, ``unknown``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from harness.checks._deliveries import MAX_LISTED, connections, run_of
@@ -19,15 +24,20 @@ from harness.history import Op, of_kind, pair_ops, records_of
 
 NAME = "no_append_after_terminal"
 APPEND_FS = ("append", "cancel")
+REFUSAL_STATUS = 409
+REFUSAL_MESSAGE = "Non-monotonic seq append"
 
 
 def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | None = None) -> Result:
+    opts = opts or {}
+    statuses = _statuses(opts.get("refusal_status", REFUSAL_STATUS))
+    message = str(opts.get("refusal_message", REFUSAL_MESSAGE) or "")
     records = records_of(history)
     pairs = [(i, c) for i, c in pair_ops(of_kind(records, Op)) if i.f in APPEND_FS and _run(i)]
-    known_at = _terminal_known_at(records, pairs)
+    known_at = _terminal_known_at(records, pairs, snapshot)
     violations: list[dict[str, Any]] = []
     undecided: list[dict[str, Any]] = []
-    attempts = 0
+    refused = 0
     for inv, done in pairs:
         run_id = _run(inv)
         run = run_of(snapshot, run_id)
@@ -38,22 +48,42 @@ def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | N
             continue
         if run_id not in known_at or inv.wall <= known_at[run_id]:
             continue
-        attempts += 1
+        status = _status(done)
         if done is not None and done.type == "ok":
             violations.append(_ev("append accepted after the terminal", inv, done, terminal_known_at=known_at[run_id]))
-        elif (done is None or done.type == "info") and not _log_ends_at_terminal(snapshot, run_id):
-            undecided.append(_ev("append outcome unknown", inv, done))
+        elif status is None or status >= 500:
+            if status is not None or not _log_ends_at_terminal(snapshot, run_id):
+                undecided.append(_ev("no refusal: the outcome is unknown", inv, done))
+        elif status in statuses and (inv.f == "cancel" or message in str(done.error or "")):  # type: ignore[union-attr]
+            refused += 1
+        else:
+            violations.append(_ev("refused with another answer than the contract's", inv, done,
+                                  expected_status=sorted(statuses), expected_message=message or None,
+                                  error=done.error if done else None))
     violations += _log_violations(snapshot)
     if violations:
-        return failed(counterexample=violations[0], violations=violations[:MAX_LISTED], attempts_after_terminal=attempts)
+        return failed(counterexample=violations[0], violations=violations[:MAX_LISTED], refused=refused)
     if undecided:
-        return unknown("appends after the terminal with unknown outcome", undecided=undecided[:MAX_LISTED])
-    if attempts == 0:
-        return unknown("no append was attempted after the terminal event")
-    return passed(attempts_after_terminal=attempts)
+        return unknown("appends after the terminal with unknown outcome", undecided=undecided[:MAX_LISTED],
+                       refused=refused)
+    if refused == 0:
+        return unknown("no append after the terminal event was refused as the contract says")
+    return passed(refused=refused)
 
 
-def _terminal_known_at(records: tuple[Any, ...], pairs: list[tuple[Op, Op | None]]) -> dict[str, float]:
+def _statuses(option: Any) -> frozenset[int]:
+    if isinstance(option, Collection) and not isinstance(option, str):
+        return frozenset(int(s) for s in option)
+    return frozenset({int(option)})
+
+
+def _status(done: Op | None) -> int | None:
+    status = done.value.get("status") if done is not None and isinstance(done.value, dict) else None
+    return status if isinstance(status, int) else None
+
+
+def _terminal_known_at(records: tuple[Any, ...], pairs: list[tuple[Op, Op | None]],
+                       snapshot: Snapshot | None) -> dict[str, float]:
     """Wall time at which each run's terminal event was certainly committed."""
     known: dict[str, float] = {}
 
@@ -64,7 +94,7 @@ def _terminal_known_at(records: tuple[Any, ...], pairs: list[tuple[Op, Op | None
         if done is not None and done.type == "ok" and (inv.f == "cancel" or _type(inv) == TERMINAL_TYPE):
             note(_run(inv), done.wall)
     for conn in connections(records):
-        term = conn.terminal_frame
+        term = conn.terminal_frame(run_of(snapshot, conn.run_id))
         if term is not None:
             note(conn.run_id, term.wall)
     return known

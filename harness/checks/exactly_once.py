@@ -1,16 +1,27 @@
 """Invariant 1: every published event reaches each consumer exactly once, across reconnects, up to
 the terminal event.
 
-Per (consumer, run): the consumer's first cursor ``c0`` and its end ``T`` (the ``RunFinished`` seq it
-received, or the run's terminal seq when it got a 204) bound what it must have received: every seq in
-``(c0, T]`` that exists in the log, except seqs the consumer itself skipped by resuming past them.
-A seq below the highest one received that never arrived is lost for good (the consumer's cursor has
-moved past it), so that fails even without a terminal. A consumer that never reached its end is
-``unknown`` (opts ``require_terminal``, default True; False judges the prefix only).
+Per (consumer, run): the consumer's first cursor ``c0`` and its end ``T`` bound what it must have
+received: every seq in ``(c0, T]`` that exists in the log, except seqs the consumer itself skipped by
+resuming past them. ``T`` is the database's: the ``RunFinished`` it received at the run's terminal seq
+(a frame that only claims ``RunFinished`` at another seq ends nothing), or the run's end when it got a
+204, or when the server ended its stream (closed it, or sent what the consumer took for the terminal)
+and the snapshot shows the run terminal and every event up to its end published: the server owed it
+the whole tail, so a lost tail, or nothing at all, fails. A seq below the highest one received that
+never arrived is lost for good (the consumer's cursor has moved past it), so that fails even without a
+terminal. A 204 for a run the snapshot shows not terminal fails, and so does a consumer left with a
+server close of such a run: only its last connection counts, since a server may close a live stream
+(shutdown, a slow consumer) as long as the client's reconnect carries on.
+
+A consumer that ended on its own (timeout, error, deadline) before its end is ``unknown`` when it must
+reach the terminal, else its prefix is judged: opts ``require_terminal`` is a bool for every consumer,
+or a mapping of consumer-id prefixes to bools (the longest matching prefix wins; a consumer no prefix
+matches must reach the terminal), so a scenario relaxes only the consumers it cuts on purpose.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from harness.checks._deliveries import (
@@ -27,28 +38,61 @@ def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | N
     groups = sessions(connections(history))
     if not groups:
         return unknown("no SSE connections in the history")
+    option = opts.get("require_terminal", True)
     per = {
-        f"{consumer}/{run_id}": check_session(conns, run_of(snapshot, run_id), bool(opts.get("require_terminal", True)))
+        f"{consumer}/{run_id}": check_session(conns, run_of(snapshot, run_id), requires_terminal(option, consumer))
         for (consumer, run_id), conns in groups.items()
     }
     return combine(per)
 
 
+def requires_terminal(option: Any, consumer: str) -> bool:
+    """Whether ``consumer`` must reach the terminal under opts ``require_terminal``."""
+    if isinstance(option, Mapping):
+        matches = [prefix for prefix in option if consumer.startswith(prefix)]
+        return bool(option[max(matches, key=len)]) if matches else True
+    return bool(option)
+
+
 def check_session(session: list[Conn], run: RunSnapshot | None, require_terminal: bool = True) -> Result:
+    base = {"consumer": session[0].consumer, "run_id": session[0].run_id, "connections": len(session)}
+    premature = _premature_end(session, run)
+    if premature is not None:
+        return failed(**base, **premature)
     dups, delivered = duplicate_deliveries(session)
     end, reached, skipped = _session_end(session, run, delivered)
+    if not reached and session[-1].ended_by_server and run is not None and _fully_published(run):
+        end = max(end, run.delivery_end or 0)  # the server ended the stream: it owed the tail
     expected = set(range(session[0].cursor + 1, end + 1)) - skipped
     if run is not None:  # a seq missing from the log is invariant 5's failure, not a lost delivery
         expected &= {e.seq for e in run.events}
     lost = sorted(expected - delivered.keys())
-    base = {"consumer": session[0].consumer, "run_id": session[0].run_id, "connections": len(session)}
     if lost or dups:
+        ended = session[-1].closed.reason if session[-1].closed else None
         return failed(**base, **_loss_evidence(session, lost, delivered), duplicated=dups[:10],
-                      duplicate_count=len(dups))
+                      duplicate_count=len(dups), ended=ended)
     if not reached and require_terminal:
         return unknown("consumer never reached the terminal event", **base, last_seq=max(delivered, default=None),
                        terminal_seq=run.terminal_seq if run else None)
     return passed(**base, delivered=len(delivered), end_seq=end)
+
+
+def _premature_end(session: list[Conn], run: RunSnapshot | None) -> dict[str, Any] | None:
+    """A 204, or a server close the consumer was left with, for a run the snapshot shows not terminal."""
+    if run is None or run.delivery_end is not None:
+        return None
+    last = session[-1]
+    conn = next((c for c in session if c.got_204), last if last.ended_by_server else None)
+    if conn is None:
+        return None
+    return {"problem": "the server ended the stream of a run that is not terminal", "conn": conn.conn,
+            "reason": conn.closed.reason if conn.closed else None, "cursor": conn.cursor, "state": run.state,
+            "last_seq": run.last_seq}
+
+
+def _fully_published(run: RunSnapshot) -> bool:
+    end = run.delivery_end
+    return end is not None and all(e.published_at is not None for e in run.events if e.seq <= end)
 
 
 def _session_end(session: list[Conn], run: RunSnapshot | None,
@@ -60,7 +104,7 @@ def _session_end(session: list[Conn], run: RunSnapshot | None,
         if conn.cursor > high:  # the consumer resumed past seqs it never had: not the server's fault
             skipped |= set(range(high + 1, conn.cursor + 1))
         high = max([high, conn.cursor, *(f.seq for f in conn.frames if f.seq is not None)])
-        term = conn.terminal_frame
+        term = conn.terminal_frame(run)
         if term is not None and term.seq is not None:
             return term.seq, True, skipped
         if conn.got_204:

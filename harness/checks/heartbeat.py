@@ -2,8 +2,10 @@
 
 Per answered (200) connection, the silences are the gaps between its opening, every frame and
 heartbeat comment, and its close (monotonic clock). A silence longer than opts ``heartbeat_interval_s``
-(default 15) + ``heartbeat_tolerance_s`` (default 2) fails, unless it overlaps a fault window
-(``heartbeat_exclude_faults``, default True: a partitioned link is silent by design). When no
+(default 15) + ``heartbeat_tolerance_s`` (default 2) fails, unless it overlaps a fault window on the
+stream's own path (``fault_scope.faults_on(..., "stream")``: the sse link, nginx, the API; opts
+``heartbeat_exclude_faults``, default True: a partitioned link is silent by design, a paused queue or
+outbox worker is no reason for a stream to fall silent). When no
 connection stayed open for a full interval the heartbeat was never needed: ``unknown``.
 """
 
@@ -13,6 +15,7 @@ from typing import Any
 
 from harness.checks._deliveries import Conn, MAX_LISTED, connections, fault_windows, overlaps_fault
 from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
+from harness.checks.fault_scope import faults_on
 from harness.checks.snapshot import Snapshot
 from harness.history import FaultWindow
 
@@ -23,7 +26,7 @@ def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | N
     opts = opts or {}
     interval = float(opts.get("heartbeat_interval_s", 15.0))
     limit = interval + float(opts.get("heartbeat_tolerance_s", 2.0))
-    faults = fault_windows(history) if opts.get("heartbeat_exclude_faults", True) else []
+    faults = faults_on(fault_windows(history), "stream") if opts.get("heartbeat_exclude_faults", True) else []
     conns = [c for c in connections(history) if c.status == 200]
     silences = [s for c in conns for s in silences_of(c)]
     too_long = [s for s in silences if s["silence_s"] > limit and not overlaps_fault(s["from"], s["to"], faults)]

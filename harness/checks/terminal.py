@@ -1,10 +1,16 @@
-"""Invariant 4: the terminal event is last; a reconnect after it gets 204.
+"""Invariant 4: the terminal event is last; the server closes the stream on it; a reconnect after it
+gets 204.
 
-Fails on: a frame after ``RunFinished`` on the same connection; a frame with a seq above the run's
+Fails on: anything after ``RunFinished`` on the same connection (a frame, a heartbeat); a stream the
+server had not closed when the consumer stopped reading after the terminal (close reason
+``terminal_open``: the consumer reads on for a bounded window); a frame with a seq above the run's
 terminal seq; a reconnect after the consumer received ``RunFinished`` that was not answered 204; a 204
 while the cursor is below the terminal seq (or the run is not finished in the snapshot); a log whose
-``RunFinished`` is not its last event. When no consumer reconnected after the terminal, the 204 half
-is untested: ``unknown`` if opts ``require_204_probe`` (default False), else counted in the evidence.
+``RunFinished`` is not its last event. The terminal is the database's: a frame that only claims
+``RunFinished`` at another seq is no terminal here (the content check fails it). When no reconnect
+after the terminal was answered 204, the 204 half is untested: ``unknown`` if opts
+``require_204_probe`` (default False), else counted in the evidence; a probe that got no answer (a
+network fault) does not count.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import Any
 from harness.checks._deliveries import Conn, combine, connections, run_of, sessions
 from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
 from harness.checks.snapshot import RunSnapshot, Snapshot, TERMINAL_TYPE
+from harness.history import Frame
 
 NAME = "terminal"
 
@@ -33,7 +40,7 @@ def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | N
         return unknown("no connections and no snapshot")
     out = combine(per, probes_after_terminal=probes)
     if out.valid is True and probes == 0 and opts.get("require_204_probe", False):
-        return unknown("no consumer reconnected after the terminal event", **out.evidence)
+        return unknown("no reconnect after the terminal event was answered 204", **out.evidence)
     return out
 
 
@@ -48,39 +55,54 @@ def check_log(run: RunSnapshot) -> Result:
 
 
 def check_session(session: list[Conn], run: RunSnapshot | None) -> tuple[Result, int]:
-    """Verdict for one consumer, and how many reconnects it made after receiving the terminal."""
+    """Verdict for one consumer, and how many of its reconnects after the terminal were answered 204."""
     terminal_seq = run.delivery_end if run else None
     seen_terminal = False
     probes = 0
     for conn in session:
-        problem = _after_terminal(conn) if seen_terminal else _before_terminal(conn, terminal_seq, run is not None)
-        probes += int(seen_terminal)
+        problem = _after_terminal(conn) if seen_terminal else _before_terminal(conn, run, terminal_seq)
+        probes += int(seen_terminal and conn.got_204)
         if problem is not None:
             return failed(**problem), probes
-        term = conn.terminal_frame
+        term = conn.terminal_frame(run)
         if term is not None and term.seq is not None:
             seen_terminal = True
             terminal_seq = term.seq if terminal_seq is None else min(terminal_seq, term.seq)
     return passed(consumer=session[0].consumer, run_id=session[0].run_id, reached=seen_terminal), probes
 
 
-def _before_terminal(conn: Conn, terminal_seq: int | None, snapshot_known: bool) -> dict[str, Any] | None:
+def _before_terminal(conn: Conn, run: RunSnapshot | None, terminal_seq: int | None) -> dict[str, Any] | None:
     base = {"conn": conn.conn, "consumer": conn.consumer, "run_id": conn.run_id, "cursor": conn.cursor}
-    term = conn.terminal_frame
-    if term is not None and conn.frames[-1] is not term:
-        after = conn.frames[conn.frames.index(term) + 1]
-        return {"problem": "frame after the terminal event", **base, "terminal_seq": term.seq,
-                "seq": after.seq, "wall": after.wall}
+    term = conn.terminal_frame(run)
+    if term is not None:
+        problem = _after_the_terminal_frame(conn, term)
+        if problem is not None:
+            return {**problem, **base, "terminal_seq": term.seq}
     beyond = next((f for f in conn.frames if terminal_seq is not None and f.seq is not None
                    and f.seq > terminal_seq), None)
     if beyond is not None:
         return {"problem": "frame beyond the terminal seq", **base, "terminal_seq": terminal_seq,
                 "seq": beyond.seq, "wall": beyond.wall}
     # Without a snapshot a first-contact 204 cannot be judged: the terminal seq is unknown.
-    premature = conn.cursor < terminal_seq if terminal_seq is not None else snapshot_known
+    premature = conn.cursor < terminal_seq if terminal_seq is not None else run is not None
     if conn.got_204 and premature:
         return {"problem": "204 before the terminal event", **base, "terminal_seq": terminal_seq,
                 "wall": conn.opened.wall if conn.opened else None}
+    return None
+
+
+def _after_the_terminal_frame(conn: Conn, term: Frame) -> dict[str, Any] | None:
+    """What the server did on the connection after it sent the terminal frame."""
+    at = next(i for i, f in enumerate(conn.frames) if f is term)
+    if at + 1 < len(conn.frames):
+        after = conn.frames[at + 1]
+        return {"problem": "frame after the terminal event", "seq": after.seq, "type": after.type, "wall": after.wall}
+    beat = next((h for h in conn.heartbeats if h.mono > term.mono), None)
+    if beat is not None:
+        return {"problem": "heartbeat after the terminal event", "wall": beat.wall}
+    if conn.closed is not None and conn.closed.reason == "terminal_open":
+        return {"problem": "the server kept the stream open after the terminal event", "wall": conn.closed.wall,
+                "error": conn.closed.error}
     return None
 
 

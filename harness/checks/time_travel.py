@@ -1,44 +1,61 @@
 """Invariant 3: no time travel: no frame is received before its event was published.
 
-The publish time of (run, seq) is the earliest publish log record when the snapshot has them, else the
-row's ``publishedAt``. A frame received more than opts ``time_travel_tolerance_s`` (default 0.1 s)
-before it fails. The outbox publishes on the bus *before* it marks ``publishedAt`` (at-least-once), so
-a live frame may legitimately beat ``publishedAt`` by the time the mark takes: the tolerance covers
-that; a scenario that delays the mark (a failpoint after publish) must widen it or supply publish
-records. A frame whose event has no known publish time makes the verdict ``unknown``.
+The publish time of (run, seq) is the database row's ``publishedAt`` (the start of the statement that
+published it, so at or before any receipt), put on the history's wall clock with the snapshot's measured
+``clock_offset_s``; the service's own log lines never stand in for it. A frame received more than the
+tolerance before it fails: the offset's ``clock_uncertainty_s`` plus ``EPSILON_S`` (5 ms: the rounding of
+two clock reads, far below a publish lag). A snapshot without a measured offset (taken by an older
+harness) is read with offset 0 (one host, one clock) and ``FALLBACK_TOLERANCE_S`` (20 ms). A frame whose
+event is still unpublished at the snapshot came before its publish: it fails. A frame of a run the
+snapshot does not hold, or of a seq with no row (the content check fails that), is ``unknown``.
 """
 
 from __future__ import annotations
 
-from harness.checks._deliveries import MAX_LISTED, connections, publish_time
+from typing import Any
+
+from harness.checks._deliveries import MAX_LISTED, connections, publish_time, run_of
 from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
 from harness.checks.snapshot import Snapshot
 
 NAME = "time_travel"
+EPSILON_S = 0.005
+FALLBACK_TOLERANCE_S = 0.02
+
+
+def tolerance_s(snapshot: Snapshot) -> float:
+    if snapshot.clock_offset_s is None:
+        return FALLBACK_TOLERANCE_S
+    return (snapshot.clock_uncertainty_s or 0.0) + EPSILON_S
 
 
 def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | None = None) -> Result:
-    opts = opts or {}
-    tol = float(opts.get("time_travel_tolerance_s", 0.1))
     frames = [(c, f) for c in connections(history) for f in c.frames if f.seq is not None]
     if not frames:
         return unknown("no frames in the history")
     if snapshot is None:
         return unknown("no snapshot: publish times unknown", frames=len(frames))
-    early, undecided = [], []
+    tol = tolerance_s(snapshot)
+    early: list[dict[str, Any]] = []
+    undecided: list[dict[str, Any]] = []
     for conn, fr in frames:
         assert fr.seq is not None
+        at = {"conn": conn.conn, "consumer": conn.consumer, "run_id": conn.run_id, "seq": fr.seq,
+              "received_at": fr.wall}
+        run = run_of(snapshot, conn.run_id)
+        row = run.event(fr.seq) if run is not None else None
         published = publish_time(snapshot, conn.run_id, fr.seq)
-        if published is None:
-            undecided.append({"conn": conn.conn, "run_id": conn.run_id, "seq": fr.seq, "wall": fr.wall})
+        if row is None:
+            undecided.append(at)
+        elif published is None:
+            early.append({**at, "published_at": None, "problem": "received, but unpublished at the snapshot",
+                          "early_by_s": None})
         elif fr.wall < published - tol:
-            early.append({"conn": conn.conn, "consumer": conn.consumer, "run_id": conn.run_id, "seq": fr.seq,
-                          "received_at": fr.wall, "published_at": published,
-                          "early_by_s": round(published - fr.wall, 6)})
+            early.append({**at, "published_at": published, "early_by_s": round(published - fr.wall, 6)})
     if early:
-        early.sort(key=lambda e: -e["early_by_s"])
-        return failed(counterexample=early[0], early=early[:MAX_LISTED], early_count=len(early))
+        early.sort(key=lambda e: -e["early_by_s"] if e["early_by_s"] is not None else float("-inf"))
+        return failed(counterexample=early[0], early=early[:MAX_LISTED], early_count=len(early), tolerance_s=tol)
     if undecided:
-        return unknown("frames for events with no known publish time", undecided=undecided[:MAX_LISTED],
+        return unknown("frames for events the snapshot does not hold", undecided=undecided[:MAX_LISTED],
                        undecided_count=len(undecided))
-    return passed(frames=len(frames))
+    return passed(frames=len(frames), tolerance_s=tol)

@@ -34,9 +34,11 @@ class Builder:
         self.records.append(ConnOpened(conn, consumer, run, from_seq, last_event_id, status, self.wall, self.t))
         return self.tick()
 
-    def frame(self, conn: str, seq: int, type: str = "RunStep", ts: float | None = None) -> Builder:
+    def frame(self, conn: str, seq: int, type: str = "RunStep", ts: float | None = None, **wire: Any) -> Builder:
+        """``wire``: what the frame's ``id:`` and data said (``id_seq``, ``data_seq``, ``data_run_id``,
+        ``payload_digest``), for the content check."""
         consumer, run = self._conns[conn]
-        self.records.append(Frame(conn, consumer, run, seq, type, ts, self.wall, self.t))
+        self.records.append(Frame(conn, consumer, run, seq, type, ts, self.wall, self.t, **wire))
         return self.tick()
 
     def frames(self, conn: str, seqs: range | list[int], last_type: str | None = None) -> Builder:
@@ -55,15 +57,16 @@ class Builder:
         self.records.append(ConnClosed(conn, consumer, run, reason, self.wall, self.t, last_seq))
         return self.tick()
 
-    def op(self, type: str, f: str, value: Any = None, process: str = "p0", ref: int | None = None) -> Op:
-        rec = Op(self._index, self.t, process, type, f, value, self.wall, None, ref)
+    def op(self, type: str, f: str, value: Any = None, process: str = "p0", ref: int | None = None,
+           error: str | None = None) -> Op:
+        rec = Op(self._index, self.t, process, type, f, value, self.wall, error, ref)
         self._index += 1
         self.records.append(rec)
         self.tick()
         return rec
 
-    def fault(self, name: str, start: float, end: float | None) -> Builder:
-        self.records.append(FaultWindow(name, "sse", start, end, WALL0 + start,
+    def fault(self, name: str, start: float, end: float | None, target: str = "sse") -> Builder:
+        self.records.append(FaultWindow(name, target, start, end, WALL0 + start,
                                         None if end is None else WALL0 + end, {}))
         return self
 
@@ -76,6 +79,18 @@ def snapshot(last_seq: int, run: str = "r1", published_at: float | None = WALL0,
     state = state or ("succeeded" if terminal else "started")
     return Snapshot({run: RunSnapshot(run, state, last_seq, last_seq + 1 if next_seq is None else next_seq, events)},
                     publishes=None, taken_at=WALL0 + 1e6)
+
+
+def ops_after_terminal(second_type: str, status: int | None = None, error: str | None = None,
+                       f: str = "append") -> list[Record]:
+    """A cancel of run r1 that succeeds (seq 3), then an ``f`` completed ``second_type`` (ok: seq 4)."""
+    b = Builder()
+    inv = b.op("invoke", "cancel", {"run_id": "r1", "type": "RunFinished"})
+    b.op("ok", "cancel", {"run_id": "r1", "seq": 3, "status": 200}, ref=inv.index)
+    inv = b.op("invoke", f, {"run_id": "r1", "type": "RunStep"})
+    value = {"run_id": "r1", "status": status} if second_type != "ok" else {"run_id": "r1", "seq": 4, "status": 201}
+    b.op(second_type, f, value, ref=inv.index, error=error)
+    return b.records
 
 
 def delivery_history(n: int, cuts: list[int], consumer: str = "c0", run: str = "r1",

@@ -30,7 +30,7 @@ class FakeService:
         if path.startswith("/api/agents/runs/boom"):
             return httpx.Response(503, text="upstream down")
         if self.finished:
-            return httpx.Response(409, json={"error": "run is finished"})
+            return httpx.Response(409, json={"error": "Non-monotonic seq append: run r1 is already cancelled"})
         self.seq += 1
         self.finished = path.endswith("/cancel")
         return httpx.Response(200 if self.finished else 201, json={"runId": "r1", "seq": self.seq})
@@ -56,7 +56,7 @@ def test_ops_for_a_run_lifecycle() -> None:
         assert (await client.append_event("r1", "RunStep", {"n": 1})).value["seq"] == 1
         assert (await client.cancel("r1")).value == {"run_id": "r1", "type": "RunFinished", "status": 200, "seq": 2}
         late = await client.append_event("r1", "RunStep")
-        assert late.type == "fail" and late.error == "run is finished" and late.value["status"] == 409
+        assert late.type == "fail" and late.value["status"] == 409 and "Non-monotonic seq append" in str(late.error)
         assert (await client.get_run("r1")).value["lastSeq"] == 2
 
     history = _run(script)
