@@ -11,7 +11,9 @@ the whole tail, so a lost tail, or nothing at all, fails. A seq below the highes
 never arrived is lost for good (the consumer's cursor has moved past it), so that fails even without a
 terminal. A 204 for a run the snapshot shows not terminal fails, and so does a consumer left with a
 server close of such a run: only its last connection counts, since a server may close a live stream
-(shutdown, a slow consumer) as long as the client's reconnect carries on.
+(shutdown, a slow consumer) as long as the client's reconnect carries on. An end of stream inside a
+fault window on the stream's path (``fault_scope``: the sse link, nginx, the API) is the fault's cut,
+not the server's end.
 
 A consumer that ended on its own (timeout, error, deadline) before its end is ``unknown`` when it must
 reach the terminal, else its prefix is judged: opts ``require_terminal`` is a bool for every consumer,
@@ -21,14 +23,16 @@ matches must reach the terminal), so a scenario relaxes only the consumers it cu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness.checks._deliveries import (
-    Conn, combine, connections, duplicate_deliveries, run_of, seq_ranges, sessions,
+    Conn, combine, connections, duplicate_deliveries, fault_windows, overlaps_fault, run_of, seq_ranges, sessions,
 )
 from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
+from harness.checks.fault_scope import faults_on
 from harness.checks.snapshot import RunSnapshot, Snapshot
+from harness.history import FaultWindow
 
 NAME = "exactly_once"
 
@@ -39,8 +43,10 @@ def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | N
     if not groups:
         return unknown("no SSE connections in the history")
     option = opts.get("require_terminal", True)
+    cuts = faults_on(fault_windows(history), "stream")
     per = {
-        f"{consumer}/{run_id}": check_session(conns, run_of(snapshot, run_id), requires_terminal(option, consumer))
+        f"{consumer}/{run_id}": check_session(conns, run_of(snapshot, run_id), requires_terminal(option, consumer),
+                                              cuts)
         for (consumer, run_id), conns in groups.items()
     }
     return combine(per)
@@ -54,14 +60,16 @@ def requires_terminal(option: Any, consumer: str) -> bool:
     return bool(option)
 
 
-def check_session(session: list[Conn], run: RunSnapshot | None, require_terminal: bool = True) -> Result:
+def check_session(session: list[Conn], run: RunSnapshot | None, require_terminal: bool = True,
+                  cuts: Sequence[FaultWindow] = ()) -> Result:
     base = {"consumer": session[0].consumer, "run_id": session[0].run_id, "connections": len(session)}
-    premature = _premature_end(session, run)
+    server_ended = _server_ended(session[-1], cuts)
+    premature = _premature_end(session, run, server_ended)
     if premature is not None:
         return failed(**base, **premature)
     dups, delivered = duplicate_deliveries(session)
     end, reached, skipped = _session_end(session, run, delivered)
-    if not reached and session[-1].ended_by_server and run is not None and _fully_published(run):
+    if not reached and server_ended and run is not None and _fully_published(run):
         end = max(end, run.delivery_end or 0)  # the server ended the stream: it owed the tail
     expected = set(range(session[0].cursor + 1, end + 1)) - skipped
     if run is not None:  # a seq missing from the log is invariant 5's failure, not a lost delivery
@@ -77,12 +85,18 @@ def check_session(session: list[Conn], run: RunSnapshot | None, require_terminal
     return passed(**base, delivered=len(delivered), end_seq=end)
 
 
-def _premature_end(session: list[Conn], run: RunSnapshot | None) -> dict[str, Any] | None:
+def _server_ended(conn: Conn, cuts: Sequence[FaultWindow]) -> bool:
+    closed = conn.closed
+    if closed is None or not conn.ended_by_server:
+        return False
+    return not (closed.reason == "eof" and overlaps_fault(closed.mono, closed.mono, cuts))
+
+
+def _premature_end(session: list[Conn], run: RunSnapshot | None, server_ended: bool) -> dict[str, Any] | None:
     """A 204, or a server close the consumer was left with, for a run the snapshot shows not terminal."""
     if run is None or run.delivery_end is not None:
         return None
-    last = session[-1]
-    conn = next((c for c in session if c.got_204), last if last.ended_by_server else None)
+    conn = next((c for c in session if c.got_204), session[-1] if server_ended else None)
     if conn is None:
         return None
     return {"problem": "the server ended the stream of a run that is not terminal", "conn": conn.conn,

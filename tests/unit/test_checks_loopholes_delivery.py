@@ -220,6 +220,15 @@ def test_require_terminal_relaxes_only_the_named_consumers() -> None:
     assert exactly_once.check(b.records, snapshot(4), {"require_terminal": {"": False, "live0": True}}).valid == "unknown"
 
 
+def test_an_end_of_stream_inside_a_stream_fault_is_a_cut_not_the_servers_end() -> None:
+    b = Builder().open("a").frames("a", [1, 2]).close("a", "eof")
+    cut = Builder(records=list(b.records)).fault("limit_data", 0.0, 10.0, target="sse")
+    assert exactly_once.check(cut.records, snapshot(4), RELAXED).valid is True
+    assert exactly_once.check(cut.records, snapshot(4, terminal=False), RELAXED).valid is True
+    elsewhere = Builder(records=list(b.records)).fault("pause", 0.0, 10.0, target="queue-worker-0")
+    assert exactly_once.check(elsewhere.records, snapshot(4), RELAXED).valid is False
+
+
 # --- loophole 6: time travel trusted the logs, excused unpublished events, and allowed 0.1 s -----------
 
 def test_time_travel_judges_against_the_database_clock_with_the_measured_offset() -> None:
@@ -268,3 +277,4 @@ def test_only_a_fault_on_the_stream_path_excuses_a_silence() -> None:
     assert heartbeat.check(paused_worker.records, None, opts).evidence["counterexample"]["silence_s"] > 8.9
     cut_stream = Builder(records=list(b.records)).fault("partition", 0.0, 20.0, target="sse")
     assert heartbeat.check(cut_stream.records, None, opts).valid is True
+
