@@ -47,6 +47,6 @@ async def test_events_around_the_notify_payload_limit_arrive_live_and_by_backfil
         consume_all(consumer_config(stack, deadline_s=DEADLINE_S), scenario.history, run_id, 1,
                     prefix=f"backfill-{size}-")
         for run_id, size in zip(run_ids, PAYLOAD_BYTES)))
-    assert_invariants(stack, scenario, run_ids, DELIVERY)
+    assert_invariants(stack, scenario, run_ids, (*DELIVERY, "content"))
     outcomes = [o for group in (*live, *backfill) for o in group]
     assert all(o.reached_terminal for o in outcomes), outcomes

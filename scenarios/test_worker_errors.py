@@ -28,6 +28,7 @@ STEPS = 60
 INTERVAL_MS = 150  # a 9 s run: still mid-way after the longest fault below
 ERROR_WINDOW_S = 1.5  # several failed cycles (or appends) with the workers' backoff
 LANDED_S = 0.5  # events published (appended) just before the fault take this long to show
+DEADLINE_S = 30  # consumers give up well after the run's end: a stopped worker fails the test, not its timeout
 
 
 def _delivered(scenario: ScenarioRecord, run_id: str) -> int:
@@ -48,8 +49,9 @@ async def _through_fault(stack: LocalStack, scenario: ScenarioRecord, fault: Abs
     the fault to its end, (delivered before, after) and (appended before, after)."""
     run_id = await start_run(stack, scenario, steps=STEPS, interval_ms=INTERVAL_MS)
     consuming = asyncio.ensure_future(asyncio.gather(
-        consume_all(consumer_config(stack), scenario.history, run_id, 1, prefix="q"),
-        consume_all(consumer_config(stack, resume="last_event_id"), scenario.history, run_id, 1, prefix="h")))
+        consume_all(consumer_config(stack, deadline_s=DEADLINE_S), scenario.history, run_id, 1, prefix="q"),
+        consume_all(consumer_config(stack, deadline_s=DEADLINE_S, resume="last_event_id"), scenario.history, run_id,
+                    1, prefix="h")))
     await asyncio.to_thread(wait_until, lambda: _delivered(scenario, run_id) >= 5, 20, "first frames to arrive")
     with fault:
         await asyncio.sleep(LANDED_S)
