@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 
 from harness.checks.snapshot import (
     TERMINAL_TYPE,
     EventRow,
+    GaugeReading,
     InsertRecord,
     PublishRecord,
     RunSnapshot,
@@ -22,7 +25,8 @@ from harness.checks.snapshot import (
     publishes_from_log_lines,
     to_epoch,
 )
-from harness.errors import PostgresError
+from harness.errors import PostgresError, WaitTimeout
+from harness.stack import LocalStack
 from harness.stack.waiting import wait_until
 
 _RUNS = """
@@ -34,20 +38,86 @@ _EVENTS = """
 SELECT runId, seq, type, ts, publishedAt, payload FROM run_events WHERE runId = ANY(%s) ORDER BY runId, seq
 """
 CLOCK_SAMPLES = 5
+# The runbook's outbox backlog (CONTRACTS: the `outbox_backlog_avg` gauge): over started runs, 0 for none.
+_BACKLOG = """
+SELECT coalesce(avg(r.lastSeq - o.nextSeq), 0)::float8
+FROM run_outbox o JOIN runs r ON r.id = o.runId WHERE r.state = 'started'
+"""
+GAUGE = "outbox_backlog_avg"
 
 
-def take_snapshot(dsn: str, run_ids: Iterable[str], logs_dir: Path | None = None) -> Snapshot:
+@dataclass(frozen=True)
+class GaugeProbe:
+    """Where the service exposes its backlog gauge, and how often it samples it."""
+
+    urls: tuple[str, ...]  # /metrics URLs
+    sample_s: float  # the service's BACKLOG_SAMPLE_MS, in seconds
+
+
+def gauge_probe(stack: LocalStack) -> GaugeProbe | None:
+    """The API replicas' /metrics of a stack whose service the harness runs (its sample period known)."""
+    service = stack.config.service
+    if service is None or not stack.info.api_direct_urls:
+        return None
+    return GaugeProbe(tuple(f"{url.rstrip('/')}/metrics" for url in stack.info.api_direct_urls),
+                      service.intervals.backlog_sample_ms / 1000)
+
+
+def take_snapshot(dsn: str, run_ids: Iterable[str], logs_dir: Path | None = None,
+                  gauges: GaugeProbe | None = None) -> Snapshot:
     ids = sorted(set(run_ids))
     try:
         with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
             offset, uncertainty = _clock_offset(conn)
             runs = conn.execute(_RUNS, (ids,)).fetchall()
             events = conn.execute(_EVENTS, (ids,)).fetchall()
+            readings = None if gauges is None else _backlog_readings(conn, gauges)
     except psycopg.Error as exc:
         raise PostgresError(f"observer could not read the database at {dsn}: {exc}") from exc
     inserts, publishes = _metric_lines(logs_dir, set(ids))
     return Snapshot(runs=_runs(runs, events), publishes=publishes, taken_at=time.time(),
-                    clock_offset_s=offset, clock_uncertainty_s=uncertainty, inserts=inserts)
+                    clock_offset_s=offset, clock_uncertainty_s=uncertainty, inserts=inserts,
+                    backlog_gauge=readings, backlog_sample_s=None if gauges is None else gauges.sample_s)
+
+
+def _backlog_readings(conn: psycopg.Connection[Any], probe: GaugeProbe) -> tuple[GaugeReading, ...]:
+    """Scrape each gauge until it shows the database's value, for at most three sample periods: a
+    gauge sampled before the runs settled is stale until its next sample; the third period is slack
+    for a sampler running late on a loaded machine."""
+    readings: list[GaugeReading] = []
+
+    def db_value() -> float:
+        row = conn.execute(_BACKLOG).fetchone()
+        return float(row[0]) if row and row[0] is not None else 0.0
+
+    for url in probe.urls:
+        def agrees(url: str = url) -> bool:
+            before = db_value()
+            value = _scrape_gauge(url)
+            after = db_value()
+            readings.append(GaugeReading(url, time.time(), value, before if before == after else None))
+            return readings[-1].db_value is not None and value is not None and abs(value - before) <= 1e-6
+
+        try:
+            wait_until(agrees, 3 * probe.sample_s + 0.5, f"{GAUGE} at {url} to match the database")
+        except WaitTimeout:
+            pass  # the readings are the evidence; metrics_agree judges them
+    return tuple(readings)
+
+
+def _scrape_gauge(url: str) -> float | None:
+    try:
+        text = httpx.get(url, timeout=2.0).text
+    except httpx.HTTPError:
+        return None
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name == GAUGE:
+            try:
+                return float(value)
+            except ValueError:
+                return None
+    return None
 
 
 def _clock_offset(conn: psycopg.Connection[Any]) -> tuple[float, float]:

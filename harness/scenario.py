@@ -15,7 +15,7 @@ from typing import Any
 from harness.checks import CHECKERS, Result, Snapshot, Valid, compose
 from harness.errors import WaitTimeout
 from harness.history import FaultWindow, History, of_kind
-from harness.observer import take_snapshot, wait_for_outbox
+from harness.observer import gauge_probe, take_snapshot, wait_for_outbox
 from harness.stack import LocalStack
 from harness.workload import ClientConfig, ConsumerConfig, RunsClient, RunScript
 
@@ -94,7 +94,7 @@ def assert_invariants(stack: LocalStack, record: ScenarioRecord, run_ids: list[s
         timed_out = None
     except WaitTimeout as exc:
         timed_out = exc
-    snapshot = take_snapshot(stack.info.dsn, run_ids, Path(stack.info.logs_dir))
+    snapshot = take_snapshot(stack.info.dsn, run_ids, Path(stack.info.logs_dir), gauge_probe(stack))
     result = record.judge(snapshot, names, opts)
     if timed_out is not None:
         raise AssertionError(f"the wait for the runs' end timed out: {timed_out}\n{explain(result)}")

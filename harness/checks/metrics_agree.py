@@ -11,6 +11,10 @@ Reconciled with the database at the end of a scenario, for the snapshot's runs:
   unpublished are excused only by a fault on the publish path (``fault_scope``: a killed or crashed
   outbox worker, its link, PostgreSQL) between the first line and ``metrics_settle_s`` (default 5 s)
   after the last, and such an earlier attempt cannot report more lag than the row's.
+- the ``outbox_backlog_avg`` gauge, when the snapshot read it: the runbook's average backlog over
+  started runs (from the database, read around each scrape). While the database's value stays the
+  same for ``2 x backlog_sample_s``, a gauge that samples on time shows it; one that still shows
+  another value then fails. A value that kept changing under the scrapes is reported, not judged.
 Database times are put on the history's clock with the snapshot's measured offset. No logs collected,
 or no event rows: ``unknown``.
 """
@@ -24,7 +28,7 @@ from typing import Any
 from harness.checks._deliveries import MAX_LISTED, fault_windows, overlaps_fault
 from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
 from harness.checks.fault_scope import faults_on
-from harness.checks.snapshot import EventRow, InsertRecord, PublishRecord, Snapshot
+from harness.checks.snapshot import EventRow, GaugeReading, InsertRecord, PublishRecord, Snapshot
 from harness.history import FaultWindow
 
 NAME = "metrics_agree"
@@ -50,11 +54,12 @@ def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | N
     faults = fault_windows(history)
     settle = float(opts.get("metrics_settle_s", 5.0))
     tolerance = (float(opts.get("metrics_lag_tolerance_ms", 25.0)), float(opts.get("metrics_lag_tolerance_ratio", 0.1)))
+    gauge_problems, gauge = _backlog_gauge(snapshot)
     problems = [*_inserted(snapshot, rows, [f for f in faults if _on_append_path(f)], settle),
-                *_published(snapshot, rows, faults_on(faults, "publish"), settle, tolerance)]
+                *_published(snapshot, rows, faults_on(faults, "publish"), settle, tolerance), *gauge_problems]
     evidence: dict[str, Any] = {"rows": len(rows), "insert_lines": len(snapshot.inserts),
                                 "publish_lines": len(snapshot.publishes),
-                                "lag_tolerance": {"ms": tolerance[0], "ratio": tolerance[1]}}
+                                "lag_tolerance": {"ms": tolerance[0], "ratio": tolerance[1]}, "backlog_gauge": gauge}
     if problems:
         return failed(pattern=PATTERN, counterexample=problems[0], failures=problems[:MAX_LISTED],
                       failure_count=len(problems), **evidence)
@@ -138,3 +143,45 @@ def _lag_disagreements(row: EventRow, got: list[PublishRecord], tolerance: tuple
             out.append({"problem": "a re-published line reports more lag than the row's publish", **where,
                         "lag_ms": line.lag_ms, "db_lag_ms": round(db_ms, 3), "allowed_ms": round(allowed, 3)})
     return out
+
+
+def _backlog_gauge(snapshot: Snapshot) -> tuple[list[dict[str, Any]], dict[str, Any] | str]:
+    """Problems with the backlog gauge, and what was seen of it per /metrics URL."""
+    if snapshot.backlog_gauge is None or snapshot.backlog_sample_s is None:
+        return [], "not read"
+    by_url: dict[str, list[GaugeReading]] = defaultdict(list)
+    for reading in snapshot.backlog_gauge:
+        by_url[reading.source].append(reading)
+    problems, seen = [], {}
+    for url, readings in by_url.items():
+        last = readings[-1]
+        where = {"metric": "outbox_backlog_avg", "source": url, "gauge": last.value, "db_value": last.db_value}
+        if any(_agrees(r) for r in readings):
+            seen[url] = "agrees"
+        elif all(r.value is None for r in readings):
+            seen[url] = "not exposed"
+            problems.append({"problem": "the backlog gauge is not exposed", **where})
+        elif _stale_for(readings) >= 2 * snapshot.backlog_sample_s:
+            seen[url] = "disagrees"
+            problems.append({"problem": "the backlog gauge shows another value than the runbook's query", **where,
+                             "db_stable_for_s": round(_stale_for(readings), 3)})
+        else:
+            seen[url] = "undecided: the database's backlog kept changing"
+    return problems, seen
+
+
+def _agrees(reading: GaugeReading) -> bool:
+    return reading.value is not None and reading.db_value is not None and abs(reading.value - reading.db_value) <= 1e-6
+
+
+def _stale_for(readings: list[GaugeReading]) -> float:
+    """How long the database's value had stayed what the last reading saw, over the readings."""
+    last = readings[-1].db_value
+    if last is None:
+        return 0.0
+    start = readings[-1].wall
+    for reading in reversed(readings):
+        if reading.db_value != last:
+            break
+        start = reading.wall
+    return readings[-1].wall - start

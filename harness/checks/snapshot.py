@@ -86,6 +86,17 @@ class InsertRecord:
 
 
 @dataclass(frozen=True)
+class GaugeReading:
+    """One scrape of the service's ``outbox_backlog_avg`` gauge beside the runbook's value from the
+    database, read just before and just after the scrape (None when it changed in between)."""
+
+    source: str  # the /metrics URL
+    wall: float  # harness wall clock of the scrape
+    value: float | None  # None: the gauge was not exposed or the scrape failed
+    db_value: float | None
+
+
+@dataclass(frozen=True)
 class Snapshot:
     runs: Mapping[str, RunSnapshot] = field(default_factory=dict)
     publishes: tuple[PublishRecord, ...] | None = None
@@ -95,6 +106,10 @@ class Snapshot:
     clock_offset_s: float | None = None
     clock_uncertainty_s: float | None = None
     inserts: tuple[InsertRecord, ...] | None = None
+    # Scrapes of the backlog gauge until it agreed with the database or three sample periods passed
+    # (``backlog_sample_s``, the service's BACKLOG_SAMPLE_MS); None: not read.
+    backlog_gauge: tuple[GaugeReading, ...] | None = None
+    backlog_sample_s: float | None = None
 
     def to_wall(self, db_time: float) -> float:
         """A database time on the history's wall clock (unchanged when no offset was measured)."""
@@ -111,11 +126,13 @@ class Snapshot:
             "clock_offset_s": self.clock_offset_s,
             "clock_uncertainty_s": self.clock_uncertainty_s,
             "inserts": None if self.inserts is None else [vars(i) for i in self.inserts],
+            "backlog_gauge": None if self.backlog_gauge is None else [vars(g) for g in self.backlog_gauge],
+            "backlog_sample_s": self.backlog_sample_s,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Snapshot:
-        pubs, ins = data.get("publishes"), data.get("inserts")
+        pubs, ins, gauge = data.get("publishes"), data.get("inserts"), data.get("backlog_gauge")
         return cls(
             runs={k: _run_from_dict(v) for k, v in (data.get("runs") or {}).items()},
             publishes=None if pubs is None else tuple(PublishRecord(**p) for p in pubs),
@@ -123,6 +140,8 @@ class Snapshot:
             clock_offset_s=data.get("clock_offset_s"),
             clock_uncertainty_s=data.get("clock_uncertainty_s"),
             inserts=None if ins is None else tuple(InsertRecord(**i) for i in ins),
+            backlog_gauge=None if gauge is None else tuple(GaugeReading(**g) for g in gauge),
+            backlog_sample_s=data.get("backlog_sample_s"),
         )
 
 
@@ -211,6 +230,7 @@ __all__ = [
     "TERMINAL_STATES",
     "TERMINAL_TYPE",
     "EventRow",
+    "GaugeReading",
     "InsertRecord",
     "PublishRecord",
     "RunSnapshot",

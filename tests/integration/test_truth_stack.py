@@ -11,7 +11,7 @@ import pytest
 
 from harness.errors import WaitTimeout
 from harness.nemesis import armed_failpoint
-from harness.observer import take_snapshot, wait_for_outbox, wait_for_outbox_async
+from harness.observer import gauge_probe, take_snapshot, wait_for_outbox, wait_for_outbox_async
 from harness.scenario import ScenarioRecord, consumer_config, explain, start_run
 from harness.stack import LocalStack, wait_until
 from harness.workload import ClientConfig, RunsClient, consume_all
@@ -30,8 +30,8 @@ async def _finished_run(stack: LocalStack, scenario: ScenarioRecord, **script: i
 
 
 def _judge(stack: LocalStack, scenario: ScenarioRecord, run_id: str) -> dict:
-    result = scenario.judge(take_snapshot(stack.info.dsn, [run_id], Path(stack.info.logs_dir)), TRUTH)
-    return {name: entry for name, entry in result.evidence.items()}
+    snapshot = take_snapshot(stack.info.dsn, [run_id], Path(stack.info.logs_dir), gauge_probe(stack))
+    return scenario.judge(snapshot, TRUTH).evidence
 
 
 async def test_a_correct_run_agrees_with_its_metrics_and_state(stack: LocalStack, clean_db: str,
@@ -40,6 +40,18 @@ async def test_a_correct_run_agrees_with_its_metrics_and_state(stack: LocalStack
     verdicts = _judge(stack, scenario, run_id)
     assert verdicts["metrics_agree"]["valid"] is True and verdicts["metrics_agree"]["rows"] == 10, verdicts
     assert verdicts["run_state"]["valid"] is True and verdicts["run_state"]["reads_compared"] == 1, verdicts
+    assert set(verdicts["metrics_agree"]["backlog_gauge"].values()) == {"agrees"}, verdicts
+
+
+async def test_the_backlog_gauge_is_compared_with_the_runbook_s_query(stack: LocalStack, clean_db: str,
+                                                                     scenario: ScenarioRecord) -> None:
+    run_id = await _finished_run(stack, scenario, steps=2, interval_ms=0)
+    with psycopg.connect(clean_db, autocommit=True) as conn:  # a started run again, its backlog -1
+        conn.execute("UPDATE runs SET state = 'started' WHERE id = %s", (run_id,))
+    snapshot = take_snapshot(clean_db, [run_id], Path(stack.info.logs_dir), gauge_probe(stack))
+    assert snapshot.backlog_gauge and snapshot.backlog_gauge[-1].value == snapshot.backlog_gauge[-1].db_value == -1.0
+    verdicts = scenario.judge(snapshot, TRUTH).evidence
+    assert set(verdicts["metrics_agree"]["backlog_gauge"].values()) == {"agrees"}, verdicts
 
 
 async def test_a_stored_state_that_contradicts_the_terminal_event_fails(stack: LocalStack, clean_db: str,

@@ -18,6 +18,7 @@ from harness import scenario as scenario_module
 from harness.checks import CHECKERS, lag, metrics_agree, run_state
 from harness.checks.snapshot import (
     EventRow,
+    GaugeReading,
     InsertRecord,
     PublishRecord,
     RunSnapshot,
@@ -195,6 +196,29 @@ def test_lag_ms_beyond_the_tolerance_of_the_rows_fails() -> None:
     assert res.evidence["counterexample"]["allowed_ms"] == pytest.approx(30.0)  # 10 % of 300 ms
 
 
+def _gauge(*readings: tuple[float, float | None, float | None]) -> Snapshot:
+    """Scrapes (at WALL0 + t, gauge, database value) of one API's backlog gauge sampled every 0.5 s."""
+    scraped = tuple(GaugeReading("http://api/metrics", WALL0 + t, v, db) for t, v, db in readings)
+    return replace(_lines(_snap()), backlog_gauge=scraped, backlog_sample_s=0.5)
+
+
+def test_a_backlog_gauge_that_catches_up_with_the_database_agrees() -> None:
+    res = metrics_agree.check([], _gauge((0.0, 3.0, 0.0), (0.4, 0.0, 0.0)), {})
+    assert res.valid is True and res.evidence["backlog_gauge"] == {"http://api/metrics": "agrees"}
+    assert metrics_agree.check([], _lines(_snap()), {}).evidence["backlog_gauge"] == "not read"
+
+
+def test_a_backlog_gauge_over_the_wrong_runs_disagrees() -> None:
+    """Averaged over every run, not the started ones: -1 (nextSeq = lastSeq + 1) where the runbook says 0."""
+    stale = _gauge(*[(t / 4, -1.0, 0.0) for t in range(7)])  # the database's 0 held for 1.5 s
+    assert _problem(metrics_agree.check([], stale, {})) == "the backlog gauge shows another value than the runbook's query"
+    moving = _gauge(*[(t / 4, -1.0, float(t % 2)) for t in range(7)])  # the backlog kept changing
+    res = metrics_agree.check([], moving, {})
+    assert res.valid is True and res.evidence["backlog_gauge"]["http://api/metrics"].startswith("undecided")
+    absent = _gauge((0.0, None, 0.0), (1.5, None, 0.0))
+    assert _problem(metrics_agree.check([], absent, {})) == "the backlog gauge is not exposed"
+
+
 # -- run_state: runs.state and the reads agree with the terminal event --
 
 def _run(state: str = "succeeded", status: str | None = "succeeded", terminal: bool = True,
@@ -249,10 +273,10 @@ def test_checkers_are_registered() -> None:
 # -- the snapshot: round trip, old files, and what the observer fills in --
 
 def test_snapshot_round_trips_inserts_and_terminal_status_and_loads_old_files() -> None:
-    snap = replace(_lines(_snap()), clock_offset_s=0.25, clock_uncertainty_s=0.001)
+    snap = replace(_gauge((0.0, 1.0, 1.0)), clock_offset_s=0.25, clock_uncertainty_s=0.001)
     assert Snapshot.from_dict(json.loads(json.dumps(snap.to_dict()))) == snap
     old = snap.to_dict()
-    del old["inserts"], old["clock_offset_s"], old["clock_uncertainty_s"], old["runs"]["r1"]["terminal_status"]
+    del old["inserts"], old["backlog_gauge"], old["backlog_sample_s"], old["clock_offset_s"], old["clock_uncertainty_s"], old["runs"]["r1"]["terminal_status"]
     for row in old["runs"]["r1"]["events"]:
         del row["payload_digest"], row["step"]
     loaded = Snapshot.from_dict(old)
@@ -311,7 +335,8 @@ def test_a_timed_out_wait_still_writes_checks_with_counterexamples(tmp_path: Pat
     stuck = _run("started", terminal=False, next_seq=3)
     monkeypatch.setattr(scenario_module, "wait_for_outbox", never_ends)
     monkeypatch.setattr(scenario_module, "take_snapshot", lambda *_: stuck)
-    stack = SimpleNamespace(info=SimpleNamespace(dsn="postgresql://unused", logs_dir=str(tmp_path)))
+    stack = SimpleNamespace(config=SimpleNamespace(service=None),
+                            info=SimpleNamespace(dsn="postgresql://unused", logs_dir=str(tmp_path)))
     record = ScenarioRecord(tmp_path)
     with pytest.raises(AssertionError) as err:
         assert_invariants(stack, record, ["r1"], ("outbox_converged", "run_state"))  # type: ignore[arg-type]
