@@ -17,13 +17,14 @@ not the server's end.
 
 A consumer that ended on its own (timeout, error, deadline) before its end is ``unknown`` when it must
 reach the terminal, else its prefix is judged: opts ``require_terminal`` is a bool for every consumer,
-or a mapping of consumer-id prefixes to bools (the longest matching prefix wins; a consumer no prefix
-matches must reach the terminal), so a scenario relaxes only the consumers it cuts on purpose.
+a mapping of consumer-id prefixes to bools (the longest matching prefix wins; a consumer no prefix
+matches must reach the terminal), or a list of the consumer-id prefixes that must (the others need
+not), so a scenario relaxes only the consumers it cuts on purpose.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from harness.checks._deliveries import (
@@ -57,6 +58,8 @@ def requires_terminal(option: Any, consumer: str) -> bool:
     if isinstance(option, Mapping):
         matches = [prefix for prefix in option if consumer.startswith(prefix)]
         return bool(option[max(matches, key=len)]) if matches else True
+    if isinstance(option, Collection) and not isinstance(option, str):
+        return any(consumer.startswith(prefix) for prefix in option)
     return bool(option)
 
 

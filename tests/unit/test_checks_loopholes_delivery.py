@@ -218,6 +218,8 @@ def test_require_terminal_relaxes_only_the_named_consumers() -> None:
     assert res.valid == "unknown" and [u["consumer"] for u in res.evidence["unknowns"]] == ["live0"]
     assert exactly_once.check(b.records, snapshot(4), {"require_terminal": {"idle": False, "live": False}}).valid is True
     assert exactly_once.check(b.records, snapshot(4), {"require_terminal": {"": False, "live0": True}}).valid == "unknown"
+    assert exactly_once.check(b.records, snapshot(4), {"require_terminal": ["live"]}).valid == "unknown"
+    assert exactly_once.check(b.records, snapshot(4), {"require_terminal": []}).valid is True
 
 
 def test_an_end_of_stream_inside_a_stream_fault_is_a_cut_not_the_servers_end() -> None:
