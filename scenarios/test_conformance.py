@@ -9,6 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.checks import RunSnapshot
+from harness.checks._deliveries import connections
 from harness.history import Frame, of_kind
 from harness.nemesis import armed_failpoint, killed, paused, toxic
 from harness.observer import take_snapshot, wait_for_outbox
@@ -26,6 +28,7 @@ from harness.workload import (
 )
 
 pytestmark = [pytest.mark.stack, pytest.mark.anyio]
+ENDED = ("terminal", "terminal_open", "204")  # how a consumer's connection ends with its run, not cut
 
 
 
@@ -124,8 +127,26 @@ async def test_reset_peer_mid_stream_loses_and_duplicates_nothing(stack: LocalSt
                           consume_all(consumer_config(stack, resume="last_event_id", backoff_initial_s=0.05),
                                       scenario.history, run_id, 2, prefix="h"))
     outcomes, _ = await asyncio.gather(both, cut_twice())
-    assert any(o.connections > 1 for group in outcomes for o in group), "the fault never cut a stream"
+    cuts = _cuts(scenario)
+    assert cuts, "the fault never cut a stream"
+    # Every cut consumer reconnected from the cursor it had and went on from the next seq.
+    assert all(cursor is not None and again == cursor and resumed_at == cursor + 1
+               for _, cursor, again, resumed_at in cuts), cuts
     assert_invariants(stack, scenario, [run_id])
+
+
+def _cuts(scenario: ScenarioRecord) -> list[tuple[str, int | None, int | None, int | None]]:
+    """For each connection that ended before its run did: (connection, the consumer's cursor then, the
+    cursor of its next request, the first seq it received after the cut)."""
+    conns = connections(scenario.history)
+    out = []
+    for i, conn in enumerate(conns):
+        if conn.closed is None or conn.closed.reason in ENDED:
+            continue
+        later = [c for c in conns[i + 1:] if c.consumer == conn.consumer]
+        resumed_at = next((f.seq for c in later for f in c.frames), None)
+        out.append((conn.conn, conn.closed.last_seq, later[0].cursor if later else None, resumed_at))
+    return out
 
 
 async def test_crash_between_publish_and_mark_republishes_without_duplicate_delivery(
@@ -146,11 +167,25 @@ async def test_postgres_restart_mid_run_loses_nothing(stack: LocalStack, clean_d
                                                       scenario: ScenarioRecord) -> None:
     run_id = await start_run(stack, scenario, steps=60, interval_ms=20)
     consuming = asyncio.ensure_future(consume_all(consumer_config(stack), scenario.history, run_id, 2))
-    await asyncio.sleep(0.4)
+    before = await asyncio.to_thread(wait_until, lambda: _open_with(clean_db, run_id, 5), 15, "the run to be mid-way")
     with killed(stack, scenario.history, "postgres"):
         await asyncio.sleep(0.5)
-    await consuming
+    restarted = _open_with(clean_db, run_id, 0)
+    outcomes = await consuming
+    after = take_snapshot(clean_db, [run_id]).runs[run_id]
+    # The crash hit the run in flight: events appended before it, and after the restart (the run was
+    # still open when PostgreSQL came back and went on to its end).
+    assert restarted is not None, "the run ended before PostgreSQL was back"
+    assert 0 < before.last_seq <= restarted.last_seq < after.last_seq, (before.last_seq, restarted.last_seq,
+                                                                         after.last_seq)
+    assert all(o.reached_terminal for o in outcomes), outcomes
     assert_invariants(stack, scenario, [run_id])
+
+
+def _open_with(dsn: str, run_id: str, events: int) -> RunSnapshot | None:
+    """The run as the database has it now, if it is still open with at least `events` events."""
+    run = take_snapshot(dsn, [run_id]).runs[run_id]
+    return run if run.state == "started" and run.last_seq >= events else None
 
 
 @pytest.mark.parametrize(("method", "path", "kwargs", "status"), [
