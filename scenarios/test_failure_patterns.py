@@ -9,8 +9,10 @@ import asyncio
 
 import pytest
 
-from harness.history import Frame, of_kind
+from harness.checks import Snapshot
+from harness.history import ConnOpened, Frame, of_kind
 from harness.nemesis import armed_failpoint, toxic
+from harness.observer import take_snapshot
 from harness.scenario import (
     ScenarioRecord,
     assert_invariants,
@@ -43,6 +45,24 @@ async def test_backfill_never_shows_unpublished_events_while_the_outbox_is_held_
     assert len(of_kind(scenario.history, Frame)) >= 8 * 22
     # The publish log's record of each publish is the time bound; the default tolerance is 100 ms.
     assert_invariants(stack, scenario, [run_id])
+    # The hold hit the backfills: joiners connected while the database had an event past their cursor
+    # that was appended and not yet published, which a backfill that ignores publishedAt would send.
+    overlapping = _joined_over_unpublished(scenario, take_snapshot(clean_db, [run_id]), run_id)
+    assert overlapping, "no joiner connected while an event past its cursor was unpublished"
+
+
+def _joined_over_unpublished(scenario: ScenarioRecord, snapshot: Snapshot, run_id: str) -> list[tuple[str, int]]:
+    """(connection, an unpublished seq past its cursor) for each connection opened while the run had one."""
+    offset = snapshot.clock_offset_s or 0.0  # harness minus PostgreSQL clock; one host's clock when unmeasured
+    events = snapshot.runs[run_id].events
+    out = []
+    for opened in of_kind(scenario.history, ConnOpened):
+        at = opened.wall - offset  # on PostgreSQL's clock, like ts and publishedAt
+        seq = next((e.seq for e in events if e.seq > opened.cursor and e.ts is not None and e.ts <= at
+                    and (e.published_at is None or e.published_at > at)), None)
+        if seq is not None:
+            out.append((opened.conn, seq))
+    return out
 
 
 @pytest.mark.parametrize("resume", ["from_seq", "last_event_id"])
