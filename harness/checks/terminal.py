@@ -3,7 +3,8 @@ gets 204.
 
 Fails on: anything after ``RunFinished`` on the same connection (a frame, a heartbeat); a stream the
 server had not closed when the consumer stopped reading after the terminal (close reason
-``terminal_open``: the consumer reads on for a bounded window); a frame with a seq above the run's
+``terminal_open``: the consumer reads on for a bounded window), unless a fault window on the stream's
+path (``fault_scope``: a ``slow_close`` toxic on the sse link, say) held the close; a frame with a seq above the run's
 terminal seq; a reconnect after the consumer received ``RunFinished`` that was not answered 204; a 204
 while the cursor is below the terminal seq (or the run is not finished in the snapshot); a log whose
 ``RunFinished`` is not its last event. The terminal is the database's: a frame that only claims
@@ -15,12 +16,14 @@ network fault) does not count.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from harness.checks._deliveries import Conn, combine, connections, run_of, sessions
+from harness.checks._deliveries import Conn, combine, connections, fault_windows, overlaps_fault, run_of, sessions
 from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
+from harness.checks.fault_scope import faults_on
 from harness.checks.snapshot import RunSnapshot, Snapshot, TERMINAL_TYPE
-from harness.history import Frame
+from harness.history import FaultWindow, Frame
 
 NAME = "terminal"
 
@@ -32,8 +35,9 @@ def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | N
     for run_id, run in (snapshot.runs.items() if snapshot else ()):
         per[f"log/{run_id}"] = check_log(run)
     probes = 0
+    cuts = faults_on(fault_windows(history), "stream")
     for (consumer, run_id), conns in groups.items():
-        result, n = check_session(conns, run_of(snapshot, run_id))
+        result, n = check_session(conns, run_of(snapshot, run_id), cuts)
         per[f"{consumer}/{run_id}"] = result
         probes += n
     if not per:
@@ -54,13 +58,14 @@ def check_log(run: RunSnapshot) -> Result:
     return passed(run_id=run.run_id)
 
 
-def check_session(session: list[Conn], run: RunSnapshot | None) -> tuple[Result, int]:
+def check_session(session: list[Conn], run: RunSnapshot | None,
+                  cuts: Sequence[FaultWindow] = ()) -> tuple[Result, int]:
     """Verdict for one consumer, and how many of its reconnects after the terminal were answered 204."""
     terminal_seq = run.delivery_end if run else None
     seen_terminal = False
     probes = 0
     for conn in session:
-        problem = _after_terminal(conn) if seen_terminal else _before_terminal(conn, run, terminal_seq)
+        problem = _after_terminal(conn) if seen_terminal else _before_terminal(conn, run, terminal_seq, cuts)
         probes += int(seen_terminal and conn.got_204)
         if problem is not None:
             return failed(**problem), probes
@@ -71,11 +76,12 @@ def check_session(session: list[Conn], run: RunSnapshot | None) -> tuple[Result,
     return passed(consumer=session[0].consumer, run_id=session[0].run_id, reached=seen_terminal), probes
 
 
-def _before_terminal(conn: Conn, run: RunSnapshot | None, terminal_seq: int | None) -> dict[str, Any] | None:
+def _before_terminal(conn: Conn, run: RunSnapshot | None, terminal_seq: int | None,
+                     cuts: Sequence[FaultWindow]) -> dict[str, Any] | None:
     base = {"conn": conn.conn, "consumer": conn.consumer, "run_id": conn.run_id, "cursor": conn.cursor}
     term = conn.terminal_frame(run)
     if term is not None:
-        problem = _after_the_terminal_frame(conn, term)
+        problem = _after_the_terminal_frame(conn, term, cuts)
         if problem is not None:
             return {**problem, **base, "terminal_seq": term.seq}
     beyond = next((f for f in conn.frames if terminal_seq is not None and f.seq is not None
@@ -91,7 +97,7 @@ def _before_terminal(conn: Conn, run: RunSnapshot | None, terminal_seq: int | No
     return None
 
 
-def _after_the_terminal_frame(conn: Conn, term: Frame) -> dict[str, Any] | None:
+def _after_the_terminal_frame(conn: Conn, term: Frame, cuts: Sequence[FaultWindow]) -> dict[str, Any] | None:
     """What the server did on the connection after it sent the terminal frame."""
     at = next(i for i, f in enumerate(conn.frames) if f is term)
     if at + 1 < len(conn.frames):
@@ -100,9 +106,10 @@ def _after_the_terminal_frame(conn: Conn, term: Frame) -> dict[str, Any] | None:
     beat = next((h for h in conn.heartbeats if h.mono > term.mono), None)
     if beat is not None:
         return {"problem": "heartbeat after the terminal event", "wall": beat.wall}
-    if conn.closed is not None and conn.closed.reason == "terminal_open":
-        return {"problem": "the server kept the stream open after the terminal event", "wall": conn.closed.wall,
-                "error": conn.closed.error}
+    closed = conn.closed
+    if closed is not None and closed.reason == "terminal_open" and not overlaps_fault(term.mono, closed.mono, cuts):
+        return {"problem": "the server kept the stream open after the terminal event", "wall": closed.wall,
+                "error": closed.error}
     return None
 
 

@@ -13,7 +13,7 @@ import httpx
 from _histories import WALL0, Builder, delivery_history, ops_after_terminal, snapshot
 from harness.checks import CHECKERS, append_after_terminal, content, exactly_once, heartbeat, terminal, time_travel
 from harness.checks.snapshot import PublishRecord, Snapshot, payload_digest
-from harness.history import ConnClosed, Frame, Heartbeat, History, of_kind
+from harness.history import ConnClosed, FaultWindow, Frame, Heartbeat, History, of_kind
 from harness.workload import ConsumerConfig, SSEConsumer
 
 
@@ -160,6 +160,11 @@ def test_a_stream_left_open_after_the_terminal_fails() -> None:
     quiet = [r for r in history.records if not isinstance(r, Heartbeat)]
     ce = terminal.check(quiet, snapshot(3), {}).evidence["counterexample"]
     assert ce["problem"] == "the server kept the stream open after the terminal event"
+    # a slow_close toxic on the sse link holds the close: the fault's doing, not the server's
+    held = History([*quiet, FaultWindow("slow_close", "sse", 0.0, None, 0.0, None, {})])
+    assert terminal.check(held, snapshot(3), {}).valid is True
+    paused_worker = History([*quiet, FaultWindow("pause", "outbox-worker-0", 0.0, None, 0.0, None, {})])
+    assert terminal.check(paused_worker, snapshot(3), {}).valid is False
 
 
 # --- loophole 4: a 204 probe that got no answer satisfied require_204_probe -----------------------------
