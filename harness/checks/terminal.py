@@ -4,12 +4,12 @@ gets 204.
 Fails on: anything after ``RunFinished`` on the same connection (a frame, a heartbeat); a stream the
 server had not closed when the consumer stopped reading after the terminal (close reason
 ``terminal_open``: the consumer reads on for a bounded window), unless a fault window on the stream's
-path (``fault_scope``: a ``slow_close`` toxic on the sse link, say) held the close; a frame with a seq above the run's
-terminal seq; a reconnect after the consumer received ``RunFinished`` that was not answered 204; a 204
-while the cursor is below the terminal seq (or the run is not finished in the snapshot); a log whose
-``RunFinished`` is not its last event. The terminal is the database's: a frame that only claims
-``RunFinished`` at another seq is no terminal here (the content check fails it). When no reconnect
-after the terminal was answered 204, the 204 half is untested: ``unknown`` if opts
+path (``fault_scope``: a ``slow_close`` toxic on the sse link, say) held the close; a frame with a seq
+above the run's terminal seq; a reconnect after the consumer received ``RunFinished`` that was not
+answered 204; a 204 while the cursor is below the terminal seq (or the run is not finished in the
+snapshot); a log whose ``RunFinished`` is not its last event. The terminal is the database's: a frame
+that only claims ``RunFinished`` at another seq is no terminal here (the content check fails it). When
+no reconnect after the terminal was answered 204, the 204 half is untested: ``unknown`` if opts
 ``require_204_probe`` (default False), else counted in the evidence; a probe that got no answer (a
 network fault) does not count.
 """

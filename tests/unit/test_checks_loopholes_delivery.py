@@ -60,7 +60,8 @@ def test_content_passes_a_faithful_stream_and_is_registered() -> None:
 
 
 def _one_frame(seq: int = 2, type: str = "RunStep", **wire: object) -> list:
-    fields = {"ts": WALL0 - 2, "id_seq": 2, "data_seq": 2, "data_run_id": "r1", "payload_digest": payload_digest({"n": 2})}
+    fields = {"ts": WALL0 - 2, "id_seq": 2, "data_seq": 2, "data_run_id": "r1",
+              "payload_digest": payload_digest({"n": 2})}
     fields.update(wire)
     ts = fields.pop("ts")
     return Builder().open("a").frame("a", seq, type, ts, **fields).records  # type: ignore[arg-type]
@@ -197,7 +198,8 @@ def test_a_lost_published_tail_fails_even_without_require_terminal() -> None:
     # the tail was never published: the server owed nothing more yet
     unpublished = snapshot(4)
     run = unpublished.runs["r1"]
-    unpublished = replace(unpublished, runs={"r1": replace(run, events=(*run.events[:3], replace(run.events[3], published_at=None)))})
+    events = (*run.events[:3], replace(run.events[3], published_at=None))
+    unpublished = replace(unpublished, runs={"r1": replace(run, events=events)})
     b = Builder().open("a").frames("a", [1, 2, 3]).close("a", "eof")
     assert exactly_once.check(b.records, unpublished, RELAXED).valid is True
 
@@ -221,10 +223,9 @@ def test_require_terminal_relaxes_only_the_named_consumers() -> None:
     only_idle = {"require_terminal": {"idle": False}}
     res = exactly_once.check(b.records, snapshot(4), only_idle)
     assert res.valid == "unknown" and [u["consumer"] for u in res.evidence["unknowns"]] == ["live0"]
-    assert exactly_once.check(b.records, snapshot(4), {"require_terminal": {"idle": False, "live": False}}).valid is True
-    assert exactly_once.check(b.records, snapshot(4), {"require_terminal": {"": False, "live0": True}}).valid == "unknown"
-    assert exactly_once.check(b.records, snapshot(4), {"require_terminal": ["live"]}).valid == "unknown"
-    assert exactly_once.check(b.records, snapshot(4), {"require_terminal": []}).valid is True
+    for option, verdict in (({"idle": False, "live": False}, True), ({"": False, "live0": True}, "unknown"),
+                            (["live"], "unknown"), ([], True)):
+        assert exactly_once.check(b.records, snapshot(4), {"require_terminal": option}).valid == verdict, option
 
 
 def test_an_end_of_stream_inside_a_stream_fault_is_a_cut_not_the_servers_end() -> None:
