@@ -81,9 +81,9 @@ def take_snapshot(dsn: str, run_ids: Iterable[str], logs_dir: Path | None = None
 
 
 def _backlog_readings(conn: psycopg.Connection[Any], probe: GaugeProbe) -> tuple[GaugeReading, ...]:
-    """Scrape each gauge until it shows the database's value, for at most three sample periods: a
-    gauge sampled before the runs settled is stale until its next sample; the third period is slack
-    for a sampler running late on a loaded machine."""
+    """Scrape each gauge until it shows the database's value, for at most four sample periods and a
+    second: a gauge sampled before the runs settled is stale until its next sample; the rest is slack
+    for a sampler running late on a loaded machine (metrics_agree judges three periods)."""
     readings: list[GaugeReading] = []
 
     def db_value() -> float:
@@ -99,7 +99,7 @@ def _backlog_readings(conn: psycopg.Connection[Any], probe: GaugeProbe) -> tuple
             return readings[-1].db_value is not None and value is not None and abs(value - before) <= 1e-6
 
         try:
-            wait_until(agrees, 3 * probe.sample_s + 0.5, f"{GAUGE} at {url} to match the database")
+            wait_until(agrees, 4 * probe.sample_s + 1.0, f"{GAUGE} at {url} to match the database")
         except WaitTimeout:
             pass  # the readings are the evidence; metrics_agree judges them
     return tuple(readings)

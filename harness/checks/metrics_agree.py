@@ -13,8 +13,8 @@ Reconciled with the database at the end of a scenario, for the snapshot's runs:
   after the last, and such an earlier attempt cannot report more lag than the row's.
 - the ``outbox_backlog_avg`` gauge, when the snapshot read it: the runbook's average backlog over
   started runs (from the database, read around each scrape). While the database's value stays the
-  same for ``2 x backlog_sample_s``, a gauge that samples on time shows it; one that still shows
-  another value then fails. A value that kept changing under the scrapes is reported, not judged.
+  same for ``3 x backlog_sample_s`` (one period to sample, two of slack for a late sampler), a gauge
+  that samples at all shows it; one that still shows another value then fails. A value that kept changing under the scrapes is reported, not judged.
 Database times are put on the history's clock with the snapshot's measured offset. No logs collected,
 or no event rows: ``unknown``.
 """
@@ -161,7 +161,7 @@ def _backlog_gauge(snapshot: Snapshot) -> tuple[list[dict[str, Any]], dict[str, 
         elif all(r.value is None for r in readings):
             seen[url] = "not exposed"
             problems.append({"problem": "the backlog gauge is not exposed", **where})
-        elif _stale_for(readings) >= 2 * snapshot.backlog_sample_s:
+        elif _stale_for(readings) >= 3 * snapshot.backlog_sample_s:
             seen[url] = "disagrees"
             problems.append({"problem": "the backlog gauge shows another value than the runbook's query", **where,
                              "db_stable_for_s": round(_stale_for(readings), 3)})

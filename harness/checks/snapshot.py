@@ -106,7 +106,7 @@ class Snapshot:
     clock_offset_s: float | None = None
     clock_uncertainty_s: float | None = None
     inserts: tuple[InsertRecord, ...] | None = None
-    # Scrapes of the backlog gauge until it agreed with the database or three sample periods passed
+    # Scrapes of the backlog gauge until it agreed with the database or four sample periods passed
     # (``backlog_sample_s``, the service's BACKLOG_SAMPLE_MS); None: not read.
     backlog_gauge: tuple[GaugeReading, ...] | None = None
     backlog_sample_s: float | None = None
