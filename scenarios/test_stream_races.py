@@ -22,7 +22,7 @@ import pytest
 
 from harness.history import Frame, Heartbeat, of_kind
 from harness.nemesis import armed_failpoint, paused
-from harness.observer import wait_for_outbox
+from harness.observer import wait_for_outbox_async
 from harness.scenario import (
     DELIVERY,
     ScenarioRecord,
@@ -72,7 +72,7 @@ async def _new_run_with_started(stack: LocalStack, scenario: ScenarioRecord, cli
     run_id = await client.start_run(job=False)
     started = await client.append_event(run_id, "RunStarted", {})
     assert started.type == "ok" and started.value["seq"] == 1, started
-    await asyncio.to_thread(wait_for_outbox, stack.info.dsn, [run_id], 10)
+    await wait_for_outbox_async(stack.info.dsn, [run_id], 10, finished=False)
     return run_id
 
 
