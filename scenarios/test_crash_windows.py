@@ -39,7 +39,7 @@ async def test_a_crash_before_publishing_the_terminal_batch_loses_nothing_live(
     async with RunsClient(ClientConfig(stack.info.api_url), scenario.history) as client:
         run_id = await client.start_run(RunScript(steps=0), job=False)
         # Two clients that never reconnect on their own: what they get, they get live.
-        config = consumer_config(stack, deadline_s=10, read_timeout_s=HEARTBEAT_MS / 1000 + 5, max_reconnects=0)
+        config = consumer_config(stack, deadline_s=12, read_timeout_s=HEARTBEAT_MS / 1000 + 5, max_reconnects=0)
         consuming = asyncio.ensure_future(consume_all(config, scenario.history, run_id, 2))
         # The head is paced well past the stream's post-backfill re-checks, so the clients are live.
         for step in range(HEAD):

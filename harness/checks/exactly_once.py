@@ -15,8 +15,11 @@ server close of such a run: only its last connection counts, since a server may 
 fault window on the stream's path (``fault_scope``: the sse link, nginx, the API) is the fault's cut,
 not the server's end.
 
-A consumer that ended on its own (timeout, error, deadline) before its end is ``unknown`` when it must
-reach the terminal, else its prefix is judged: opts ``require_terminal`` is a bool for every consumer,
+A consumer that gave up on a connection the server kept open (timeout, deadline) while an event it was
+owed had been published more than opts ``withheld_after_s`` (default 5 s) before, on the database's
+clock, fails too: the server withheld a published event from a live subscriber (a publish the bus never
+carried), and no reconnect can be assumed to repair that. Otherwise a consumer that ended on its own
+before its end is ``unknown`` when it must reach the terminal, else its prefix is judged: opts ``require_terminal`` is a bool for every consumer,
 a mapping of consumer-id prefixes to bools (the longest matching prefix wins; a consumer no prefix
 matches must reach the terminal), or a list of the consumer-id prefixes that must (the others need
 not), so a scenario relaxes only the consumers it cuts on purpose.
@@ -28,7 +31,8 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from harness.checks._deliveries import (
-    Conn, combine, connections, duplicate_deliveries, fault_windows, overlaps_fault, run_of, seq_ranges, sessions,
+    Conn, combine, connections, duplicate_deliveries, fault_windows, overlaps_fault, publish_time, run_of, seq_ranges,
+    sessions,
 )
 from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
 from harness.checks.fault_scope import faults_on
@@ -36,6 +40,7 @@ from harness.checks.snapshot import RunSnapshot, Snapshot
 from harness.history import FaultWindow
 
 NAME = "exactly_once"
+WITHHELD_AFTER_S = 5.0  # far above any lag class: a publish the live path never carried, not a slow one
 
 
 def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | None = None) -> Result:
@@ -45,12 +50,44 @@ def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | N
         return unknown("no SSE connections in the history")
     option = opts.get("require_terminal", True)
     cuts = faults_on(fault_windows(history), "stream")
-    per = {
-        f"{consumer}/{run_id}": check_session(conns, run_of(snapshot, run_id), requires_terminal(option, consumer),
-                                              cuts)
-        for (consumer, run_id), conns in groups.items()
-    }
+    withheld_after = float(opts.get("withheld_after_s", WITHHELD_AFTER_S))
+    per: dict[str, Result] = {}
+    for (consumer, run_id), conns in groups.items():
+        result = check_session(conns, run_of(snapshot, run_id), requires_terminal(option, consumer), cuts)
+        if result.valid is not False:
+            result = _withheld(conns, snapshot, withheld_after, cuts) or result
+        per[f"{consumer}/{run_id}"] = result
     return combine(per)
+
+
+def _withheld(session: list[Conn], snapshot: Snapshot | None, after_s: float,
+              cuts: Sequence[FaultWindow]) -> Result | None:
+    """Events published long before the consumer gave up on its open, answered, last connection,
+    and never delivered to it."""
+    last = session[-1]
+    if last.status != 200 or last.closed is None or last.ended_by_server or last.opened is None:
+        return None
+    if overlaps_fault(last.opened.mono, last.closed.mono, cuts):
+        return None  # a fault on the stream's path may have held the bytes
+    _, delivered = duplicate_deliveries(session)
+    owed = [(seq, at) for seq in _owed_seqs(session, snapshot)
+            if seq not in delivered and (at := publish_time(snapshot, last.run_id, seq)) is not None
+            and max(at, last.opened.wall) + after_s < last.closed.wall]
+    if not owed:
+        return None
+    seq, at = owed[0]
+    return failed(problem="a published event was withheld from a live connection", consumer=last.consumer,
+                  run_id=last.run_id, conn=last.conn, seq=seq, published_at=at, gave_up_at=last.closed.wall,
+                  withheld_s=round(last.closed.wall - max(at, last.opened.wall), 3), lost=seq_ranges(s for s, _ in owed),
+                  lost_count=len(owed))
+
+
+def _owed_seqs(session: list[Conn], snapshot: Snapshot | None) -> list[int]:
+    run = run_of(snapshot, session[0].run_id)
+    if run is None:
+        return []
+    end = run.delivery_end if run.delivery_end is not None else run.last_seq
+    return [e.seq for e in run.events if session[-1].cursor < e.seq <= end]
 
 
 def requires_terminal(option: Any, consumer: str) -> bool:

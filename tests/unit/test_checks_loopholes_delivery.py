@@ -204,6 +204,19 @@ def test_a_lost_published_tail_fails_even_without_require_terminal() -> None:
     assert exactly_once.check(b.records, unpublished, RELAXED).valid is True
 
 
+def test_a_published_event_withheld_from_a_live_connection_fails() -> None:
+    # The tail was published at WALL0; the consumer held its connection open 6 s and never got it.
+    b = Builder().open("a").frames("a", [1, 2]).tick(6.0).close("a", "timeout")
+    ce = exactly_once.check(b.records, snapshot(4), RELAXED).evidence["counterexample"]
+    assert ce["problem"] == "a published event was withheld from a live connection" and ce["lost"] == [[3, 4]]
+    assert exactly_once.check(b.records, snapshot(4), {"require_terminal": False, "withheld_after_s": 10}).valid is True
+    # a consumer that gave up sooner, or a fault on the stream's path, decides nothing
+    soon = Builder().open("a").frames("a", [1, 2]).tick(1.0).close("a", "timeout")
+    assert exactly_once.check(soon.records, snapshot(4), RELAXED).valid is True
+    cut = Builder(records=list(b.records)).fault("latency", 0.0, 10.0, target="sse")
+    assert exactly_once.check(cut.records, snapshot(4), RELAXED).valid is True
+
+
 def test_a_204_or_a_final_close_for_a_run_that_is_not_terminal_fails() -> None:
     live = snapshot(4, terminal=False)
     b = Builder().open("a").frames("a", [1, 2]).close("a", "eof").open("b", from_seq=2, status=204).close("b", "204")
