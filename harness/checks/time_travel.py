@@ -8,15 +8,23 @@ two clock reads, far below a publish lag). A snapshot without a measured offset 
 harness) is read with offset 0 (one host, one clock) and ``FALLBACK_TOLERANCE_S`` (20 ms). A frame whose
 event is still unpublished at the snapshot came before its publish: it fails. A frame of a run the
 snapshot does not hold, or of a seq with no row (the content check fails that), is ``unknown``.
+
+Publishing is at-least-once: a fault on the publish path (``fault_scope``) between a publish and its
+mark rolls the mark back, and the re-publish after it sets the later ``publishedAt`` while the first
+publish already reached clients. A frame received before ``publishedAt`` while such a fault was active
+somewhere between its receipt and that ``publishedAt`` is judged against the row's ``ts`` instead: no
+fault lets an event arrive before it was written.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from harness.checks._deliveries import MAX_LISTED, connections, publish_time, run_of
+from harness.checks._deliveries import MAX_LISTED, connections, fault_windows, overlaps_fault, publish_time, run_of
 from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
+from harness.checks.fault_scope import faults_on
 from harness.checks.snapshot import Snapshot
+from harness.history import FaultWindow
 
 NAME = "time_travel"
 EPSILON_S = 0.005
@@ -36,6 +44,7 @@ def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | N
     if snapshot is None:
         return unknown("no snapshot: publish times unknown", frames=len(frames))
     tol = tolerance_s(snapshot)
+    aborts = faults_on(fault_windows(history), "publish")
     early: list[dict[str, Any]] = []
     undecided: list[dict[str, Any]] = []
     for conn, fr in frames:
@@ -47,11 +56,17 @@ def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | N
         published = publish_time(snapshot, conn.run_id, fr.seq)
         if row is None:
             undecided.append(at)
-        elif published is None:
-            early.append({**at, "published_at": None, "problem": "received, but unpublished at the snapshot",
-                          "early_by_s": None})
-        elif fr.wall < published - tol:
-            early.append({**at, "published_at": published, "early_by_s": round(published - fr.wall, 6)})
+        elif published is None or fr.wall < published - tol:
+            written = snapshot.to_wall(row.ts) if row.ts is not None else None
+            if _republished(fr.wall, published, snapshot, aborts):
+                if written is not None and fr.wall < written - tol:
+                    early.append({**at, "written_at": written, "problem": "received before the event was written",
+                                  "early_by_s": round(written - fr.wall, 6)})
+            elif published is None:
+                early.append({**at, "published_at": None, "problem": "received, but unpublished at the snapshot",
+                              "early_by_s": None})
+            else:
+                early.append({**at, "published_at": published, "early_by_s": round(published - fr.wall, 6)})
     if early:
         early.sort(key=lambda e: -e["early_by_s"] if e["early_by_s"] is not None else float("-inf"))
         return failed(counterexample=early[0], early=early[:MAX_LISTED], early_count=len(early), tolerance_s=tol)
@@ -59,3 +74,10 @@ def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | N
         return unknown("frames for events the snapshot does not hold", undecided=undecided[:MAX_LISTED],
                        undecided_count=len(undecided))
     return passed(frames=len(frames), tolerance_s=tol)
+
+
+def _republished(received: float, published: float | None, snapshot: Snapshot, aborts: list[FaultWindow]) -> bool:
+    """A publish-path fault was active between this receipt and the row's (later or missing) publishedAt:
+    the frame may come from a publish whose mark the fault rolled back."""
+    until = published if published is not None else (snapshot.taken_at or received)
+    return overlaps_fault(received, max(received, until), aborts, wall=True)

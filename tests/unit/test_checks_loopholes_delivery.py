@@ -271,6 +271,23 @@ def test_time_travel_ignores_logs_and_fails_unpublished_events() -> None:
     assert time_travel.check(h, snapshot(3, published_at=None), {}).valid is False
 
 
+def test_a_republish_after_a_publish_path_fault_is_judged_against_the_rows_ts() -> None:
+    # Frames from WALL0 + 1.01; the row's publishedAt is a re-publish at WALL0 + 5 after a crash.
+    h = delivery_history(3, [])
+    late = replace(snapshot(3, published_at=WALL0 + 5.0, ts=WALL0 + 0.5), clock_offset_s=0.0, clock_uncertainty_s=0.0)
+    assert time_travel.check(h, late, {}).valid is False
+    crash = Builder(records=list(h)).fault("kill", 2.0, 3.0, target="outbox-worker-0").records
+    assert time_travel.check(crash, late, {}).valid is True
+    # ... but no fault lets a frame arrive before its row was written
+    unwritten = replace(late, runs={"r1": replace(late.runs["r1"], events=tuple(
+        replace(e, ts=WALL0 + 2.0) for e in late.runs["r1"].events))})
+    assert time_travel.check(crash, unwritten, {}).evidence["counterexample"]["problem"] == \
+        "received before the event was written"
+    # a fault off the publish path excuses nothing
+    elsewhere = Builder(records=list(h)).fault("pause", 2.0, 3.0, target="queue-worker-0").records
+    assert time_travel.check(elsewhere, late, {}).valid is False
+
+
 # --- loophole 7: any refusal passed, a 5xx or a 400 included ------------------------------------------
 
 MESSAGE = "Non-monotonic seq append: run r1 is already cancelled"
