@@ -1,5 +1,6 @@
-"""Runbook: "Outbox Lag" Diagnostic, on the real local stack. Publish lag is the outbox's own `lag_ms`
-(evt.ts -> publish) from its `metric.events_published` log lines, for this test's runs only, classified
+"""Runbook: "Outbox Lag" Diagnostic, on the real local stack. Publish lag is the runbook's `lag_ms`
+(evt.ts -> publish) taken from the database rows (`publishedAt - ts`), never from the service's own log
+lines (those are reconciled with the rows by `metrics_agree`), for this test's runs only, classified
 with the runbook's thresholds by the project's `classify_lag` (normal < 100 ms, warning 100-500 ms,
 critical > 500 ms or increasing). Latency on the outbox's database link (`pg_outbox`) moves the class
 to warning, more latency to critical, and healing brings it back to normal; each phase judges fresh
@@ -7,11 +8,10 @@ runs, and delivery stays exactly once in every phase. Without a fault, lag is no
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
-from harness.checks.lag import LagSummary, classify_lag
+from harness.checks.lag import LagSummary, classify_lag, lag_samples
 from harness.nemesis import Latency, link_toxic
 from harness.observer import take_snapshot
 from harness.scenario import (
@@ -45,13 +45,11 @@ async def _phase(stack: LocalStack, scenario: ScenarioRecord, prefix: str,
                                       for i, run_id in enumerate(run_ids)))
     assert all(o.reached_terminal for group in outcomes for o in group), outcomes
     assert_invariants(stack, scenario, [*earlier, *run_ids])
-    snapshot = take_snapshot(stack.info.dsn, run_ids, Path(stack.info.logs_dir))
-    assert snapshot.publishes is not None, "no service logs collected"
-    samples = sorted((p for p in snapshot.publishes if p.lag_ms is not None),
-                     key=lambda p: p.time)
+    snapshot = take_snapshot(stack.info.dsn, run_ids)
+    samples = lag_samples(scenario.history, snapshot, "publish")
     expected = sum(run.last_seq for run in snapshot.runs.values())
-    assert len(samples) >= expected, f"{len(samples)} publish lines for {expected} events"
-    summary = classify_lag([p.lag_ms for p in samples])
+    assert len(samples) == expected, f"{len(samples)} published rows for {expected} events"
+    summary = classify_lag(samples)
     scenario.history.op("harness", "info", f"lag:{prefix}", summary.to_dict())
     return run_ids, summary
 
