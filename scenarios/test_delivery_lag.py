@@ -1,8 +1,9 @@
 """Runbook: "Outbox Lag" Diagnostic, as clients see it, on the real local stack. Delivered lag (an
 event's `ts` to the consumer's receipt of its frame, on the harness clock with the measured
-harness-to-PostgreSQL offset) is in the runbook's normal class (< 100 ms) in steady state. The stack's
-heartbeat interval is at least a second, so a stream that only catches up when its heartbeat timer fires
-delivers every event, in order, exactly once, and still fails here."""
+harness-to-PostgreSQL offset) has its median in the runbook's normal class (< 100 ms) and its p95 out
+of the critical one in steady state (`delivered_lag`). The stack's heartbeat interval is at least a
+second, so a stream that only catches up when its heartbeat timer fires delivers every event, in order,
+exactly once, and still fails here."""
 from __future__ import annotations
 
 import asyncio
@@ -11,7 +12,6 @@ import pytest
 
 from harness.checks.lag import NORMAL_MS
 from harness.scenario import (
-    DELIVERY,
     ScenarioRecord,
     assert_invariants,
     consumer_config,
@@ -35,4 +35,4 @@ async def test_steady_state_delivered_lag_is_normal(stack: LocalStack, clean_db:
     await asyncio.gather(*(consume_all(consumer_config(stack, resume=resume), scenario.history, run_id, 1,
                                        prefix=f"{resume}-{i}-")
                            for i, run_id in enumerate(run_ids) for resume in ("from_seq", "last_event_id")))
-    assert_invariants(stack, scenario, run_ids, ("lag", *DELIVERY), lag_source="delivery", lag_bound_ms=NORMAL_MS)
+    assert_invariants(stack, scenario, run_ids)
