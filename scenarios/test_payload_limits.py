@@ -10,7 +10,6 @@ import asyncio
 import json
 
 import httpx
-
 import pytest
 
 from harness.scenario import (
@@ -50,8 +49,8 @@ async def test_events_around_the_notify_payload_limit_arrive_live_and_by_backfil
     assert all(o.reached_terminal for o in outcomes), outcomes
 
 
-async def _consume_each(stack: LocalStack, scenario: ScenarioRecord, run_ids: list[str], resumes: tuple[ResumeMode, ...],
-                        prefix: str) -> list[ConsumerOutcome]:
+async def _consume_each(stack: LocalStack, scenario: ScenarioRecord, run_ids: list[str],
+                        resumes: tuple[ResumeMode, ...], prefix: str) -> list[ConsumerOutcome]:
     """A consumer per run and resume mode, all on one HTTP client: a client's set-up costs tens of ms on a
     loaded machine, and a dozen of them in a row would have the live consumers connect after the runs."""
     async with httpx.AsyncClient() as client:

@@ -16,7 +16,6 @@ from harness.scenario import (
     ScenarioRecord,
     assert_invariants,
     consumer_config,
-    start_run,
 )
 from harness.stack import LocalStack, wait_until
 from harness.workload import ClientConfig, RunScript, RunsClient, consume_all
@@ -34,8 +33,8 @@ def _delivered(scenario: ScenarioRecord, run_id: str) -> int:
 async def test_runs_ended_each_way_are_stored_read_and_counted_as_their_events(
         stack: LocalStack, clean_db: str, scenario: ScenarioRecord) -> None:
     async with RunsClient(ClientConfig(stack.info.api_url), scenario.history) as client:
-        failed = await start_run(stack, scenario, steps=5, interval_ms=50, outcome="failed")
-        cancelled = await start_run(stack, scenario, steps=CANCELLED_STEPS, interval_ms=100)
+        failed = await client.start_run(RunScript(steps=5, interval_ms=50, outcome="failed"))
+        cancelled = await client.start_run(RunScript(steps=CANCELLED_STEPS, interval_ms=100))
         appended = await client.start_run(RunScript(), job=False)
         run_ids = [failed, cancelled, appended]
         consuming = asyncio.ensure_future(asyncio.gather(*(
