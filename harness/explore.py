@@ -2,13 +2,16 @@
 
 Its rules start runs, connect SSE consumers (either resume mode, any starting cursor), cut the SSE
 link, pause a process, kill the outbox worker or crash it between publish and mark, slow a
-PostgreSQL link, and heal. Its final check (in `teardown`) heals everything, lets every consumer
-finish within a deadline, takes the snapshot and asserts the delivery invariants; on a failure
-Hypothesis shrinks the schedule and the shrunk steps are printed as a reproduction.
+PostgreSQL link, and heal. Every schedule also starts a slow run (silent for longer than the heartbeat
+interval). Its final check (in `teardown`) heals everything, starts a steady run, lets every consumer
+finish within a deadline, tries one append after each run's end, takes the snapshot and asserts every
+invariant (`CHECKS`: all of `harness.checks.CHECKERS`, each one decidable in every schedule); on a
+failure Hypothesis shrinks the schedule and the shrunk steps are printed as a reproduction.
 
 The same machine serves two callers:
 
-- pytest (`scenarios/test_generated_schedules.py`): `ExploreBudget.ci()`, derandomized, small.
+- pytest (`scenarios/test_generated_schedules.py`): `ExploreBudget.ci()`, derandomized, small (the
+  regression set), and one fresh random seed per run with a smaller budget.
 - the CLI (`harness explore`): `ExploreBudget(examples, steps, seed)`, random, larger; the shrunk
   schedule is also written to a file (`explore_report`).
 
@@ -34,20 +37,26 @@ from hypothesis.stateful import (
     Bundle, RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test,
 )
 
+from harness.checks import CHECKERS
 from harness.history import History
 from harness.nemesis import armed_failpoint, killed, paused, toxic
 from harness.observer import take_snapshot, wait_for_outbox
 from harness.scenario import ScenarioRecord, explain
-from harness.stack import LocalStack, truncate_service_tables
+from harness.stack import Intervals, LocalStack, truncate_service_tables
 from harness.workload import ClientConfig, ConsumerConfig, ConsumerOutcome, RunsClient, RunScript, SSEConsumer
 
 __all__ = ["CHECKS", "ExploreBudget", "ExploreOutcome", "ScheduleLog", "explore", "explore_report", "make_machine"]
 
-CHECKS = ("exactly_once", "ordering", "terminal", "gapless", "outbox_converged", "no_duplicate_delivery")
+CHECKS = tuple(CHECKERS)  # every invariant: a schedule is judged by all that the suite knows
 CONSUMER_DEADLINE_S = 60.0  # a consumer gives up on its own after this; teardown waits a little longer
 OUTBOX_DEADLINE_S = 30.0  # invariant 6's bound once every fault is healed
 RUN_STEPS = st.integers(0, 40)
 RUN_INTERVALS_MS = st.sampled_from([0, 10, 30, 60])
+# The slow run pauses 3 heartbeat intervals between its events; the tolerance is one interval, so a
+# stream that does not heartbeat fails. The steady run, started after the final heal, gives the lag
+# check samples outside every fault window (and past its settle second) in every schedule.
+SLOW_INTERVALS = 3
+STEADY_STEPS, STEADY_INTERVAL_MS = 8, 250
 FAULT_ORDER = ("pg", "outbox")  # held faults close in this order: a toxic before the kill's heal resets proxies
 
 
@@ -160,10 +169,13 @@ def make_machine(stack: LocalStack, folder: Path, log: ScheduleLog) -> type[Rule
 
         @initialize(target=runs, steps=RUN_STEPS, interval_ms=RUN_INTERVALS_MS)
         def reset_and_start(self, steps: int, interval_ms: int) -> RunRef:
-            """Every schedule starts clean, with one run and one consumer, so no verdict is vacuous."""
+            """Every schedule starts clean, with one run and one consumer, so no verdict is vacuous; and
+            with a slow run (silent for longer than the heartbeat interval) whose stream must heartbeat."""
             with self._step("reset: heal the stack, truncate the tables"):
                 stack.heal()
                 truncate_service_tables(stack.info.dsn)
+            slow = self.start_run(0, SLOW_INTERVALS * _heartbeat_ms(stack))
+            self.connect_consumer(slow, "from_seq", 0)
             ref = self.start_run(steps, interval_ms)
             self.connect_consumer(ref, "from_seq", 0)
             return ref
@@ -258,18 +270,29 @@ def make_machine(stack: LocalStack, folder: Path, log: ScheduleLog) -> type[Rule
         def _final_check(self) -> None:
             if not self.refs:
                 return
-            self.steps.append("final check: heal, one more consumer per run from 0, wait, judge")
+            self.steps.append("final check: heal, one more consumer per run from 0, a steady run, wait, "
+                              "an append after each run's end, judge")
             for ref in self.refs:
                 self._consume(ref, f"final-{ref.label}", "from_seq", 0)
+            steady = self.start_run(STEADY_STEPS, STEADY_INTERVAL_MS)
+            self._consume(steady, f"steady-{steady.label}", "from_seq", 0)
             unfinished = self._wait_consumers()
             ids = [ref.run_id for ref in self.refs]
             wait_for_outbox(stack.info.dsn, ids, timeout=OUTBOX_DEADLINE_S)
+            self.loop.run(self._append_after_terminal(), 30)
             record = ScenarioRecord(folder, self.history)
-            result = record.judge(take_snapshot(stack.info.dsn, ids, Path(stack.info.logs_dir)), CHECKS)
+            snapshot = take_snapshot(stack.info.dsn, ids, Path(stack.info.logs_dir))
+            result = record.judge(snapshot, CHECKS, _opts(stack))
             runs = ", ".join(f"{r.label}={r.run_id}" for r in self.refs)
             assert result.valid is True and not unfinished, (
                 f"{explain(result)}\nconsumers not finished: {unfinished}\nruns: {runs}\n"
                 f"history: {folder}\nschedule:\n{log.render()}")
+
+        async def _append_after_terminal(self) -> None:
+            """One append to each ended run: the contract's refusal is judged (no_append_after_terminal)."""
+            async with RunsClient(ClientConfig(stack.info.api_url, timeout_s=20), self.history) as client:
+                for ref in self.refs:
+                    await client.append_event(ref.run_id, "RunStep", {"after": "terminal"})
 
         def _wait_consumers(self) -> list[str]:
             done, pending = concurrent.futures.wait(self.consumers, timeout=CONSUMER_DEADLINE_S + 15)
@@ -279,6 +302,16 @@ def make_machine(stack: LocalStack, folder: Path, log: ScheduleLog) -> type[Rule
 
     FaultSchedule.__name__ = FaultSchedule.__qualname__ = "FaultSchedule"
     return FaultSchedule
+
+
+def _heartbeat_ms(stack: LocalStack) -> int:
+    return (stack.config.service.intervals if stack.config.service else Intervals.fast()).heartbeat_ms
+
+
+def _opts(stack: LocalStack) -> dict[str, Any]:
+    """The checkers' options for the stack's own intervals (its heartbeat period, one period of tolerance)."""
+    interval_s = _heartbeat_ms(stack) / 1000
+    return {"heartbeat_interval_s": interval_s, "heartbeat_tolerance_s": interval_s}
 
 
 def explore(stack: LocalStack, budget: ExploreBudget, folder: Path, log: ScheduleLog | None = None) -> ScheduleLog:
