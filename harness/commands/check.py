@@ -54,7 +54,8 @@ def _table(rechecks: list[Recheck], verdict: Any) -> None:
         _line(f"  {'verdict':8} {'invariant':26} {'recorded':9} {'expected':9} detail")
         for name, entry in r.result.evidence.items():
             was, wanted = str(r.recorded.get(name, "-")), str(r.expected.get(name, "-"))
-            _line(f"  {_mark(entry.get('valid'), 8)} {name:26} {was:9} {wanted:9} {_detail(entry)}")
+            note = "as the scenario expected: " if name in r.expected and entry.get("valid") == r.expected[name] else ""
+            _line(f"  {_mark(entry.get('valid'), 8)} {name:26} {was:9} {wanted:9} {note}{_detail(entry)}")
         _line(f"  scenario: {_mark(r.valid, 0)}")
     _line(f"verdict: {_mark(verdict, 0)}")
 
