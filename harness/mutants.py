@@ -17,7 +17,9 @@ header of `#` lines that is its manifest:
 `run_mutant` copies `reference_impl/` into a temp dir, applies the patch, and runs pytest on the
 mutant's scenarios only (`--service-dir <tmp>`, `-x`), `RUNS` times. A run kills the mutant only when a
 scenario FAILED (a JUnit failure: not an error, not a stack that could not start) with a failure message
-in which the `# expect:` regex is found (re.search over the message and the failure text): a scenario
+in which the `# expect:` regex is found (re.search over the message and the traceback's failing lines,
+those pytest marks `>` and `E`; not the rest of the source it lists, which holds assertions that did
+not fail): a scenario
 that fails for another reason (a timeout, a KeyError, an unrelated assertion) proves nothing about this
 bug. The verdict over the runs:
 - `killed`: every run killed it for the expected reason (the only good verdict);
@@ -206,13 +208,14 @@ def _verdict(mutant: Mutant, code: int, junit: Path, output: str, seconds: float
             return MutantResult(mutant.name, "error", None, seconds, f"no scenario ran: {tail}")
         return MutantResult(mutant.name, "survived", None, seconds, f"{len(passed)} scenario(s) passed")
     # A stack that could not start, or a setup error, says nothing about the bug: it is not a kill.
-    errored += [(node, message) for node, message, _ in failed if STACK_NOT_STARTED in message]
+    errored += [(node, _first_line(message)) for node, message, _ in failed if STACK_NOT_STARTED in message]
     failed = [f for f in failed if STACK_NOT_STARTED not in f[1]]
     if errored or not failed:
         why = errored[0][1] if errored else tail
         return MutantResult(mutant.name, "error", errored[0][0] if errored else None, seconds, f"setup error: {why}")
     node, message, text = failed[0]
-    verdict = "killed" if re.search(mutant.expect, f"{message}\n{text}") else "wrong_kill"
+    failing = [line for line in text.splitlines() if line.startswith((">", "E "))]
+    verdict = "killed" if re.search(mutant.expect, "\n".join([message, *failing])) else "wrong_kill"
     return MutantResult(mutant.name, verdict, node, seconds, _first_line(message))
 
 

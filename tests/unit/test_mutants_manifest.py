@@ -91,7 +91,14 @@ def test_a_kill_is_a_failure_for_the_expected_reason(tmp_path: Path) -> None:
     expected = _junit(tmp_path, FAILS.format("AssertionError: exactly_once: False: {}", "E  assert ..."))
     assert (_verdict(M, 1, expected, "", 1.0).verdict, _verdict(M, 1, expected, "", 1.0).killed_by) == ("killed", "t_bad")
     in_text = _junit(tmp_path, FAILS.format("assert False", "E   AssertionError: exactly_once: False: {}"))
-    assert _verdict(M, 1, in_text, "", 1.0).verdict == "killed"  # the junit text is searched too
+    assert _verdict(M, 1, in_text, "", 1.0).verdict == "killed"  # the traceback's failing lines are searched too
+
+
+def test_an_assertion_listed_in_the_source_but_not_failing_is_not_the_cause(tmp_path: Path) -> None:
+    text = ("    def test_x():\n        assert verdicts['exactly_once: False'] is None\n"
+            ">       assert got == [1, 2]\nE       assert [1] == [1, 2]")
+    result = _verdict(M, 1, _junit(tmp_path, FAILS.format("assert [1] == [1, 2]", text)), "", 1.0)
+    assert result.verdict == "wrong_kill"
 
 
 @pytest.mark.parametrize("message", ["WaitTimeout: the outbox did not converge in 30 s", "KeyError: 'seq'",
