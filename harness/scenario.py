@@ -69,8 +69,11 @@ def _checks_entry(result: Result, history: History) -> dict[str, Any]:
 
 # -- steps every scenario composes: one consumer configuration, one way to start a run, one judgement --
 
-DELIVERY = ("exactly_once", "ordering", "terminal", "gapless", "outbox_converged", "no_duplicate_delivery",
-            "time_travel")
+# What every scenario judges unless it names its own: delivery as clients saw it, checked against the
+# database rows, and the service's own record (run state, metric lines) reconciled with them.
+BACKFILL = ("exactly_once", "ordering", "terminal", "gapless", "outbox_converged", "no_duplicate_delivery",
+            "time_travel", "content", "run_state", "metrics_agree")
+DELIVERY = (*BACKFILL, "delivered_lag")  # BACKFILL alone for clients that never saw a live frame
 
 
 def consumer_config(stack: LocalStack, **overrides: Any) -> ConsumerConfig:

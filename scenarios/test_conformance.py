@@ -15,6 +15,7 @@ from harness.history import Frame, of_kind
 from harness.nemesis import armed_failpoint, killed, paused, toxic
 from harness.observer import take_snapshot, wait_for_outbox
 from harness.scenario import (
+    BACKFILL,
     ScenarioRecord,
     assert_invariants,
     consumer_config,
@@ -55,7 +56,7 @@ async def test_reconnect_from_a_cursor_starts_at_the_next_seq(stack: LocalStack,
     for k in (0, 1, 7, 12):
         await consume_all(config, scenario.history, run_id, 1, from_seq=k, prefix=f"from{k}-")
         assert _frames(scenario, f"from{k}-0")[0].seq == k + 1
-    assert_invariants(stack, scenario, [run_id])
+    assert_invariants(stack, scenario, [run_id], BACKFILL)  # every client joined after the end
 
 
 async def test_last_event_id_wins_over_from_seq(stack: LocalStack, clean_db: str, scenario: ScenarioRecord) -> None:
@@ -158,7 +159,7 @@ async def test_crash_between_publish_and_mark_republishes_without_duplicate_deli
         await asyncio.to_thread(wait_until, lambda: not worker.running, 20, "the outbox worker to crash")
     stack.heal()  # the operator's "restart outbox worker"
     await consuming
-    assert_invariants(stack, scenario, [run_id])
+    assert_invariants(stack, scenario, [run_id], BACKFILL)  # the run's live frames all fall in the crash
     republished = scenario.judge(take_snapshot(stack.info.dsn, [run_id], Path(stack.info.logs_dir)), ("no_duplicate_delivery",))
     assert republished.evidence["no_duplicate_delivery"]["duplicate_publishes"]["republished"], "the crash re-published nothing"
 
@@ -179,7 +180,7 @@ async def test_postgres_restart_mid_run_loses_nothing(stack: LocalStack, clean_d
     assert 0 < before.last_seq <= restarted.last_seq < after.last_seq, (before.last_seq, restarted.last_seq,
                                                                          after.last_seq)
     assert all(o.reached_terminal for o in outcomes), outcomes
-    assert_invariants(stack, scenario, [run_id])
+    assert_invariants(stack, scenario, [run_id], BACKFILL)  # the restart spans the run's live phase
 
 
 def _open_with(dsn: str, run_id: str, events: int) -> RunSnapshot | None:

@@ -17,6 +17,7 @@ from harness.nemesis import paused
 from harness.observer import take_snapshot
 from harness.scenario import (
     ScenarioRecord,
+    BACKFILL,
     assert_invariants,
     consumer_config,
     explain,
@@ -67,7 +68,7 @@ async def test_held_outbox_delivers_nothing_new_then_catches_up_exactly_once(
     assert last_seq > max(during), "the hold never held back an appended event: nothing was tested"
     await consuming
     await late
-    assert_invariants(stack, scenario, [run_id])
+    assert_invariants(stack, scenario, [run_id], BACKFILL)  # held, then caught up: no steady live phase
 
 
 async def test_held_queue_worker_leaves_the_run_queued_until_it_resumes(

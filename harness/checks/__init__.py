@@ -9,6 +9,7 @@ from __future__ import annotations
 from harness.checks import (
     append_after_terminal,
     content,
+    delivered_lag,
     duplicates,
     exactly_once,
     gapless,
@@ -59,6 +60,7 @@ CHECKERS: dict[str, Checker] = {
     content.NAME: content.check,
     metrics_agree.NAME: metrics_agree.check,
     run_state.NAME: run_state.check,
+    delivered_lag.NAME: delivered_lag.check,
 }
 check_all: Checker = compose(CHECKERS)
 

@@ -35,12 +35,13 @@ def test_a_raising_checker_becomes_unknown_not_pass() -> None:
 def test_check_all_on_a_correct_history() -> None:
     assert list(CHECKERS) == ["exactly_once", "ordering", "time_travel", "terminal", "gapless",
                               "outbox_converged", "no_append_after_terminal", "lag", "heartbeat",
-                              "no_duplicate_delivery", "steps_once", "content", "metrics_agree", "run_state"]
+                              "no_duplicate_delivery", "steps_once", "content", "metrics_agree", "run_state",
+                              "delivered_lag"]
     res = check_all(delivery_history(5, [2], probe=True), snapshot(5), {})
     verdicts = {name: r["valid"] for name, r in res.evidence.items()}
-    # no append after the terminal, no lag samples, no idle stream, no scripted steps and no metric
+    # no append after the terminal, no lag samples (no row ts), no idle stream, no scripted steps and no metric
     # lines in this history: not decidable
-    for name in ("no_append_after_terminal", "lag", "heartbeat", "steps_once", "metrics_agree"):
+    for name in ("no_append_after_terminal", "lag", "heartbeat", "steps_once", "metrics_agree", "delivered_lag"):
         assert verdicts.pop(name) == "unknown", name
     assert all(v is True for v in verdicts.values()), verdicts
     assert res.valid == "unknown"
