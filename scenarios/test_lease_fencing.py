@@ -25,12 +25,12 @@ from harness.workload import consume_all
 
 pytestmark = [pytest.mark.stack, pytest.mark.anyio]
 
-STEPS, INTERVAL_MS = 30, 100  # a 3 s run: the fault lands mid-way with steps on both sides
+STEPS, INTERVAL_MS = 20, 300  # a 6 s run; the fault lands mid-way, with steps on both sides
+# Between steps a job sleeps three of the worker's queue polls, so once the worker is back its claim loop
+# mostly comes before the job's next append; a copy that appends (or extends) first renews its lease.
 BEFORE_FAULT = 5  # steps appended before the fault
 PAST_LEASE_S = 0.5  # how long after its lease ran out the worker stays cut off or frozen
-# Jobs in flight on the one worker. Once back, each job's copy races the worker's claim loop: a copy that
-# appends (or extends) first renews its lease, so one job alone is retaken in only some runs of the test.
-RUNS = 3
+RUNS = 3  # jobs in flight on the one worker: each races the claim loop, so one of them is nearly always retaken
 JUDGED = (*DELIVERY, "steps_once")
 
 
