@@ -3,8 +3,9 @@
 For each frame with a seq: its ``id:`` equals its data's ``seq``; its data's ``runId`` is the run the
 connection asked for; and against the run's row at that seq (the snapshot): the frame's ``type`` is the
 row's, its event ``ts`` is the row's within ``TS_TOLERANCE_S`` (the wire carries microseconds), and its
-payload digest is the row's. A frame for a seq the log does not hold fails. A field absent on either
-side (a recorder that does not keep it, a snapshot without digests) is skipped and counted under
+payload digest is the row's. A frame for a seq the log does not hold fails, and so does a frame whose
+parsed data lacks the ``ts`` or ``payload`` the contract puts there. A field absent on either side
+otherwise (a recorder that does not keep it, a snapshot without digests) is skipped and counted under
 ``skipped`` in the evidence; a frame of a run the snapshot does not hold, or any frame without a
 snapshot, leaves the verdict ``unknown`` unless something already failed.
 """
@@ -65,6 +66,13 @@ def frame_problem(conn: Conn, fr: Frame, run: RunSnapshot | None, skipped: dict[
         return {"problem": "frame for a seq the log does not hold", **base, "type": fr.type, "last_seq": run.last_seq}
     if fr.type != row.type:
         return {"problem": "type differs from the database row", **base, "type": fr.type, "row_type": row.type}
+    # A recorder that parsed the frame's data (it has data.seq) saw every field the contract puts there:
+    # a missing ts or payload is the server's omission, not a recorder's.
+    parsed = fr.data_seq is not None
+    if parsed and fr.payload_digest is None and row.payload_digest is not None:
+        return {"problem": "the frame's data carries no payload", **base, "row_payload_digest": row.payload_digest}
+    if parsed and fr.event_ts is None and row.ts is not None:
+        return {"problem": "the frame's data carries no ts", **base, "row_ts": row.ts}
     if both("ts", fr.event_ts, row.ts) and abs(fr.event_ts - row.ts) > TS_TOLERANCE_S:  # type: ignore[operator]
         return {"problem": "ts differs from the database row", **base, "ts": fr.event_ts, "row_ts": row.ts}
     if both("payload", fr.payload_digest, row.payload_digest) and fr.payload_digest != row.payload_digest:

@@ -76,6 +76,8 @@ def test_content_fails_each_field_that_differs_from_the_wire_or_the_row() -> Non
         "payload differs from the database row": _one_frame(payload_digest=payload_digest({"n": 3})),
         "type differs from the database row": _one_frame(type="RunStarted"),
         "frame for a seq the log does not hold": _one_frame(seq=9, id_seq=9, data_seq=9),
+        "the frame's data carries no payload": _one_frame(payload_digest=None),
+        "the frame's data carries no ts": _one_frame(ts=None),
     }
     for problem, records in cases.items():
         res = content.check(records, snap, {})
