@@ -285,9 +285,13 @@ def test_a_republish_after_a_publish_path_fault_is_judged_against_the_rows_ts() 
         replace(e, ts=WALL0 + 2.0) for e in late.runs["r1"].events))})
     assert time_travel.check(crash, unwritten, {}).evidence["counterexample"]["problem"] == \
         "received before the event was written"
-    # a fault off the publish path excuses nothing
+    # a fault off the publish path, or one that cannot abort a mark, excuses nothing
     elsewhere = Builder(records=list(h)).fault("pause", 2.0, 3.0, target="queue-worker-0").records
     assert time_travel.check(elsewhere, late, {}).valid is False
+    for name, action in (("failpoint:outbox.before_publish", "crash"), ("failpoint:outbox.after_publish", "sleep(400)")):
+        held = Builder(records=list(h)).fault(name, 2.0, 3.0, target="outbox-worker-0")
+        held.records[-1] = replace(held.records[-1], params={"action": action})
+        assert time_travel.check(held.records, late, {}).valid is False, name
 
 
 # --- loophole 7: any refusal passed, a 5xx or a 400 included ------------------------------------------
