@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from harness.commands.output import stdout
 from harness.mutants import DEFAULT_TIMEOUT_S, RUNS, MutantResult, load_mutants, run_mutants
@@ -40,7 +41,7 @@ def mutants(
             return
         table = Table("mutant", "bug", "scenarios", "expect", title="mutants")
         for m in selected:
-            table.add_row(m.name, m.bug, "\n".join(m.scenarios), m.expect)
+            table.add_row(m.name, m.bug, "\n".join(m.scenarios), Text(m.expect))  # a regex, not markup
         stdout.print(table)
         return
     progress = None if as_json else (lambda r: stdout.print(f"{r.name}: [{_STYLE[r.verdict]}]{r.verdict}[/] ({r.seconds:.1f} s)"))
@@ -57,9 +58,9 @@ def _matrix(results: list[MutantResult]) -> None:
     for r in results:
         stdout.print(f"[bold]{escape(r.name)}[/]  [{_STYLE[r.verdict]}]{r.verdict}[/]  runs: {' '.join(r.runs) or '-'}"
                      f"  {r.seconds:.1f} s", highlight=False)
-        stdout.print(f"  expected: {escape(r.expected)}", highlight=False, soft_wrap=True)
         observed = f"{r.killed_by}: {r.detail[:200]}" if r.killed_by else r.detail[:200]
-        stdout.print(f"  observed: {escape(observed)}", highlight=False, soft_wrap=True)
+        for label, text in (("expected", r.expected), ("observed", observed)):  # regexes as written: no markup
+            stdout.print(f"  {label}: {text}", markup=False, highlight=False, soft_wrap=True)
     killed = sum(r.verdict == "killed" for r in results)
     stdout.print(f"kill matrix: {killed}/{len(results)} killed for the expected reason in every run, "
                  f"{sum(r.seconds for r in results):.0f} s", highlight=False)
