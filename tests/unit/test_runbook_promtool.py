@@ -10,7 +10,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMTOOL = shutil.which("promtool")
-pytestmark = pytest.mark.tool("promtool")  # skipped when missing; fails under CI / --strict-tools
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
@@ -18,12 +17,14 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([PROMTOOL, *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.tool("promtool")  # skipped when missing; fails under CI / --strict-tools
 def test_rules_file_is_valid() -> None:
     result = promtool("check", "rules", "reference_impl/alerts.rules.yml")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "4 rules found" in result.stdout
 
 
+@pytest.mark.tool("promtool")
 def test_rules_fire_on_their_conditions_only() -> None:
     result = promtool("test", "rules", "tests/promtool/alerts.rules.test.yml")
     assert result.returncode == 0, result.stdout + result.stderr
