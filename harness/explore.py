@@ -280,13 +280,17 @@ def make_machine(stack: LocalStack, folder: Path, log: ScheduleLog) -> type[Rule
             ids = [ref.run_id for ref in self.refs]
             wait_for_outbox(stack.info.dsn, ids, timeout=OUTBOX_DEADLINE_S)
             self.loop.run(self._append_after_terminal(), 30)
-            record = ScenarioRecord(folder, self.history)
             snapshot = take_snapshot(stack.info.dsn, ids, Path(stack.info.logs_dir))
-            result = record.judge(snapshot, CHECKS, _opts(stack))
+            result = ScenarioRecord(folder, self.history).judge(snapshot, CHECKS, _opts(stack))
+            if result.valid is True and not unfinished:
+                return
+            # Each failing example keeps its own files: shrinking and Hypothesis' replay overwrite `folder`.
+            kept = folder / f"failed-example-{log.examples}"
+            kept.mkdir(exist_ok=True)
+            ScenarioRecord(kept, self.history).judge(snapshot, CHECKS, _opts(stack))
             runs = ", ".join(f"{r.label}={r.run_id}" for r in self.refs)
-            assert result.valid is True and not unfinished, (
-                f"{explain(result)}\nconsumers not finished: {unfinished}\nruns: {runs}\n"
-                f"history: {folder}\nschedule:\n{log.render()}")
+            raise AssertionError(f"{explain(result)}\nconsumers not finished: {unfinished}\nruns: {runs}\n"
+                                 f"history: {kept}\nschedule:\n{log.render()}")
 
         async def _append_after_terminal(self) -> None:
             """One append to each ended run: the contract's refusal is judged (no_append_after_terminal)."""
