@@ -6,8 +6,11 @@ Paths, from the client back to the database:
   workers, PostgreSQL itself, row locks on ``run_outbox``, terminated outbox sessions.
 - ``delivery``: an event's whole way from its row to a client: ``publish`` and ``stream``, plus the
   API's own database link (``pg_api``: LISTEN and backfill).
-A fault on the queue worker or its link excuses none of them: pausing the queue worker is no reason
-for an SSE stream to fall silent.
+- ``commit``: an append's way to its commit: the appenders' database links (``pg_queue``, ``pg_api``)
+  and PostgreSQL. A row's ``ts`` is taken inside the INSERT, so a slowed link delays the commit that
+  makes the event visible: lag measured from ``ts`` grows without any fault of the outbox or stream.
+A pause or kill of the queue worker excuses none of them: it appends later, with a later ``ts``, and is
+no reason for an SSE stream to fall silent.
 """
 
 from __future__ import annotations
@@ -17,20 +20,21 @@ from typing import Literal
 
 from harness.history import FaultWindow
 
-Path = Literal["stream", "publish", "delivery"]
-PATHS: tuple[str, ...] = ("stream", "publish", "delivery")
+Path = Literal["stream", "publish", "delivery", "commit"]
+PATHS: tuple[str, ...] = ("stream", "publish", "delivery", "commit")
 
 _LINKS: dict[str, frozenset[str]] = {
     "sse": frozenset({"stream", "delivery"}),
-    "pg_api": frozenset({"delivery"}),
+    "pg_api": frozenset({"delivery", "commit"}),
     "pg_outbox": frozenset({"publish", "delivery"}),
-    "pg": frozenset({"publish", "delivery"}),  # one link carrying every role's traffic
+    "pg_queue": frozenset({"commit"}),
+    "pg": frozenset({"publish", "delivery", "commit"}),  # one link carrying every role's traffic
 }
 _PROCESS_PREFIXES: dict[str, frozenset[str]] = {
     "api": frozenset({"stream", "delivery"}),
     "nginx": frozenset({"stream", "delivery"}),
     "outbox": frozenset({"publish", "delivery"}),
-    "postgres": frozenset({"publish", "delivery"}),
+    "postgres": frozenset({"publish", "delivery", "commit"}),
     "all": frozenset({"stream", "publish", "delivery"}),  # one process doing every role
     "*": frozenset({"publish", "delivery"}),  # every database session (terminate_backends)
 }

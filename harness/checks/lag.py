@@ -11,7 +11,8 @@ The check's samples (opts ``lag_source``), from the database and the wire only (
   has it, else the frame's), put on the harness clock with the snapshot's measured clock offset.
   Frames for events older than their connection are backfill, not lag, and are left out.
 Steady state drops samples whose span (event ts to publish or receipt) touches a fault window on the
-sample's path (``fault_scope``: ``publish`` or ``delivery``) or comes within ``lag_settle_s``
+sample's path (``fault_scope``: ``publish`` or ``delivery``, and ``commit``: a slowed append link delays
+the commit after ``ts``) or comes within ``lag_settle_s``
 (default 1.0) after it: a fault elsewhere, say on the queue worker, excuses nothing.
 The verdict compares the ``lag_basis`` statistic (default ``p95``) with ``lag_bound_ms`` (default 500)
 and fails on an increasing trend when ``lag_fail_on_trend`` (default True); fewer than
@@ -136,7 +137,8 @@ def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | N
     source = str(opts.get("lag_source", "publish" if snapshot is not None else "delivery"))
     basis = str(opts.get("lag_basis", "p95"))
     bound = float(opts.get("lag_bound_ms", WARNING_MS))
-    faults = faults_on(fault_windows(history), "delivery" if source == "delivery" else "publish")
+    windows = fault_windows(history)
+    faults = faults_on(windows, "delivery" if source == "delivery" else "publish") + faults_on(windows, "commit")
     settle = float(opts.get("lag_settle_s", 1.0))
     steady = [s for s in lag_samples(history, snapshot, source)
               if not overlaps_fault(s.time - s.lag_ms / 1000.0, s.time, faults, settle, wall=True)]

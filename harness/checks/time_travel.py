@@ -13,7 +13,7 @@ Publishing is at-least-once: a fault on the publish path (``fault_scope``) betwe
 mark rolls the mark back, and the re-publish after it sets the later ``publishedAt`` while the first
 publish already reached clients. A frame received before ``publishedAt`` while a fault that can abort a
 mark (not a held row lock, nor a failpoint that fires before the publish or only sleeps) was active
-somewhere between its receipt and that ``publishedAt`` is judged against the row's ``ts`` instead: no
+somewhere between the event's write and that ``publishedAt`` is judged against the row's ``ts`` instead: no
 fault lets an event arrive before it was written.
 """
 
@@ -59,7 +59,7 @@ def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | N
             undecided.append(at)
         elif published is None or fr.wall < published - tol:
             written = snapshot.to_wall(row.ts) if row.ts is not None else None
-            if _republished(fr.wall, published, snapshot, aborts):
+            if _republished(written, fr.wall, published, snapshot, aborts):
                 if written is not None and fr.wall < written - tol:
                     early.append({**at, "written_at": written, "problem": "received before the event was written",
                                   "early_by_s": round(written - fr.wall, 6)})
@@ -92,8 +92,11 @@ def _may_roll_back_a_mark(fault: FaultWindow) -> bool:
     return True
 
 
-def _republished(received: float, published: float | None, snapshot: Snapshot, aborts: list[FaultWindow]) -> bool:
-    """A publish-path fault was active between this receipt and the row's (later or missing) publishedAt:
-    the frame may come from a publish whose mark the fault rolled back."""
+def _republished(written: float | None, received: float, published: float | None, snapshot: Snapshot,
+                 aborts: list[FaultWindow]) -> bool:
+    """A fault that can abort a mark was active between the event's write and the row's (later or missing)
+    publishedAt: the frame may come from a publish whose mark it rolled back. The abort may end before
+    the receipt (a crash is over once the process is dead; its first publish is still on the wire)."""
     until = published if published is not None else (snapshot.taken_at or received)
-    return overlaps_fault(received, max(received, until), aborts, wall=True)
+    start = written if written is not None else received
+    return overlaps_fault(min(start, received), max(received, until), aborts, wall=True)

@@ -280,6 +280,10 @@ def test_a_republish_after_a_publish_path_fault_is_judged_against_the_rows_ts() 
     assert time_travel.check(h, late, {}).valid is False
     crash = Builder(records=list(h)).fault("kill", 2.0, 3.0, target="outbox-worker-0").records
     assert time_travel.check(crash, late, {}).valid is True
+    # a crash that was over before the frame arrived: its first publish was still on the wire
+    over = Builder(records=list(h)).fault("failpoint:outbox.after_publish", 0.6, 0.9, target="outbox-worker-0")
+    over.records[-1] = replace(over.records[-1], params={"action": "1*crash"})
+    assert time_travel.check(over.records, late, {}).valid is True
     # ... but no fault lets a frame arrive before its row was written
     unwritten = replace(late, runs={"r1": replace(late.runs["r1"], events=tuple(
         replace(e, ts=WALL0 + 2.0) for e in late.runs["r1"].events))})

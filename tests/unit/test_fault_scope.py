@@ -14,16 +14,16 @@ def _fault(target: str, name: str = "latency") -> FaultWindow:
 
 @pytest.mark.parametrize(("name", "target", "paths"), [
     ("reset_peer", "sse", {"stream", "delivery"}),
-    ("latency", "pg_api", {"delivery"}),
+    ("latency", "pg_api", {"delivery", "commit"}),
     ("latency", "pg_outbox", {"publish", "delivery"}),
     ("pause", "api-0", {"stream", "delivery"}),
     ("kill", "outbox-worker-0", {"publish", "delivery"}),
-    ("kill", "postgres", {"publish", "delivery"}),
+    ("kill", "postgres", {"publish", "delivery", "commit"}),
     ("terminate_backends", "*", {"publish", "delivery"}),
     ("lock_outbox", "run_outbox", {"publish", "delivery"}),
     ("pause", "all-0", {"stream", "publish", "delivery"}),
     ("pause", "queue-worker-0", set()),
-    ("latency", "pg_queue", set()),
+    ("latency", "pg_queue", {"commit"}),  # a slowed append commits long after its ts
 ])
 def test_paths_of_each_kind_of_fault(name: str, target: str, paths: set[str]) -> None:
     assert paths_of(_fault(target, name)) == paths
