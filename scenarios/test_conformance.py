@@ -95,7 +95,9 @@ async def test_concurrent_appenders_leave_no_gap(stack: LocalStack, clean_db: st
 
             per_appender = await asyncio.gather(*(appender(i) for i in range(8)))
             assert (await client.cancel(run_id)).type == "ok"
-    assert all(seqs == sorted(seqs) and len(seqs) == 200 for seqs in per_appender)
+    for i, seqs in enumerate(per_appender):
+        assert len(seqs) == 200, f"appender {i}: {200 - len(seqs)} of its appends were refused"
+        assert seqs == sorted(seqs), f"appender {i} got seqs out of order: one seq was handed out twice or late"
     assert sorted(s for seqs in per_appender for s in seqs) == list(range(1, 1601))
     assert_invariants(stack, scenario, [run_id], ("gapless", "outbox_converged"))
 

@@ -112,15 +112,15 @@ async def test_a_seq_gap_stops_the_outbox_at_the_gap_and_alerts(stack: LocalStac
                         prefix="h")))
         await asyncio.sleep(0.3)
     logs = Path(stack.info.logs_dir)
-    await asyncio.to_thread(wait_until, lambda: bool(_gap_alerts(logs, run_id)), 15, "the outbox.gap alert")
     await consuming  # the consumers wait out their deadline: nothing past the gap may ever come
     next_seq, last_seq = _row(clean_db, "SELECT o.nextSeq, r.lastSeq FROM run_outbox o JOIN runs r ON r.id = o.runId"
                                         " WHERE o.runId = %s", run_id)
     assert (next_seq, last_seq) == (gap, 10), "the outbox cursor moved past the gap"
-    alert = _gap_alerts(logs, run_id)[0]
-    assert alert["level"] == "alert" and alert["expectedSeq"] == gap, alert
     got = _seqs(scenario)
     assert sorted(set(got)) == list(range(1, gap)), f"a client received past the gap: {sorted(set(got))}"
+    await asyncio.to_thread(wait_until, lambda: bool(_gap_alerts(logs, run_id)), 15, "the outbox.gap alert")
+    alert = _gap_alerts(logs, run_id)[0]
+    assert alert["level"] == "alert" and alert["expectedSeq"] == gap, alert
     snapshot = take_snapshot(clean_db, [run_id], logs)
     result = scenario.judge(snapshot, ("exactly_once", "ordering", "no_duplicate_delivery", "time_travel", "gapless",
                                        "outbox_converged"), {"require_terminal": {"q": False, "h": False}},
