@@ -87,11 +87,12 @@ async def start_run(stack: LocalStack, record: ScenarioRecord, **script: Any) ->
 
 
 def assert_invariants(stack: LocalStack, record: ScenarioRecord, run_ids: list[str],
-                      names: tuple[str, ...] = DELIVERY, *, wait_finished: bool = True, **opts: Any) -> None:
+                      names: tuple[str, ...] = DELIVERY, *, wait_finished: bool = True, **opts: Any) -> Result:
     """Once the runs have ended and the outbox has converged (within a bound; ``wait_finished=False``:
     converged only, for runs kept unfinished on purpose), the named invariants hold over what clients
     got. A wait that times out is a failure too, but only after the judgement and its counterexamples
-    are written: a stalled run is exactly when they are needed."""
+    are written: a stalled run is exactly when they are needed. Returns the judgement, whose evidence
+    a scenario may assert more on."""
     try:
         wait_for_outbox(stack.info.dsn, run_ids, timeout=30, finished=wait_finished)
         timed_out = None
@@ -102,3 +103,4 @@ def assert_invariants(stack: LocalStack, record: ScenarioRecord, run_ids: list[s
     if timed_out is not None:
         raise AssertionError(f"the wait for the runs' end timed out: {timed_out}\n{explain(result)}")
     assert result.valid is True, explain(result)
+    return result
