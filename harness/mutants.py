@@ -37,12 +37,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness.errors import ConfigError
+from harness.stack.janitor import install_signal_handlers
 from harness.report.junit_results import STACK_NOT_STARTED
 
 __all__ = ["MUTANTS_DIR", "Mutant", "MutantResult", "apply_mutant", "control", "load_mutants", "parse_mutant", "run_mutant",
@@ -52,6 +56,7 @@ REPO = Path(__file__).resolve().parent.parent
 MUTANTS_DIR = REPO / "tests" / "mutants"
 REFERENCE = REPO / "reference_impl"
 SUITE = REPO / "scenarios"
+CHILD_STOP_S = 20.0  # a child's janitor stops its stack in a few seconds
 DEFAULT_TIMEOUT_S = 240.0
 RUNS = 2  # a kill must reproduce: a mutant killed once only is flaky, not killed
 _KEYS = ("bug", "pattern", "scenario", "expect")
@@ -188,12 +193,50 @@ def _run_once(mutant: Mutant, *, timeout_s: float, extra_args: tuple[str, ...], 
                *extra_args]
         env = {**os.environ, "HARNESS_REPORT_DIR": str(root / "report")}
         env.pop("HARNESS_SERVICE_DIR", None)
-        try:
-            proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout_s)
-        except subprocess.TimeoutExpired:
+        finished = _run_child(cmd, env, timeout_s)
+        if finished is None:
             return MutantResult(mutant.name, "error", None, time.monotonic() - t0, f"timed out after {timeout_s:.0f} s")
-        seconds = time.monotonic() - t0
-        return _verdict(mutant, proc.returncode, junit, proc.stdout + proc.stderr, seconds)
+        code, output = finished
+        return _verdict(mutant, code, junit, output, time.monotonic() - t0)
+
+
+_children: set[subprocess.Popen[str]] = set()
+_children_lock = threading.Lock()
+
+
+def _run_child(cmd: list[str], env: dict[str, str], timeout_s: float) -> tuple[int, str] | None:
+    """The mutant's pytest, its exit code and output; None when it timed out. A child outlives nothing:
+    on a timeout, an interrupt or any error it gets SIGTERM (its own janitor then stops its stack)."""
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    with _children_lock:
+        _children.add(proc)
+    try:
+        output, _ = proc.communicate(timeout=timeout_s)
+        return proc.returncode, output
+    except subprocess.TimeoutExpired:
+        return None
+    finally:
+        _stop_child(proc)
+        with _children_lock:
+            _children.discard(proc)
+
+
+def _stop_child(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.communicate(timeout=CHILD_STOP_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+
+
+def _stop_children() -> None:
+    with _children_lock:
+        live = list(_children)
+    for proc in live:
+        _stop_child(proc)
 
 
 def _verdict(mutant: Mutant, code: int, junit: Path, output: str, seconds: float) -> MutantResult:
@@ -249,12 +292,20 @@ def control(mutants: list[Mutant]) -> Mutant:
 
 
 def run_mutants(mutants: list[Mutant], *, runs: int = RUNS, timeout_s: float = DEFAULT_TIMEOUT_S,
-                on_result: "object | None" = None) -> list[MutantResult]:
-    """Sequentially (the stack is heavy); `on_result(result)` is called after each mutant."""
-    results = []
-    for mutant in mutants:
-        result = run_mutant(mutant, runs=runs, timeout_s=timeout_s)
-        results.append(result)
-        if callable(on_result):
-            on_result(result)
-    return results
+                on_result: Callable[[MutantResult], None] | None = None, jobs: int = 1) -> list[MutantResult]:
+    """Each mutant with its own stack, `jobs` at a time; results in the mutants' order, `on_result(result)`
+    as each finishes. An interrupt (Ctrl-C, SIGTERM) stops every running child before it propagates."""
+    install_signal_handlers()
+    results: dict[str, MutantResult] = {}
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="mutant") as pool:
+            futures = {pool.submit(run_mutant, m, runs=runs, timeout_s=timeout_s): m for m in mutants}
+            for future in as_completed(futures):
+                result = future.result()
+                results[futures[future].name] = result
+                if on_result is not None:
+                    on_result(result)
+    except BaseException:
+        _stop_children()
+        raise
+    return [results[m.name] for m in mutants]

@@ -1,7 +1,8 @@
 """`harness mutants`: run the conformance scenarios against each known-bad variant of the reference
 service (tests/mutants/*.patch) and print the kill matrix: each mutant's expected cause (its `# expect:`
 regex) beside the failure that killed it. Each mutant runs `--runs` times (default 2); only a kill for
-the expected reason in every run counts. Exit 0 when every mutant is killed, 1 otherwise."""
+the expected reason in every run counts. The unpatched reference (the control) runs the same scenarios
+and must pass them. Exit 0 when every mutant is killed and the control passes, 1 otherwise."""
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.commands.output import stdout
-from harness.mutants import DEFAULT_TIMEOUT_S, RUNS, MutantResult, load_mutants, run_mutants
+from harness.mutants import DEFAULT_TIMEOUT_S, RUNS, MutantResult, control, load_mutants, run_mutants
 
 __all__ = ["register"]
 
@@ -31,6 +32,8 @@ def mutants(
     as_json: Annotated[bool, typer.Option("--json", help="print the results as JSON instead of a table")] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=10.0, help="seconds per run of a mutant")] = DEFAULT_TIMEOUT_S,
     runs: Annotated[int, typer.Option("--runs", min=1, help="runs per mutant; every one must kill it")] = RUNS,
+    jobs: Annotated[int, typer.Option("--jobs", min=1, max=8,
+                                      help="mutants run at once, each with its own stack")] = 1,
 ) -> None:
     """Kill matrix: every mutant must be killed by its scenarios."""
     selected = load_mutants(only=only)
@@ -45,12 +48,14 @@ def mutants(
         stdout.print(table)
         return
     progress = None if as_json else (lambda r: stdout.print(f"{r.name}: [{_STYLE[r.verdict]}]{r.verdict}[/] ({r.seconds:.1f} s)"))
-    results = run_mutants(selected, runs=runs, timeout_s=timeout, on_result=progress)
+    # The unpatched reference on the same scenarios last: a kill counts only if the reference passes them.
+    results = run_mutants([*selected, control(selected)], runs=runs, timeout_s=timeout, on_result=progress, jobs=jobs)
     if as_json:
         print(json.dumps([r.to_json() for r in results], indent=2))
     else:
         _matrix(results)
-    raise typer.Exit(0 if all(r.verdict == "killed" for r in results) else 1)
+    good = [r.verdict == ("survived" if r.name == results[-1].name else "killed") for r in results]
+    raise typer.Exit(0 if all(good) else 1)
 
 
 def _matrix(results: list[MutantResult]) -> None:
@@ -61,6 +66,8 @@ def _matrix(results: list[MutantResult]) -> None:
         observed = f"{r.killed_by}: {r.detail[:200]}" if r.killed_by else r.detail[:200]
         for label, text in (("expected", r.expected), ("observed", observed)):  # regexes as written: no markup
             stdout.print(f"  {label}: {text}", markup=False, highlight=False, soft_wrap=True)
-    killed = sum(r.verdict == "killed" for r in results)
-    stdout.print(f"kill matrix: {killed}/{len(results)} killed for the expected reason in every run, "
+    *mutants_run, reference = results
+    killed = sum(r.verdict == "killed" for r in mutants_run)
+    stdout.print(f"kill matrix: {killed}/{len(mutants_run)} killed for the expected reason in every run; "
+                 f"the reference {'passed' if reference.verdict == 'survived' else 'FAILED'} their scenarios; "
                  f"{sum(r.seconds for r in results):.0f} s", highlight=False)
