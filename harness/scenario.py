@@ -86,15 +86,19 @@ async def start_run(stack: LocalStack, record: ScenarioRecord, **script: Any) ->
         return await client.start_run(RunScript(**script))
 
 
+WAIT_S = 30.0  # runs end and the outbox converges within this once the scenario's faults healed
+
+
 def assert_invariants(stack: LocalStack, record: ScenarioRecord, run_ids: list[str],
-                      names: tuple[str, ...] = DELIVERY, *, wait_finished: bool = True, **opts: Any) -> Result:
+                      names: tuple[str, ...] = DELIVERY, *, wait_finished: bool = True, wait_s: float = WAIT_S,
+                      **opts: Any) -> Result:
     """Once the runs have ended and the outbox has converged (within a bound; ``wait_finished=False``:
-    converged only, for runs kept unfinished on purpose), the named invariants hold over what clients
-    got. A wait that times out is a failure too, but only after the judgement and its counterexamples
+    converged only, for runs kept unfinished on purpose; ``wait_s``: the bound, shorter where the
+    clients already waited out the run's end), the named invariants hold over what clients got. A wait that times out is a failure too, but only after the judgement and its counterexamples
     are written: a stalled run is exactly when they are needed. Returns the judgement, whose evidence
     a scenario may assert more on."""
     try:
-        wait_for_outbox(stack.info.dsn, run_ids, timeout=30, finished=wait_finished)
+        wait_for_outbox(stack.info.dsn, run_ids, timeout=wait_s, finished=wait_finished)
         timed_out = None
     except WaitTimeout as exc:
         timed_out = exc

@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 
-from harness.checks.lag import LagSummary, classify_lag, lag_samples
+from harness.checks.lag import NORMAL_MS, LagSummary, classify_lag, lag_samples
 from harness.nemesis import Latency, link_toxic
 from harness.observer import take_snapshot
 from harness.scenario import (
@@ -40,14 +40,18 @@ SCRIPT = {"steps": 10, "interval_ms": 300}
 async def _phase(stack: LocalStack, scenario: ScenarioRecord, prefix: str, earlier: tuple[str, ...] = (),
                  faulted: bool = False) -> tuple[list[str], LagSummary]:
     """Fresh runs, consumed to the end; their publish lag classified; delivery judged over the whole
-    history so far (so the `earlier` phases' runs are judged again with it). Delivered lag is judged
-    only outside a fault: a fault's window reaches the history when it ends."""
+    history so far (so the `earlier` phases' runs are judged again with it). Outside a fault the `lag`
+    invariant judges publish lag against the normal class too, with its counterexample; under a fault
+    neither lag is judged here (a fault's window reaches the history only when it ends)."""
     run_ids = [await start_run(stack, scenario, **SCRIPT) for _ in range(RUNS_PER_PHASE)]
     outcomes = await asyncio.gather(*(consume_all(consumer_config(stack), scenario.history, run_id, 1,
                                                   prefix=f"{prefix}{i}-")
                                       for i, run_id in enumerate(run_ids)))
     assert all(o.reached_terminal for group in outcomes for o in group), outcomes
-    assert_invariants(stack, scenario, [*earlier, *run_ids], BACKFILL if faulted else DELIVERY)
+    if faulted:
+        assert_invariants(stack, scenario, [*earlier, *run_ids], BACKFILL)
+    else:
+        assert_invariants(stack, scenario, [*earlier, *run_ids], ("lag", *DELIVERY), lag_bound_ms=NORMAL_MS)
     snapshot = take_snapshot(stack.info.dsn, run_ids)
     samples = lag_samples(scenario.history, snapshot, "publish")
     expected = sum(run.last_seq for run in snapshot.runs.values())

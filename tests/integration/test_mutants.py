@@ -13,7 +13,10 @@ import pytest
 
 from harness.mutants import MutantResult, load_mutants, run_mutants
 
-pytestmark = pytest.mark.tool("patch")
+MATRIX_TIMEOUT_S = 1200
+
+# The whole matrix runs in the first test's setup: pytest.ini's 300 s per test is far too short for it.
+pytestmark = [pytest.mark.tool("patch"), pytest.mark.timeout(MATRIX_TIMEOUT_S)]
 
 MUTANTS = load_mutants()
 RUNS_IN_MAKE_TEST = 1
