@@ -63,7 +63,9 @@ def _outbox_errors(logs_dir: Path, since: float) -> list[dict]:
 @pytest.mark.parametrize("target", ["api", "outbox-worker", "queue-worker"])
 async def test_terminated_sessions_lose_and_duplicate_nothing(stack: LocalStack, clean_db: str,
                                                               scenario: ScenarioRecord, target: str) -> None:
-    run_id = await start_run(stack, scenario, steps=STEPS, interval_ms=25)
+    # A 6 s run: live frames go on for seconds after the fault and its reconnect settle, so delivered lag
+    # is judged after the recovery too.
+    run_id = await start_run(stack, scenario, steps=STEPS, interval_ms=100)
     consuming = asyncio.ensure_future(asyncio.gather(
         consume_all(consumer_config(stack), scenario.history, run_id, 2, prefix="q"),
         consume_all(consumer_config(stack, resume="last_event_id"), scenario.history, run_id, 1, prefix="h")))
