@@ -10,19 +10,18 @@ from harness.stack import LocalStack
 
 @contextmanager
 def killed(stack: LocalStack, history: History, name: str) -> Iterator[None]:
-    """SIGKILL `name` (a service process, or `postgres` for a crash of the postmaster); restart on exit."""
+    """SIGKILL `name` (a service process, or `postgres` for a crash of the postmaster); on exit restart that
+    process only: other faults whose windows are still open stay in force."""
     with history.fault("kill", name):
         if name == "postgres":
             assert stack.postgres is not None
             stack.postgres.kill()
-            restart = stack.postgres.start
         else:
             stack.process(name).kill()
-            restart = stack.heal
         try:
             yield
         finally:
-            restart()
+            stack.revive(name)
 
 
 @contextmanager

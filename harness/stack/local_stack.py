@@ -170,6 +170,23 @@ class LocalStack:
                 return proc
         raise KeyError(f"no process {name!r} in this stack")
 
+    def revive(self, name: str) -> None:
+        """Start `name` again if it is dead, and wait until a service process is ready; nothing else is
+        touched, so other faults still in force stay in force."""
+        if name == "postgres" and self.postgres is not None:
+            pg_process = getattr(self.postgres, "process", None)  # only an embedded server has one
+            if pg_process is not None and not pg_process.running:
+                self.postgres.start()
+            return
+        if self.service is not None and any(p.name == name for p in self.service.processes):
+            proc = self.service.get(name)
+            if not proc.process.running:
+                proc.process.start()
+                self.service.wait_ready([proc])
+            return
+        if not self.process(name).running:
+            self.process(name).start()
+
     def heal(self) -> None:
         """Undo every fault: resume paused processes, restart dead ones, remove every toxic.
 

@@ -24,8 +24,10 @@ from harness.nemesis import (
     SlowClose,
     Timeout,
     down,
+    killed,
     link_toxic,
     locked_outbox,
+    paused,
     run_schedule,
     terminated_backends,
 )
@@ -144,6 +146,21 @@ def test_down_refuses_connections_until_the_block_exits(stack: LocalStack, clean
             httpx.get(url, timeout=2)
     assert httpx.get(url, timeout=5).status_code == 200
     assert [w.name for w in of_kind(history, FaultWindow)] == ["down"]
+
+
+def test_ending_a_kill_leaves_a_nested_toxic_and_pause_in_force(stack: LocalStack, clean_db: str) -> None:
+    history = History()
+    with paused(stack, history, "queue-worker-0"):
+        with link_toxic(stack, history, "sse", Latency(latency=400)):
+            with killed(stack, history, "outbox-worker-0"):
+                assert not stack.process("outbox-worker-0").running
+            assert stack.process("outbox-worker-0").running, "the killed process was not restarted"
+            assert stack.process("queue-worker-0").paused, "ending the kill resumed a paused process"
+            t0 = time.monotonic()
+            httpx.get(f"{stack.info.api_url}/healthz", timeout=10)
+            assert time.monotonic() - t0 >= 0.35, "ending the kill removed the toxic on the sse link"
+    windows = {w.name: w for w in of_kind(history, FaultWindow)}
+    assert windows["kill"].end <= windows["toxic:latency"].end <= windows["pause"].end  # type: ignore[operator]
 
 
 def test_terminated_backends_make_the_service_reconnect(stack: LocalStack, clean_db: str) -> None:
