@@ -57,7 +57,6 @@ RUN_INTERVALS_MS = st.sampled_from([0, 10, 30, 60])
 # check samples outside every fault window (and past its settle second) in every schedule.
 SLOW_INTERVALS = 3
 STEADY_STEPS, STEADY_INTERVAL_MS = 8, 250
-FAULT_ORDER = ("pg", "outbox")  # held faults close in this order: a toxic before the kill's heal resets proxies
 
 
 @dataclass(frozen=True)
@@ -251,10 +250,9 @@ def make_machine(stack: LocalStack, folder: Path, log: ScheduleLog) -> type[Rule
                 self._heal()
 
         def _heal(self) -> None:
-            for slot in FAULT_ORDER:
-                held = self.held.pop(slot, None)
-                if held is not None:
-                    held.close()
+            while self.held:  # each fault ends only itself, so the order is free: newest first
+                _, held = self.held.popitem()
+                held.close()
             stack.heal()
 
         def teardown(self) -> None:
