@@ -164,8 +164,15 @@ def run_mutant(mutant: Mutant, *, runs: int = RUNS, timeout_s: float = DEFAULT_T
     t0 = time.monotonic()
     done: list[MutantResult] = []
     good = "survived" if mutant.patch is None else "killed"
+    retried = False
     while len(done) < runs and (not done or done[-1].verdict == good):
-        done.append(_run_once(mutant, timeout_s=timeout_s, extra_args=extra_args, reference=reference))
+        result = _run_once(mutant, timeout_s=timeout_s, extra_args=extra_args, reference=reference)
+        if result.verdict == "error" and STACK_NOT_STARTED in result.detail and not retried:
+            # Says nothing about the mutant (e.g. a port taken between its choice and the bind while
+            # another stack starts): that run once more, then an error is an error.
+            retried = True
+            continue
+        done.append(result)
     return _combine(mutant, done, time.monotonic() - t0)
 
 

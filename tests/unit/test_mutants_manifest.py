@@ -152,3 +152,22 @@ def test_the_control_must_pass_every_run(monkeypatch: pytest.MonkeyPatch) -> Non
                         lambda mutant, **_: MutantResult(mutant.name, next(queue), None, 1.0, ""))
     control = mutants_module.control([M])
     assert run_mutant(control, runs=2).verdict == "killed"  # the reference failed its run 2: not a pass
+
+
+@pytest.mark.parametrize(("details", "verdict", "ran"), [
+    (["setup error: could not start the stack-logs: api-0 exited", "killed"], "killed", ("killed",)),
+    (["setup error: could not start the stack-logs", "setup error: could not start the stack-logs"], "error",
+     ("error",)),  # once more only: a stack that never starts is an error
+])
+def test_a_stack_that_did_not_start_is_run_once_more(monkeypatch: pytest.MonkeyPatch, details: list[str],
+                                                     verdict: str, ran: tuple[str, ...]) -> None:
+    queue = iter(details)
+
+    def once(mutant: Mutant, **_: object) -> MutantResult:
+        detail = next(queue)
+        v = "killed" if detail == "killed" else "error"
+        return MutantResult(mutant.name, v, "t_bad" if v == "killed" else None, 1.0, detail)
+
+    monkeypatch.setattr(mutants_module, "_run_once", once)
+    result = run_mutant(M, runs=1)
+    assert (result.verdict, result.runs) == (verdict, ran)
