@@ -115,9 +115,6 @@ class Snapshot:
         """A database time on the history's wall clock (unchanged when no offset was measured)."""
         return db_time + (self.clock_offset_s or 0.0)
 
-    def publish_times(self, run_id: str, seq: int) -> list[float]:
-        return sorted(p.time for p in self.publishes or () if p.run_id == run_id and p.seq == seq)
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "runs": {k: _run_to_dict(v) for k, v in self.runs.items()},
