@@ -101,7 +101,7 @@ class Frame(_Record):
     wall: float
     mono: float
     # What the wire said, for the content check: the `id:` field and the data's own seq, run id and
-    # a digest of its payload (``harness.checks.snapshot.payload_digest``); None when absent.
+    # a digest of its payload (``harness.model.payload_digest``); None when absent.
     id_seq: int | None = None
     data_seq: int | None = None
     data_run_id: str | None = None

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from harness.checks.snapshot import (
+from harness.model import (
     TERMINAL_TYPE,
     EventRow,
     GaugeReading,
@@ -20,11 +20,10 @@ from harness.checks.snapshot import (
     PublishRecord,
     RunSnapshot,
     Snapshot,
-    inserts_from_log_lines,
     payload_digest,
-    publishes_from_log_lines,
     to_epoch,
 )
+from harness.service_logs import INSERTED, PUBLISHED, inserts_from_log_lines, publishes_from_log_lines, read_log_lines
 from harness.errors import PostgresError, WaitTimeout
 from harness.stack import LocalStack
 from harness.stack.waiting import wait_until
@@ -160,8 +159,7 @@ def _metric_lines(logs_dir: Path | None, run_ids: set[str]
     runs too. None, None: no logs collected, so checks that need them answer unknown."""
     if logs_dir is None:
         return None, None
-    lines = [line for path in sorted(logs_dir.glob("*.log"))
-             for line in path.read_text(errors="replace").splitlines() if '"metric.events_' in line]
+    lines = read_log_lines(logs_dir, msg=(INSERTED, PUBLISHED))
     inserts = tuple(i for i in inserts_from_log_lines(lines) if i.run_id in run_ids)
     publishes = tuple(p for p in publishes_from_log_lines(lines) if p.run_id in run_ids)
     return inserts, publishes

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.checks import CHECKERS, Result, Snapshot, Valid, compose, merge_valid
+from harness.checks import CHECKERS, Result, Valid, compose, merge_valid
+from harness.model import Snapshot
 from harness.errors import ConfigError
 from harness.history import History
 

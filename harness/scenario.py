@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.checks import CHECKERS, Result, Snapshot, Valid, compose
+from harness.checks import CHECKERS, Result, Valid, compose
+from harness.model import Snapshot
 from harness.errors import WaitTimeout
 from harness.history import FaultWindow, History, of_kind
 from harness.observer import gauge_probe, take_snapshot, wait_for_outbox

@@ -8,7 +8,7 @@ import asyncio
 import httpx
 import pytest
 
-from harness.checks import RunSnapshot
+from harness.model import RunSnapshot
 from harness.checks._deliveries import connections
 from harness.history import Frame, of_kind
 from harness.nemesis import armed_failpoint, killed, paused, toxic

@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 
-from harness.checks import Snapshot
+from harness.model import Snapshot
 from harness.history import ConnOpened, Frame, of_kind
 from harness.nemesis import armed_failpoint, toxic
 from harness.observer import take_snapshot

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 
 import pytest
 
-from harness.checks import Snapshot
+from harness.model import Snapshot
 from harness.history import History
 from harness.nemesis import down, paused
 from harness.observer import take_snapshot

@@ -11,7 +11,6 @@ time; how many events/s the stack appends and publishes, and how far publishing 
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import time
@@ -25,6 +24,7 @@ from harness.bench.common import BenchError, BenchStack, create_runs, merge_coun
 from harness.bench.cpu import CpuMeter
 from harness.bench.loadgen import AppendJob, ConsumerJob, LoadProcesses, read_samples
 from harness.bench.stats import LatencySummary, summarize
+from harness.service_logs import PUBLISHED, read_log_lines
 
 __all__ = ["ThroughputParams", "ThroughputResult", "outbox_log_lags", "run_throughput"]
 
@@ -157,20 +157,9 @@ def _db_lag(conn: psycopg.Connection[Any], run_ids: list[str], window: tuple[flo
 
 def outbox_log_lags(logs_dir: Path, window: tuple[float, float]) -> list[float]:
     """lag_ms of every `metric.events_published` line the outbox workers logged within the window."""
-    lags = []
-    for path in sorted(logs_dir.glob("outbox-worker-*.log")):
-        with path.open(encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if "metric.events_published" not in line:
-                    continue
-                try:
-                    obj = json.loads(line)
-                except ValueError:
-                    continue
-                stamp, lag = obj.get("timestamp"), obj.get("lag_ms")
-                if isinstance(stamp, (int, float)) and isinstance(lag, (int, float)) and window[0] <= stamp < window[1]:
-                    lags.append(float(lag))
-    return lags
+    lines = read_log_lines(logs_dir, msg=PUBLISHED, files="outbox-worker-*.log")
+    return [float(ln.obj["lag_ms"]) for ln in lines if ln.timestamp is not None and window[0] <= ln.timestamp < window[1]
+            and isinstance(ln.obj.get("lag_ms"), (int, float)) and not isinstance(ln.obj.get("lag_ms"), bool)]
 
 
 def _sleep_until(moment: float) -> None:

@@ -36,13 +36,6 @@ from harness.checks._result import (
     unknown,
 )
 from harness.checks.lag import LagSample, LagSummary, classify_lag, increasing_trend, lag_class
-from harness.checks.snapshot import (
-    EventRow,
-    PublishRecord,
-    RunSnapshot,
-    Snapshot,
-    publishes_from_log_lines,
-)
 
 # In DESIGN.md's order: invariant n is the n-th entry.
 CHECKERS: dict[str, Checker] = {
@@ -68,14 +61,10 @@ __all__ = [
     "CHECKERS",
     "UNKNOWN",
     "Checker",
-    "EventRow",
     "LagSample",
     "LagSummary",
     "Opts",
-    "PublishRecord",
     "Result",
-    "RunSnapshot",
-    "Snapshot",
     "Valid",
     "append_after_terminal",
     "check_all",
@@ -93,7 +82,6 @@ __all__ = [
     "ordering",
     "outbox",
     "passed",
-    "publishes_from_log_lines",
     "terminal",
     "time_travel",
     "unknown",

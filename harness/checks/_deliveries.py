@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.checks._result import HistoryLike, Result, UNKNOWN, merge_valid
-from harness.checks.snapshot import TERMINAL_TYPE, RunSnapshot, Snapshot
+from harness.model import TERMINAL_TYPE, RunSnapshot, Snapshot
 from harness.history import ConnClosed, ConnOpened, FaultWindow, Frame, Heartbeat, Record, records_of
 
 MAX_LISTED = 10  # evidence lists are cut here: a counterexample should be readable

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
 from harness.history import History, Record
-from harness.checks.snapshot import Snapshot
+from harness.model import Snapshot
 
 Valid = Union[bool, Literal["unknown"]]
 UNKNOWN: Literal["unknown"] = "unknown"

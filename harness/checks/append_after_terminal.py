@@ -19,7 +19,7 @@ from typing import Any
 
 from harness.checks._deliveries import MAX_LISTED, connections, run_of
 from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
-from harness.checks.snapshot import Snapshot, TERMINAL_TYPE
+from harness.model import Snapshot, TERMINAL_TYPE
 from harness.history import Op, of_kind, pair_ops, records_of
 
 NAME = "no_append_after_terminal"

@@ -16,7 +16,7 @@ from typing import Any
 
 from harness.checks._deliveries import MAX_LISTED, Conn, connections, run_of
 from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
-from harness.checks.snapshot import RunSnapshot, Snapshot
+from harness.model import RunSnapshot, Snapshot
 from harness.history import Frame
 
 NAME = "content"

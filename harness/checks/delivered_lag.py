@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from harness.checks import lag
 from harness.checks._result import HistoryLike, Opts, Result, merge_valid
-from harness.checks.snapshot import Snapshot
+from harness.model import Snapshot
 
 NAME = "delivered_lag"
 

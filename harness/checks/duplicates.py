@@ -12,7 +12,7 @@ from collections import Counter
 
 from harness.checks._deliveries import MAX_LISTED, connections, duplicate_deliveries, sessions
 from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
-from harness.checks.snapshot import Snapshot
+from harness.model import Snapshot
 
 NAME = "no_duplicate_delivery"
 

@@ -36,7 +36,7 @@ from harness.checks._deliveries import (
 )
 from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
 from harness.checks.fault_scope import faults_on
-from harness.checks.snapshot import RunSnapshot, Snapshot
+from harness.model import RunSnapshot, Snapshot
 from harness.history import FaultWindow
 
 NAME = "exactly_once"

@@ -6,7 +6,7 @@ from collections import Counter
 
 from harness.checks._deliveries import combine, seq_ranges
 from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
-from harness.checks.snapshot import RunSnapshot, Snapshot
+from harness.model import RunSnapshot, Snapshot
 
 NAME = "gapless"
 

@@ -16,7 +16,7 @@ from typing import Any
 from harness.checks._deliveries import Conn, MAX_LISTED, connections, fault_windows, overlaps_fault
 from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
 from harness.checks.fault_scope import faults_on
-from harness.checks.snapshot import Snapshot
+from harness.model import Snapshot
 from harness.history import FaultWindow
 
 NAME = "heartbeat"

@@ -29,7 +29,7 @@ from typing import Any
 from harness.checks._deliveries import connections, fault_windows, overlaps_fault
 from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
 from harness.checks.fault_scope import faults_on
-from harness.checks.snapshot import Snapshot
+from harness.model import Snapshot
 
 NAME = "lag"
 NORMAL_MS = 100.0

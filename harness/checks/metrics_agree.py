@@ -28,7 +28,7 @@ from typing import Any
 from harness.checks._deliveries import MAX_LISTED, fault_windows, overlaps_fault
 from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
 from harness.checks.fault_scope import faults_on
-from harness.checks.snapshot import EventRow, GaugeReading, InsertRecord, PublishRecord, Snapshot
+from harness.model import EventRow, GaugeReading, InsertRecord, PublishRecord, Snapshot
 from harness.history import FaultWindow
 
 NAME = "metrics_agree"

@@ -12,7 +12,7 @@ from typing import Any
 
 from harness.checks._deliveries import Conn, combine, connections, publish_time, run_of
 from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
-from harness.checks.snapshot import Snapshot
+from harness.model import Snapshot
 from harness.history import Frame
 
 NAME = "ordering"

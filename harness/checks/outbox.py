@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from harness.checks._deliveries import combine, fault_windows
 from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
-from harness.checks.snapshot import RunSnapshot, Snapshot
+from harness.model import RunSnapshot, Snapshot
 
 NAME = "outbox_converged"
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from harness.checks._deliveries import MAX_LISTED, connections
 from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
-from harness.checks.snapshot import TERMINAL_STATES, TERMINAL_TYPE, RunSnapshot, Snapshot
+from harness.model import TERMINAL_STATES, TERMINAL_TYPE, RunSnapshot, Snapshot
 from harness.history import Op, of_kind, pair_ops
 
 NAME = "run_state"

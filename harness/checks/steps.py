@@ -16,7 +16,7 @@ from collections import defaultdict
 
 from harness.checks._deliveries import MAX_LISTED, combine, seq_ranges
 from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
-from harness.checks.snapshot import RunSnapshot, Snapshot
+from harness.model import RunSnapshot, Snapshot
 
 NAME = "steps_once"
 STARTED, STEP = "RunStarted", "RunStep"

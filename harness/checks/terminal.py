@@ -22,7 +22,7 @@ from typing import Any
 from harness.checks._deliveries import Conn, combine, connections, fault_windows, overlaps_fault, run_of, sessions
 from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
 from harness.checks.fault_scope import faults_on
-from harness.checks.snapshot import RunSnapshot, Snapshot, TERMINAL_TYPE
+from harness.model import RunSnapshot, Snapshot, TERMINAL_TYPE
 from harness.history import FaultWindow, Frame
 
 NAME = "terminal"

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from harness.runbook.context import resolve_dsn, resolve_logs_dir, stack_json
-from harness.runbook.log_lines import parse_duration
+from harness.service_logs import parse_duration
 
 __all__ = ["DsnOpt", "JsonOpt", "LogsOpt", "emit_json", "finish", "logs_or_none", "resolve_dsn", "resolve_logs_dir",
            "seconds"]

@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Union, get_args
 
 from harness.errors import ConfigError
+from harness.model import LINKS
 from harness.stack import Toxic
 
 __all__ = ["Bandwidth", "Direction", "LINKS", "Latency", "LimitData", "LinkToxic", "ResetPeer", "SlowClose",
            "Slicer", "TOXIC_TYPES", "Timeout", "check_direction", "check_link", "toxic_from_params"]
 
 Direction = Literal["upstream", "downstream"]
-LINKS = ("sse", "pg_api", "pg_outbox", "pg_queue")
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.checks.lag import percentile
-from harness.checks.snapshot import publishes_from_log_lines
 from harness.runbook._db import connect, fetch_all, fetch_one
-from harness.runbook.log_lines import read_log_lines
+from harness.service_logs import publishes_from_log_lines, read_log_lines
 
 __all__ = ["AlertResult", "AlertThresholds", "AlertData", "evaluate", "evaluate_alerts", "gather",
            "run_stall", "outbox_backlog", "high_lag", "sse_churn"]
@@ -171,7 +170,7 @@ def gather(dsn: str, logs_dir: Path | None, t: AlertThresholds) -> AlertData:
 def _read_logs(data: AlertData, logs_dir: Path, t: AlertThresholds) -> None:
     lines = read_log_lines(logs_dir, since_s=max(t.lag_window_s, t.churn_window_s))
     lag_cut, churn_cut = data.now - t.lag_window_s, data.now - t.churn_window_s
-    pubs = publishes_from_log_lines(ln.raw for ln in lines if ln.msg == "metric.events_published")
+    pubs = publishes_from_log_lines(lines)
     data.lag_ms = [p.lag_ms for p in sorted(pubs, key=lambda p: p.time) if p.lag_ms is not None and p.time >= lag_cut]
     data.connections = [ln.run_id for ln in lines if ln.msg == "stream-run" and ln.run_id
                         and (ln.timestamp or 0) >= churn_cut]

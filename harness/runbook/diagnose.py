@@ -20,7 +20,7 @@ from typing import Any
 
 from harness.errors import DiagnosisError
 from harness.runbook._db import connect, fetch_all, fetch_one
-from harness.runbook.log_lines import read_log_lines
+from harness.service_logs import read_log_lines
 
 __all__ = ["HEALTHY", "Diagnosis", "Step", "diagnose", "ACTIONS"]
 

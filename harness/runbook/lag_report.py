@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.checks.lag import classify_lag
-from harness.checks.snapshot import PublishRecord, publishes_from_log_lines
-from harness.runbook.log_lines import read_log_lines
+from harness.model import PublishRecord
+from harness.service_logs import publishes_from_log_lines, read_log_lines
 
 __all__ = ["LagGroup", "LagReport", "lag_report", "summarise_publishes"]
 
@@ -80,7 +80,7 @@ def summarise_publishes(records: Sequence[PublishRecord], *, basis: str = "p95",
 def lag_report(logs_dir: Path, *, since_s: float | None = 300.0, basis: str = "p95", by: str | None = None,
                run_id: str | None = None) -> LagReport:
     lines = read_log_lines(logs_dir, since_s=since_s, msg="metric.events_published")
-    records = publishes_from_log_lines(ln.raw for ln in lines)
+    records = publishes_from_log_lines(lines)
     if run_id is not None:
         records = tuple(r for r in records if r.run_id == run_id)
     return summarise_publishes(records, basis=basis, by=by, window_s=since_s)

@@ -25,7 +25,7 @@ import psycopg
 
 from harness.errors import RunbookCheckError
 from harness.runbook._db import connect
-from harness.runbook.log_lines import LogLine, read_log_lines
+from harness.service_logs import LogLine, read_log_lines
 from harness.runbook.markdown_sql import CodeBlock, code_blocks, fill_placeholders, split_statements
 
 __all__ = ["BlockResult", "DEFAULT_VALUES", "check_pipeline_fields", "check_runbook", "pipeline_stages"]

@@ -9,7 +9,7 @@ from harness.stack.config import StackConfig
 from harness.stack.db_reset import truncate_service_tables
 from harness.stack.info import ProcessInfo, StackInfo
 from harness.stack.janitor import get_janitor, install_signal_handlers, reap_leftovers
-from harness.stack.local_stack import PROXY_NAMES, LocalStack
+from harness.stack.local_stack import LocalStack
 from harness.stack.nginx import NginxMode
 from harness.stack.postgres import PostgresSettings
 from harness.stack.processes import ManagedProcess, ProcessSpec
@@ -18,7 +18,6 @@ from harness.stack.toxiproxy_api import ProxyInfo, Toxic, ToxiproxyApi
 from harness.stack.waiting import wait_until
 
 __all__ = [
-    "PROXY_NAMES",
     "Intervals",
     "LocalStack",
     "ManagedProcess",

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from harness.errors import HarnessError, StackError
+from harness.model import LINKS
 from harness.stack.config import StackConfig
 from harness.stack.info import ProcessInfo, StackInfo
 from harness.stack.janitor import get_janitor
@@ -33,9 +34,8 @@ from harness.stack.service import PROXY_OF_ROLE, Service
 from harness.stack.toxiproxy_api import ToxiproxyApi
 from harness.stack.toxiproxy_server import ToxiproxyServer, make_toxiproxy
 
-__all__ = ["LocalStack", "PROXY_NAMES"]
+__all__ = ["LocalStack"]
 
-PROXY_NAMES = ("sse", "pg_api", "pg_outbox", "pg_queue")
 log = logging.getLogger(__name__)
 
 
@@ -95,7 +95,7 @@ class LocalStack:
         self.toxiproxy = make_toxiproxy(self.config.toxiproxy_url, self.logs_dir)
         self.toxiproxy.start()
         self.api = self.toxiproxy.api()
-        for name in PROXY_NAMES:  # a previous run on a shared server may have left ours behind
+        for name in LINKS:  # a previous run on a shared server may have left ours behind
             if self.proxy_name(name) in self.api.list_proxies():
                 self.api.delete_proxy(self.proxy_name(name))
 
@@ -131,7 +131,7 @@ class LocalStack:
     def _describe(self, role_dsns: dict[str, str]) -> StackInfo:
         assert self.postgres is not None and self.toxiproxy is not None and self.api is not None
         proxies = self.api.list_proxies()
-        listen = {name: proxies[self.proxy_name(name)].listen for name in PROXY_NAMES}
+        listen = {name: proxies[self.proxy_name(name)].listen for name in LINKS}
         apis = self.service.apis if self.service else []
         direct = tuple(a.url for a in apis) or (f"http://{LOOPBACK}:{self._api_port}",)
         return StackInfo(
@@ -144,7 +144,7 @@ class LocalStack:
             api_direct_urls=direct,
             nginx_url=self.nginx.url if self.nginx else None,
             role_dsns=role_dsns,
-            proxies={name: self.proxy_name(name) for name in PROXY_NAMES},
+            proxies={name: self.proxy_name(name) for name in LINKS},
             proxy_listen=listen,
             admin_urls={p.name: p.url for p in self.service.processes if p.role != "api"} if self.service else {},
             processes=tuple(self._process_info(p) for p in self.managed_processes()),
@@ -217,7 +217,7 @@ class LocalStack:
         if self.toxiproxy.owned:
             self.api.reset()
             return
-        for name in PROXY_NAMES:
+        for name in LINKS:
             proxy = self.api.get_proxy(self.proxy_name(name))
             for toxic in proxy.toxics:
                 self.api.remove_toxic(proxy.name, toxic.name)
@@ -248,7 +248,7 @@ class LocalStack:
             return
         if self.toxiproxy is not None and not self.toxiproxy.owned:
             existing = self.api.list_proxies()
-            for name in PROXY_NAMES:
+            for name in LINKS:
                 if self.proxy_name(name) in existing:
                     self.api.delete_proxy(self.proxy_name(name))
         self.api.close()

@@ -32,7 +32,7 @@ from types import TracebackType
 from typing import Any
 
 from harness.history import ConnClosed, ConnOpened, Frame, History
-from harness.checks.snapshot import to_epoch
+from harness.model import to_epoch
 
 CHROMIUM_PATH = os.environ.get("HARNESS_CHROMIUM", "/usr/bin/chromium")
 LAUNCH_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

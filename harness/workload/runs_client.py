@@ -20,8 +20,8 @@ import httpx
 
 from harness.errors import HarnessError
 from harness.history import History, Op
+from harness.model import TERMINAL_TYPE
 
-TERMINAL_TYPE = "RunFinished"
 
 
 @dataclass(frozen=True)

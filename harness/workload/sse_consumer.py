@@ -27,7 +27,7 @@ from typing import Any, Literal, NamedTuple
 
 import httpx
 
-from harness.checks.snapshot import TERMINAL_TYPE, payload_digest, to_epoch
+from harness.model import TERMINAL_TYPE, payload_digest, to_epoch
 from harness.history import ConnClosed, ConnOpened, Frame, Heartbeat, History
 from harness.workload.sse_parser import SSEComment, SSEEvent, SSEParser
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from harness.checks.snapshot import EventRow, RunSnapshot, Snapshot
+from harness.model import EventRow, RunSnapshot, Snapshot
 from harness.history import ConnClosed, ConnOpened, FaultWindow, Frame, Heartbeat, Op, Record
 
 WALL0 = 1_700_000_000.0  # wall = WALL0 + mono: distinct clocks catch a checker mixing them up

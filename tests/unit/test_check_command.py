@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from harness.checks import CHECKERS
-from harness.checks.snapshot import Snapshot
+from harness.model import Snapshot
 from harness.cli import main
 from harness.history import Record, save_jsonl
 from tests.unit._histories import Builder, snapshot

@@ -7,7 +7,8 @@ from dataclasses import replace
 from hypothesis import given, settings, strategies as st
 
 from _histories import WALL0, Builder, correct_deliveries, delivery_history, frame_positions, snapshot
-from harness.checks import EventRow, RunSnapshot, Snapshot, duplicates, exactly_once, ordering, terminal
+from harness.checks import duplicates, exactly_once, ordering, terminal
+from harness.model import EventRow, RunSnapshot, Snapshot
 from harness.history import ConnOpened, Frame
 
 
@@ -127,7 +128,7 @@ def test_require_204_probe() -> None:
 
 
 def test_duplicate_publishes_are_counted_not_failed() -> None:
-    from harness.checks.snapshot import PublishRecord
+    from harness.model import PublishRecord
     snap = replace(snapshot(3), publishes=(PublishRecord("r1", 1, 1.0), PublishRecord("r1", 1, 2.0),
                                            PublishRecord("r1", 2, 3.0)))
     res = duplicates.check(delivery_history(3, [1]), snap, {})

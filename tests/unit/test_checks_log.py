@@ -6,7 +6,8 @@ from dataclasses import replace
 
 from _histories import WALL0, Builder, delivery_history, ops_after_terminal, snapshot
 from harness.checks import append_after_terminal, gapless, outbox, time_travel
-from harness.checks.snapshot import EventRow, PublishRecord, RunSnapshot, Snapshot, publishes_from_log_lines, to_epoch
+from harness.model import EventRow, PublishRecord, RunSnapshot, Snapshot, to_epoch
+from harness.service_logs import publishes_from_log_lines
 
 
 def _with_events(snap: Snapshot, events: tuple[EventRow, ...], **run_changes: object) -> Snapshot:

@@ -12,7 +12,7 @@ import httpx
 
 from _histories import WALL0, Builder, delivery_history, ops_after_terminal, snapshot
 from harness.checks import CHECKERS, append_after_terminal, content, exactly_once, heartbeat, terminal, time_travel
-from harness.checks.snapshot import PublishRecord, Snapshot, payload_digest
+from harness.model import PublishRecord, Snapshot, payload_digest
 from harness.history import ConnClosed, FaultWindow, Frame, Heartbeat, History, of_kind
 from harness.workload import ConsumerConfig, SSEConsumer
 

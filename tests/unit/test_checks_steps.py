@@ -3,7 +3,8 @@ repeats step indices; a resumed job that restarted from the beginning repeats Ru
 
 from __future__ import annotations
 
-from harness.checks import CHECKERS, EventRow, Result, RunSnapshot, Snapshot, steps
+from harness.checks import CHECKERS, Result, steps
+from harness.model import EventRow, RunSnapshot, Snapshot
 
 
 def _run(*events: tuple[str, int | None], run_id: str = "r1", state: str = "succeeded") -> RunSnapshot:

@@ -8,7 +8,7 @@ from hypothesis import given, strategies as st
 from _histories import WALL0, Builder
 from harness.checks import heartbeat, lag
 from harness.checks.lag import classify_lag, increasing_trend, lag_class, percentile
-from harness.checks.snapshot import EventRow, RunSnapshot, Snapshot
+from harness.model import EventRow, RunSnapshot, Snapshot
 from harness.history import FaultWindow
 
 

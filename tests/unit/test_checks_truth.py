@@ -16,16 +16,16 @@ import pytest
 from _histories import WALL0, Builder
 from harness import scenario as scenario_module
 from harness.checks import CHECKERS, lag, metrics_agree, run_state
-from harness.checks.snapshot import (
+from harness.model import (
     EventRow,
     GaugeReading,
     InsertRecord,
     PublishRecord,
     RunSnapshot,
     Snapshot,
-    inserts_from_log_lines,
     payload_digest,
 )
+from harness.service_logs import inserts_from_log_lines
 from harness.errors import WaitTimeout
 from harness.history import FaultWindow, Frame, Record
 from harness.observer import _clock_offset, _runs

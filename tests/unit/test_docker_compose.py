@@ -8,7 +8,8 @@ from typing import Any
 
 import yaml
 
-from harness.stack import PROXY_NAMES, Intervals
+from harness.model import LINKS
+from harness.stack import Intervals
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICE_ROLES = ("api", "outbox-worker", "queue-worker")
@@ -49,7 +50,7 @@ def test_service_processes_use_the_variables_the_harness_sets() -> None:
 
 def test_each_role_reaches_postgres_through_its_own_toxiproxy_link() -> None:
     proxies = {p["name"]: p for p in json.loads((REPO / "docker" / "toxiproxy.json").read_text())}
-    assert set(proxies) == set(PROXY_NAMES)
+    assert set(proxies) == set(LINKS)
     links = {"api": "pg_api", "outbox-worker": "pg_outbox", "queue-worker": "pg_queue"}
     for role, link in links.items():
         port = proxies[link]["listen"].rsplit(":", 1)[1]

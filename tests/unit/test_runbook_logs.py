@@ -9,7 +9,7 @@ import pytest
 
 from harness.errors import LogsError
 from harness.runbook.lag_report import lag_report
-from harness.runbook.log_lines import parse_duration, parse_line, read_log_lines
+from harness.service_logs import parse_duration, parse_line, read_log_lines
 from harness.runbook.runbook_check import check_pipeline_fields, logical_lines, pipeline_stages
 
 NOW = 1_700_000_000.0
@@ -91,7 +91,7 @@ def test_pipeline_stages_and_continuations() -> None:
 
 
 def test_field_references_checked_on_selected_lines() -> None:
-    from harness.runbook.log_lines import parse_line as p
+    from harness.service_logs import parse_line as p
 
     lines = [p(line("metric.events_published", NOW, seq=1, lag_ms=3.0)), p(line("stream-run", NOW, fromSeq=0)),
              p(line("metric.events_published", NOW, seq=2))]

@@ -12,7 +12,7 @@ from hypothesis import given, strategies as st
 
 from _histories import snapshot
 from harness.checks import exactly_once, heartbeat, ordering, terminal
-from harness.checks.snapshot import payload_digest
+from harness.model import payload_digest
 from harness.history import ConnClosed, ConnOpened, Frame, Heartbeat, History, of_kind
 from harness.workload import ConsumerConfig, SSEComment, SSEConsumer, SSEEvent, SSEParser, decode_frame, parse
 

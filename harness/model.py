@@ -1,4 +1,5 @@
-"""The database snapshot the checkers read: plain data, taken by the harness after faults heal.
+"""The harness's shared data model: the database snapshot the checkers read (plain data, taken by the
+observer after faults heal), the stack's link names and the time and payload conventions.
 
 Times are epoch seconds (floats). Database times (``ts``, ``publishedAt``, the log lines'
 ``publishedAt``) are on PostgreSQL's clock: add ``clock_offset_s`` to put them on the history's
@@ -12,12 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 TERMINAL_TYPE = "RunFinished"
+# The stack's links (toxiproxy proxies): the clients' SSE link and each role's PostgreSQL link.
+LINKS = ("sse", "pg_api", "pg_outbox", "pg_queue")
 TERMINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
 
 
@@ -181,49 +184,8 @@ def to_epoch(value: Any) -> float | None:
     return None
 
 
-def publishes_from_log_lines(lines: Iterable[str]) -> tuple[PublishRecord, ...]:
-    """Parse ``metric.events_published`` JSON log lines; other and malformed lines are skipped."""
-    return tuple(rec for rec in map(_parse_publish, lines) if rec is not None)
-
-
-def inserts_from_log_lines(lines: Iterable[str]) -> tuple[InsertRecord, ...]:
-    """Parse ``metric.events_inserted`` JSON log lines; other and malformed lines are skipped."""
-    return tuple(rec for rec in map(_parse_insert, lines) if rec is not None)
-
-
-def _metric_line(line: str, msg: str) -> dict[str, Any] | None:
-    start = line.find("{")  # tolerate `grep` prefixes such as "logs/outbox.log:"
-    if start < 0 or msg not in line:
-        return None
-    try:
-        obj = json.loads(line[start:])
-    except ValueError:
-        return None
-    return obj if isinstance(obj, dict) and obj.get("msg") == msg else None
-
-
-def _parse_insert(line: str) -> InsertRecord | None:
-    obj = _metric_line(line, "metric.events_inserted")
-    if obj is None or obj.get("runId") is None or obj.get("seq") is None:
-        return None
-    when = to_epoch(obj.get("timestamp")) or to_epoch(obj.get("time"))
-    return InsertRecord(str(obj["runId"]), int(obj["seq"]), when or 0.0, obj.get("type"))
-
-
-def _parse_publish(line: str) -> PublishRecord | None:
-    obj = _metric_line(line, "metric.events_published")
-    if obj is None:
-        return None
-    # publishedAt (the publish statement's start) before the line's own timestamp: the line is written
-    # after the reply crosses a possibly slowed link, while the bus may already have delivered the event.
-    when = to_epoch(obj.get("publishedAt")) or to_epoch(obj.get("timestamp")) or to_epoch(obj.get("time"))
-    if when is None or obj.get("runId") is None or obj.get("seq") is None:
-        return None
-    lag = obj.get("lag_ms")
-    return PublishRecord(str(obj["runId"]), int(obj["seq"]), when, None if lag is None else float(lag), obj.get("type"))
-
-
 __all__ = [
+    "LINKS",
     "TERMINAL_STATES",
     "TERMINAL_TYPE",
     "EventRow",
@@ -232,8 +194,6 @@ __all__ = [
     "PublishRecord",
     "RunSnapshot",
     "Snapshot",
-    "inserts_from_log_lines",
     "payload_digest",
-    "publishes_from_log_lines",
     "to_epoch",
 ]
