@@ -18,7 +18,7 @@ from harness.model import Snapshot
 from harness.history import History
 from harness.nemesis import down, paused
 from harness.observer import take_snapshot
-from harness.queue_jobs import JobRow, job_of
+from harness.observer import JobRow, job_of
 from harness.scenario import DELIVERY, ScenarioRecord, assert_invariants, consumer_config, start_run
 from harness.stack import Intervals, LocalStack, wait_until
 from harness.workload import consume_all

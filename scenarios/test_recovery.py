@@ -17,7 +17,7 @@ import pytest
 from harness.history import Frame, of_kind
 from harness.nemesis import killed, paused, set_failpoint
 from harness.observer import take_snapshot, wait_for_outbox
-from harness.queue_jobs import JobRow, job_of
+from harness.observer import JobRow, job_of
 from harness.scenario import (
     BACKFILL,
     DELIVERY,

@@ -15,7 +15,7 @@ from harness.stack.postgres import PostgresSettings
 from harness.stack.processes import ManagedProcess, ProcessSpec
 from harness.stack.service import Intervals, ServiceConfig
 from harness.stack.toxiproxy_api import ProxyInfo, Toxic, ToxiproxyApi
-from harness.stack.waiting import wait_until
+from harness.stack.waiting import until, wait_until
 
 __all__ = [
     "Intervals",
@@ -35,5 +35,6 @@ __all__ = [
     "install_signal_handlers",
     "reap_leftovers",
     "truncate_service_tables",
+    "until",
     "wait_until",
 ]

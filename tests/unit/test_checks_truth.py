@@ -28,7 +28,7 @@ from harness.model import (
 from harness.service_logs import inserts_from_log_lines
 from harness.errors import WaitTimeout
 from harness.history import FaultWindow, Frame, Record
-from harness.observer import _clock_offset, _runs
+from harness.observer.snapshot import _clock_offset, _runs
 from harness.scenario import ScenarioRecord, assert_invariants
 
 LAG_S = 0.3  # every hand-made event is published this long after its ts
@@ -309,7 +309,7 @@ class _Clock:
     def __init__(self, behind: float, delays: list[float], monkeypatch: pytest.MonkeyPatch) -> None:
         self.now = WALL0
         self.behind, self.delays = behind, list(delays)
-        monkeypatch.setattr("harness.observer.time.time", lambda: self.now)
+        monkeypatch.setattr("harness.observer.snapshot.time.time", lambda: self.now)
 
     def execute(self, sql: str) -> SimpleNamespace:
         delay = self.delays.pop(0)
