@@ -12,7 +12,7 @@ from harness.checks import CHECKERS
 from harness.model import Snapshot
 from harness.cli import main
 from harness.history import Record, save_jsonl
-from tests.unit._histories import Builder, snapshot
+from _histories import Builder, snapshot
 
 DELIVERY = ["exactly_once", "ordering", "gapless"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from harness.history import save_jsonl
 from harness.report import render_index
 from harness.report.timeline import render_timeline, timeline_for_history_file
-from tests.unit._histories import Builder
+from _histories import Builder
 
 SVG = "{http://www.w3.org/2000/svg}"
 
