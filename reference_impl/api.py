@@ -109,7 +109,7 @@ class Api:
             raise ApiError(409, str(exc)) from None
         return JSONResponse({"runId": run_id, "seq": appended.seq}, status_code=status)
 
-    async def stream(self, request: Request) -> Response:
+    async def stream(self, request: Request) -> Response | SSEResponse:
         run_id = parse_run_id(request.path_params["run_id"])
         try:
             cursor = resolve_cursor(request.query_params.get("fromSeq"), request.headers.get("last-event-id"))
@@ -170,6 +170,6 @@ def build_app(config: Config) -> Starlette:
         *admin_routes(config.admin_token),
     ]
     handlers = {ApiError: _on_api_error, HTTPException: _on_http_exception, Exception: _on_exception}
-    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=api.lifespan)  # type: ignore[arg-type]
+    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=api.lifespan)
     app.state.api = api
     return app

@@ -53,7 +53,7 @@ def is_outage(exc: BaseException) -> bool:
 
 async def connect(config: Config, *, autocommit: bool = True, **params: str) -> psycopg.AsyncConnection[Any]:
     """A dedicated connection; `params` are libpq parameters such as `options`."""
-    return await psycopg.AsyncConnection.connect(conninfo(config), autocommit=autocommit, **params)
+    return await psycopg.AsyncConnection.connect(make_conninfo(conninfo(config), **params), autocommit=autocommit)
 
 
 class _CappedAttempt(AttemptWithBackoff):

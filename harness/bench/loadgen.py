@@ -17,6 +17,7 @@ import time
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable, Coroutine
 from typing import Any, Union
 
 from harness.bench.rawhttp import HttpConn, SSEStream, frame_ts_epoch
@@ -67,7 +68,7 @@ def run_job(job: Job, ready: Any, stop: Any) -> None:
     try:
         import uvloop  # the service's own dependency (uvicorn[standard])
 
-        runner = uvloop.run
+        runner: Callable[[Coroutine[Any, Any, dict[str, Any]]], dict[str, Any]] = uvloop.run
     except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
         runner = asyncio.run
     try:
@@ -134,7 +135,8 @@ async def _append(job: AppendJob, ready: Any) -> dict[str, Any]:
     ready.put((job.name, "ready"))
     pad = "x" * job.payload_bytes
     w0, w1 = job.window
-    stats = {"ok": 0, "ok_in_window": 0, "late": 0, "errors": 0, "statuses": {}}
+    stats = {"ok": 0, "ok_in_window": 0, "late": 0, "errors": 0}
+    statuses: dict[str, int] = {}  # answers by HTTP status
     latencies = array("d")
     n_runs = len(job.run_ids)
     first_done: list[float] = []
@@ -170,7 +172,7 @@ async def _append(job: AppendJob, ready: Any) -> dict[str, Any]:
                 continue
             done = time.time()
             key = str(status)
-            stats["statuses"][key] = stats["statuses"].get(key, 0) + 1
+            statuses[key] = statuses.get(key, 0) + 1
             if status != 201:
                 stats["errors"] += 1
                 continue
@@ -191,7 +193,7 @@ async def _append(job: AppendJob, ready: Any) -> dict[str, Any]:
         task.cancel()
     for conn in conns:
         await conn.close()
-    return {"kind": "appender", "name": job.name, **stats, "latencies_ms": [round(x, 3) for x in latencies],
+    return {"kind": "appender", "name": job.name, **stats, "statuses": statuses, "latencies_ms": [round(x, 3) for x in latencies],
             "first_done": first_done[0] if first_done else None, "last_done": last_done[0] if last_done else None}
 
 
@@ -274,7 +276,7 @@ class LoadProcesses:
         self._ready.join_thread()
 
 
-def read_samples(out: str) -> tuple[array, array]:
+def read_samples(out: str) -> tuple[array[float], array[float]]:
     """A consumer's (event ts epoch seconds, lag ms) arrays, as it wrote them."""
     stamps, lags = array("d"), array("d")
     for arr, suffix in ((stamps, ".ts"), (lags, ".lag")):

@@ -42,7 +42,7 @@ def check_cmd(
         emit_json({"valid": verdict, "scenarios": [r.to_dict() for r in rechecks]})
     else:
         _table(rechecks, verdict)
-    raise typer.Exit({True: 0, False: 1}.get(verdict, 2))  # type: ignore[call-overload]
+    raise typer.Exit({True: 0, False: 1}.get(verdict, 2))
 
 
 def _table(rechecks: list[Recheck], verdict: Any) -> None:

@@ -8,7 +8,7 @@ import sys
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.table import Table
@@ -81,7 +81,7 @@ def _args_without_detach(argv: list[str]) -> list[str]:
     return [a for a in args if a not in ("--detach", "-d")]
 
 
-def _build_config(opts: dict[str, object], files: StateFiles) -> StackConfig:
+def _build_config(opts: dict[str, Any], files: StateFiles) -> StackConfig:
     intervals = Intervals.fast() if opts["fast"] else Intervals()
     overrides = {k: opts[k] for k in ("heartbeat_ms", "outbox_poll_ms", "queue_poll_ms", "sse_retry_ms")
                  if opts[k] is not None}

@@ -12,7 +12,7 @@ EXIT_PASS, EXIT_FAIL, EXIT_UNKNOWN = 0, 1, 2
 
 
 def build_summary(cases: list[CaseResult], started: str, seconds: float) -> dict[str, Any]:
-    counts = Counter(case.verdict for case in cases)
+    counts: Counter[str] = Counter(case.verdict for case in cases)
     return {
         "started": started,
         "seconds": round(seconds, 1),

@@ -40,7 +40,7 @@ def connect(dsn: str, *, autocommit: bool = True, connect_timeout: int = 5) -> I
 
 def fetch_all(conn: psycopg.Connection[Any], sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     try:
-        return list(conn.execute(sql, params).fetchall())  # type: ignore[arg-type]
+        return list(conn.execute(sql, params).fetchall())
     except psycopg.errors.UndefinedTable as exc:
         raise DatabaseUnreachable(f"the database lacks the runbook's tables ({exc.diag.message_primary});"
                                   " is this the service's database (run `python -m reference_impl migrate`)?") from exc

@@ -80,7 +80,7 @@ def _check_statement(conn: psycopg.Connection[Any], statement: str, result: Bloc
         return f"skipped (not plannable): {first}"
     try:
         with conn.transaction():  # a savepoint inside the read-only transaction
-            conn.execute(explain)  # type: ignore[arg-type]
+            conn.execute(explain)
         return f"ok: {first}"
     except psycopg.Error as exc:
         diag = exc.diag

@@ -201,8 +201,8 @@ class LocalStack:
             self.postgres.start()
         if self.service is not None:
             dead = [p for p in self.service.processes if not p.process.running]
-            for proc in dead:
-                proc.process.start()
+            for service_proc in dead:
+                service_proc.process.start()
             if dead:
                 self.service.wait_ready(dead)
 
