@@ -231,11 +231,11 @@ def render_markdown(report: BenchReport, notes: str = "") -> str:
                      f" (`POST /api/agents/runs/{{id}}/events`, one keep-alive connection per run, paced);"
                      f" {p.warmup_s:.0f} s warm-up dropped, {p.duration_s:.0f} s measured")
     if report.throughput is not None:
-        p = report.throughput.params
-        lines.append(f"- throughput: {p.runs} runs, one keep-alive connection each, appending back to back from"
-                     f" {p.appender_procs} processes; {p.streams} SSE streams (one per run) measure delivered lag;"
-                     f" {p.warmup_s:.0f} s warm-up dropped, {p.duration_s:.0f} s measured; then the bench waits"
-                     f" (at most {p.drain_timeout_s:.0f} s) until every event is published")
+        t = report.throughput.params
+        lines.append(f"- throughput: {t.runs} runs, one keep-alive connection each, appending back to back from"
+                     f" {t.appender_procs} processes; {t.streams} SSE streams (one per run) measure delivered lag;"
+                     f" {t.warmup_s:.0f} s warm-up dropped, {t.duration_s:.0f} s measured; then the bench waits"
+                     f" (at most {t.drain_timeout_s:.0f} s) until every event is published")
     lines += ["", "## Figures against the targets", "",
               "| benchmark | figure | measured | target | verdict |", "|---|---|---|---|---|"]
     for row in rows(report):

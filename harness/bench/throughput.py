@@ -112,7 +112,7 @@ def _measure(stack: BenchStack, params: ThroughputParams, say: Callable[[str], N
             say(f"throughput: backlog {backlog} at the end of the load, drained in "
                 + (f"{drain_s:.2f} s" if drain_s is not None else f"more than {params.drain_timeout_s:.0f} s"))
             appenders = load.collect(names)
-            published = conn.execute(_PUBLISHED, (run_ids, *window)).fetchone()[0]
+            published = _aggregate(conn, _PUBLISHED, (run_ids, *window))[0]
             publish_lag = _db_lag(conn, run_ids, window)
         time.sleep(0.5)
         load.signal_stop()
@@ -139,20 +139,29 @@ def _measure(stack: BenchStack, params: ThroughputParams, say: Callable[[str], N
 def _drain(conn: psycopg.Connection[Any], run_ids: list[str], stopped_at: float,
            timeout: float) -> tuple[int, float | None]:
     """The backlog right after the load, and the seconds from the load's end until it is empty."""
-    backlog = conn.execute(_BACKLOG, (run_ids,)).fetchone()[0]
+    backlog = _aggregate(conn, _BACKLOG, (run_ids,))[0]
     deadline = time.monotonic() + timeout
     left = backlog
     while left and time.monotonic() < deadline:
         time.sleep(0.05)
-        left = conn.execute(_BACKLOG, (run_ids,)).fetchone()[0]
+        left = _aggregate(conn, _BACKLOG, (run_ids,))[0]
     return backlog, (max(0.0, time.time() - stopped_at) if not left else None)
 
 
 def _db_lag(conn: psycopg.Connection[Any], run_ids: list[str], window: tuple[float, float]) -> LatencySummary:
-    count, pcts, top, mean = conn.execute(_PUBLISH_LAG, (run_ids, *window)).fetchone()
+    count, pcts, top, mean = _aggregate(conn, _PUBLISH_LAG, (run_ids, *window))
     if not count:
         return summarize([])
-    return LatencySummary(int(count), *(float(x) for x in pcts), float(top), float(mean))
+    p50, p95, p99 = (float(x) for x in pcts)
+    return LatencySummary(int(count), p50, p95, p99, float(top), float(mean))
+
+
+def _aggregate(conn: psycopg.Connection[Any], sql: str, params: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The one row of an aggregate query (never none: aggregates without a GROUP BY always answer a row)."""
+    row: tuple[Any, ...] | None = conn.execute(sql, params).fetchone()
+    if row is None:
+        raise BenchError(f"no row from: {' '.join(sql.split())[:60]}")
+    return row
 
 
 def outbox_log_lags(logs_dir: Path, window: tuple[float, float]) -> list[float]:

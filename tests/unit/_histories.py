@@ -142,5 +142,5 @@ def with_frame(records: list[Record], at: int, frame: Frame) -> list[Record]:
 
 def replace_frame(records: list[Record], at: int, **changes: Any) -> list[Record]:
     out = list(records)
-    out[at] = replace(out[at], **changes)  # type: ignore[type-var]
+    out[at] = replace(out[at], **changes)
     return out

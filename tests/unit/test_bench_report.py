@@ -27,12 +27,14 @@ def _tput(rate: float) -> ThroughputResult:
                             append_ms=summarize([30.0]), backlog_at_stop=12, drain_s=0.25, cpu=CPU)
 
 
-def _report(**kw: object) -> BenchReport:
+def _report(lag: LagResult | None = None, throughput: ThroughputResult | None = None,
+            failures: tuple[str, ...] = ()) -> BenchReport:
     return BenchReport(machine=Machine(2, "Test CPU @ 1 GHz", "3.11.7", "Linux 6"), date="2025-01-02 03:04 UTC",
-                       command="harness bench --write docs/BENCHMARKS.md", stack="1 API replica", **kw)
+                       command="harness bench --write docs/BENCHMARKS.md", stack="1 API replica", lag=lag,
+                       throughput=throughput, failures=list(failures))
 
 
-def test_targets_are_judged_per_row():
+def test_targets_are_judged_per_row() -> None:
     report = _report(lag=_lag(p95_spread=4.0), throughput=_tput(800.0))
     verdicts = {r.figure: r.verdict for r in rows(report) if r.target is not None}
     assert verdicts["lag p95 (ts → client parse)"] == "met"
@@ -41,7 +43,7 @@ def test_targets_are_judged_per_row():
     assert verdicts["publish lag p95 (ts → publishedAt, DB)"] == "met"
 
 
-def test_markdown_names_machine_command_and_what_was_missed():
+def test_markdown_names_machine_command_and_what_was_missed() -> None:
     text = render_markdown(_report(lag=_lag(p95_spread=40.0), throughput=_tput(2500.0)))
     assert "`harness bench --write docs/BENCHMARKS.md`" in text
     assert "2 cores, Test CPU @ 1 GHz; Python 3.11.7" in text
@@ -52,14 +54,14 @@ def test_markdown_names_machine_command_and_what_was_missed():
     assert "12 events → 0.25 s" in text
 
 
-def test_every_target_met_says_so_and_a_failure_is_listed():
+def test_every_target_met_says_so_and_a_failure_is_listed() -> None:
     ok = render_markdown(_report(lag=_lag(p95_spread=2.0)))
     assert "- Every target was met." in ok
-    failed = render_markdown(_report(failures=["throughput could not run: boom"]))
+    failed = render_markdown(_report(failures=("throughput could not run: boom",)))
     assert "- throughput could not run: boom" in failed and "Every target" not in failed
 
 
-def test_notes_survive_a_rewrite(tmp_path: Path):
+def test_notes_survive_a_rewrite(tmp_path: Path) -> None:
     path = tmp_path / "BENCHMARKS.md"
     write(_report(lag=_lag(2.0)), path)
     assert carry_notes(path.read_text()) == ""

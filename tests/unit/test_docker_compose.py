@@ -16,7 +16,8 @@ SERVICE_ROLES = ("api", "outbox-worker", "queue-worker")
 
 
 def _compose() -> dict[str, Any]:
-    return yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
+    services: dict[str, Any] = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
+    return services
 
 
 def _service_variables() -> set[str]:

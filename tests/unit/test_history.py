@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from harness.history import (
-    ConnClosed, ConnOpened, FaultWindow, Frame, Heartbeat, History, Op, by_connection, by_run, of_kind,
+    ConnClosed, ConnOpened, FaultWindow, Frame, Heartbeat, History, Op, Record, by_connection, by_run, of_kind,
     pair_ops, record_from_dict,
 )
 
-SAMPLES = [
+SAMPLES: list[Record] = [
     Op(0, 1.0, "p0", "invoke", "append", {"run_id": "r1", "type": "RunStep"}, 100.0),
     Op(1, 1.5, "p0", "info", "append", {"run_id": "r1"}, 100.5, "ReadTimeout()", ref=0),
     ConnOpened("c0#0", "c0", "r1", 3, "5", 200, 100.0, 1.0),
@@ -23,8 +23,8 @@ SAMPLES = [
 
 
 @pytest.mark.parametrize("rec", SAMPLES, ids=lambda r: r.kind)
-def test_record_round_trips_through_json(rec: object) -> None:
-    data = json.loads(json.dumps(rec.to_dict()))  # type: ignore[attr-defined]
+def test_record_round_trips_through_json(rec: Record) -> None:
+    data = json.loads(json.dumps(rec.to_dict()))
     assert record_from_dict(data) == rec
 
 
@@ -34,7 +34,8 @@ def test_unknown_kind_is_an_error() -> None:
 
 
 def test_cursor_prefers_last_event_id() -> None:
-    assert SAMPLES[2].cursor == 5  # type: ignore[union-attr]
+    opened = SAMPLES[2]
+    assert isinstance(opened, ConnOpened) and opened.cursor == 5
     assert ConnOpened("c", "c", "r", 3, None, 200, 0, 0).cursor == 3
     assert ConnOpened("c", "c", "r", None, None, 200, 0, 0).cursor == 0
     assert ConnOpened("c", "c", "r", 3, "junk", 200, 0, 0).cursor == 3

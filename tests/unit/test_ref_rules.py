@@ -48,7 +48,9 @@ def test_script_rejects(raw: object) -> None:
 def test_validate_event() -> None:
     assert validate_event({"type": "RunStep", "payload": {"a": 1}}) == ("RunStep", {"a": 1})
     assert validate_event({"type": "Custom.Thing"}) == ("Custom.Thing", {})
-    for bad in ({"type": ""}, {"type": "a b"}, {"type": 3}, [], {"type": "RunFinished", "payload": {"status": "x"}}):
+    bads: list[object] = [{"type": ""}, {"type": "a b"}, {"type": 3}, [],
+                          {"type": "RunFinished", "payload": {"status": "x"}}]
+    for bad in bads:
         with pytest.raises(ApiError):
             validate_event(bad)
 

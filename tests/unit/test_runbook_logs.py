@@ -93,9 +93,9 @@ def test_pipeline_stages_and_continuations() -> None:
 def test_field_references_checked_on_selected_lines() -> None:
     from harness.service_logs import parse_line as p
 
-    lines = [p(line("metric.events_published", NOW, seq=1, lag_ms=3.0)), p(line("stream-run", NOW, fromSeq=0)),
-             p(line("metric.events_published", NOW, seq=2))]
-    lines = [ln for ln in lines if ln is not None]
+    parsed = [p(line("metric.events_published", NOW, seq=1, lag_ms=3.0)), p(line("stream-run", NOW, fromSeq=0)),
+              p(line("metric.events_published", NOW, seq=2))]
+    lines = [ln for ln in parsed if ln is not None]
     stages = pipeline_stages("grep \"metric.events_published\" logs/*.log | jq -r '.lag_ms'")
     assert check_pipeline_fields(stages, lines) == ["jq field .lag_ms is missing in 1 of 2 selected line(s)"]
     cut = pipeline_stages("grep \"stream-run\" logs/*.log | grep \"fromSeq\" | cut -d' ' -f5 | sort | uniq -c")

@@ -31,8 +31,8 @@ def test_run_stall_after_ten_minutes() -> None:
 def test_backlog_must_hold_for_the_whole_window() -> None:
     held = AlertData(NOW, backlog_now=150.0, backlog_samples=[(NOW - 300 + 30 * i, 101.0 + i) for i in range(11)])
     assert outbox_backlog(held, T).firing
-    dipped = AlertData(NOW, backlog_now=150.0,
-                       backlog_samples=[(NOW - 300, 50.0)] + [(NOW - 270 + 30 * i, 200.0) for i in range(10)])
+    dip: list[tuple[float, float | None]] = [(NOW - 300, 50.0)]
+    dipped = AlertData(NOW, backlog_now=150.0, backlog_samples=dip + [(NOW - 270 + 30 * i, 200.0) for i in range(10)])
     assert not outbox_backlog(dipped, T).firing
     unknown_start = AlertData(NOW, backlog_now=150.0, backlog_samples=[(NOW - 300, None), (NOW, 150.0)])
     assert not outbox_backlog(unknown_start, T).firing

@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -18,12 +19,13 @@ from harness.stack import Intervals, LocalStack, NginxMode, ServiceConfig, Stack
 from stack_helpers import FAKE_SERVICE, assert_gone, isolated_state_dir  # noqa: F401 (autouse)
 
 
-def fake_service(**kw: object) -> ServiceConfig:
-    return ServiceConfig(command=(sys.executable, str(FAKE_SERVICE)), intervals=Intervals.fast(), **kw)  # type: ignore[arg-type]
+def fake_service(**kw: Any) -> ServiceConfig:
+    return ServiceConfig(command=(sys.executable, str(FAKE_SERVICE)), intervals=Intervals.fast(), **kw)
 
 
 def first_log_line(path: str) -> dict[str, str]:
-    return json.loads(Path(path).read_text().splitlines()[0])
+    line: dict[str, str] = json.loads(Path(path).read_text().splitlines()[0])
+    return line
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +52,8 @@ def test_endpoints_and_topology(stack: LocalStack) -> None:
     assert stack.api is not None
     proxies = stack.api.list_proxies()
     assert set(proxies) == {"sse", "pg_api", "pg_outbox", "pg_queue"}
-    assert proxies["sse"].upstream == f"127.0.0.1:{stack.nginx.port}"  # type: ignore[union-attr]
+    assert stack.nginx is not None
+    assert proxies["sse"].upstream == f"127.0.0.1:{stack.nginx.port}"
     assert {p.name for p in info.processes} >= {"postgres", "toxiproxy", "nginx", "api-0", "api-1",
                                                "outbox-worker-0", "queue-worker-0"}
     assert set(info.admin_urls) == {"outbox-worker-0", "queue-worker-0"}
@@ -87,7 +90,8 @@ def test_heal_restarts_dead_and_resumes_paused(stack: LocalStack) -> None:
     old_pid = api0.pid
     api0.kill()
     worker.pause()
-    stack.postgres.kill()  # type: ignore[union-attr]
+    assert stack.postgres is not None
+    stack.postgres.kill()
     stack.heal()
     assert api0.running and api0.pid != old_pid and not worker.paused
     assert httpx.get(f"{stack.info.api_direct_urls[0]}/healthz").status_code == 200
