@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -14,7 +15,8 @@ from _histories import snapshot
 from harness.checks import exactly_once, heartbeat, ordering, terminal
 from harness.model import payload_digest
 from harness.history import ConnClosed, ConnOpened, Frame, Heartbeat, History, of_kind
-from harness.workload import ConsumerConfig, SSEComment, SSEConsumer, SSEEvent, SSEParser, decode_frame, parse
+from harness.workload import (ConsumerConfig, ConsumerOutcome, SSEComment, SSEConsumer, SSEEvent, SSEParser,
+                              decode_frame, parse)
 
 
 def test_parse_frames_comments_and_ids() -> None:
@@ -73,7 +75,8 @@ class ScriptedServer:
     """Serves events 1..n; connection k stops after ``cuts[k]`` (EOF, or an error when odd)."""
 
     def __init__(self, n: int, cuts: list[int]) -> None:
-        self.n, self.cuts, self.requests = n, list(cuts), []
+        self.n, self.cuts = n, list(cuts)
+        self.requests: list[tuple[str | None, str | None]] = []  # (fromSeq, Last-Event-ID) of each request
 
     async def __call__(self, request: httpx.Request) -> httpx.Response:
         cursor = int(request.headers.get("Last-Event-ID") or request.url.params.get("fromSeq") or 0)
@@ -93,11 +96,11 @@ class ScriptedServer:
             raise httpx.ReadError("connection reset")
 
 
-def _consume(server: ScriptedServer, **cfg: object) -> tuple[History, object]:
+def _consume(server: ScriptedServer, **cfg: Any) -> tuple[History, ConsumerOutcome]:
     history = History()
-    config = ConsumerConfig("http://test", backoff_initial_s=0.0, **cfg)  # type: ignore[arg-type]
+    config = ConsumerConfig("http://test", backoff_initial_s=0.0, **cfg)
 
-    async def main() -> object:
+    async def main() -> ConsumerOutcome:
         async with httpx.AsyncClient(transport=httpx.MockTransport(server)) as client:
             return await SSEConsumer(config, history, client).consume("r1", "c0")
 
@@ -133,7 +136,7 @@ def test_consumer_stops_on_204_and_bounds_reconnects() -> None:
     history = History()
     config = ConsumerConfig("http://test", backoff_initial_s=0.0, max_reconnects=3)
 
-    async def main() -> object:
+    async def main() -> ConsumerOutcome:
         async with httpx.AsyncClient(transport=httpx.MockTransport(always_500)) as client:
             return await SSEConsumer(config, history, client).consume("r1", "c0")
 
@@ -153,7 +156,7 @@ def test_consumer_read_timeout_and_deadline() -> None:
     history = History()
     config = ConsumerConfig("http://test", backoff_initial_s=0.05, deadline_s=0.3)
 
-    async def main() -> object:
+    async def main() -> ConsumerOutcome:
         async with httpx.AsyncClient(transport=httpx.MockTransport(silent)) as client:
             return await SSEConsumer(config, history, client).consume("r1", "c0")
 
