@@ -12,8 +12,8 @@ Fixtures:
 - `stack_factory` (function): `stack_factory(**overrides) -> LocalStack`, a separate stack with other
   settings (`nginx="buffered"`, `api_replicas=2`, `heartbeat_ms=500`, ...), stopped after the test.
 - `service_intervals` (session): the `Intervals` the session stack's service runs with.
-- `scenario` (function): a `ScenarioRecord`: the test's history, and `judge(snapshot, names)` that
-  composes the named invariants and saves history, snapshot and verdicts for the report.
+- `scenario` (function): a `Scenario` (harness.toolkit): the test's history and judgement bound to the
+  stack, with the nemesis, workload, observer and runbook as attributes; files saved for the report.
 
 Tests marked `stack` get the shared stack, healed (paused processes resumed, dead ones restarted)
 and with every proxy reset before they run. Tests marked `tool(NAME)` (and `nginx`, which implies
@@ -37,7 +37,7 @@ from harness.errors import HarnessError
 from harness.report.junit_results import STACK_NOT_STARTED
 
 if TYPE_CHECKING:  # the stack package is imported lazily: loading the plugin must stay cheap
-    from harness.scenario import ScenarioRecord
+    from harness.toolkit import Scenario
     from harness.stack import Intervals, LocalStack, StackConfig, StackInfo, ToxiproxyApi
 
 COLLECTION_FILE = "collection.json"  # in the report folder: what pytest collected
@@ -236,16 +236,18 @@ def _harness_markers(request: pytest.FixtureRequest) -> None:
 
 @pytest.fixture
 def scenario(request: pytest.FixtureRequest, tmp_path: Path,
-             record_property: Callable[[str, object], None]) -> Iterator[ScenarioRecord]:
-    """A `ScenarioRecord` (history + judge) whose files land in the run's report folder when the test
-    runs under `harness run`, else in the test's tmp_path. The history is saved even when the test fails."""
-    from harness.scenario import ScenarioRecord
+             record_property: Callable[[str, object], None]) -> Iterator[Scenario]:
+    """A `Scenario` (harness.toolkit): the test's history and judgement, bound to the shared stack
+    (started only when first used; `scenario.on(stack)` binds another). Its files land in the run's
+    report folder under `harness run`, else in the test's tmp_path; the history is saved even when the
+    test fails."""
+    from harness.toolkit import Scenario
 
     root = os.environ.get("HARNESS_REPORT_DIR")
     slug = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in request.node.nodeid)
     folder = Path(root) / "scenarios" / slug if root else tmp_path
     folder.mkdir(parents=True, exist_ok=True)
-    record = ScenarioRecord(folder)
+    record = Scenario(folder, stack_source=lambda: request.getfixturevalue("stack"))
     record_property("checks_file", str(record.checks_file))
     try:
         yield record

@@ -1,129 +1,88 @@
 """Runbook: "Run Stuck" Diagnostic Checklist, on the real local stack. A held outbox worker delivers
 nothing past what was published and nothing unpublished, then catches up exactly once; a held queue
 worker leaves the run queued until it resumes; a seq gap stops the outbox's cursor at the gap (it
-never skips), nothing past it reaches a client, and the `outbox.gap` alert is logged. Judged by the
-checkers from what the consumers actually received."""
+never skips), nothing past it reaches a client, and the `outbox.gap` alert is logged. In each case the
+runbook's checklist, run as code (`scenario.runbook.diagnose`), names what the operator would see.
+Judged by the checkers from what the consumers actually received."""
 from __future__ import annotations
 
 import asyncio
-import json
-from pathlib import Path
 
-import psycopg
 import pytest
 
-from harness.history import Frame, of_kind
-from harness.nemesis import paused
-from harness.observer import take_snapshot
-from harness.scenario import (
-    ScenarioRecord,
-    BACKFILL,
-    assert_invariants,
-    consumer_config,
-    explain,
-    start_run,
-)
-from harness.stack import LocalStack, wait_until
-from harness.workload import (
-    ClientConfig,
-    RunsClient,
-    consume_all,
-)
+from harness.scenario import BACKFILL, explain
+from harness.toolkit import Scenario
 
 pytestmark = [pytest.mark.stack, pytest.mark.anyio, pytest.mark.run_stuck]
 
 HOLD_S = 1.5  # how long a worker is held; long against the 200 ms outbox poll and 1 s heartbeat
 
 
-def _seqs(scenario: ScenarioRecord, live: bool = False) -> list[int]:
-    """Seqs received so far; `live`: only by the consumers connected before the hold."""
-    return [f.seq for f in of_kind(scenario.history, Frame)
-            if f.seq is not None and not (live and f.consumer.startswith("late"))]
-
-
-def _row(dsn: str, sql: str, *params: object) -> tuple:
-    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
-        row = conn.execute(sql, params).fetchone()
-    assert row is not None, sql
-    return row
-
-
-async def test_held_outbox_delivers_nothing_new_then_catches_up_exactly_once(
-        stack: LocalStack, clean_db: str, scenario: ScenarioRecord) -> None:
-    run_id = await start_run(stack, scenario, steps=40, interval_ms=25)
-    consuming = asyncio.ensure_future(asyncio.gather(
-        consume_all(consumer_config(stack), scenario.history, run_id, 2, prefix="q"),
-        consume_all(consumer_config(stack, resume="last_event_id"), scenario.history, run_id, 1, prefix="h")))
-    await asyncio.to_thread(wait_until, lambda: len(_seqs(scenario)) >= 9, 20, "first frames to arrive")
-    with paused(stack, scenario.history, "outbox-worker-0"):
-        await asyncio.sleep(0.3)  # frames already on the wire land
-        frozen = len(_seqs(scenario, live=True))
+async def test_held_outbox_delivers_nothing_new_then_catches_up_exactly_once(clean_db: str,
+                                                                           scenario: Scenario) -> None:
+    run_id = await scenario.start_run(steps=40, interval_ms=25)
+    live = [scenario.consume(run_id, 2, prefix="q"), scenario.consume(run_id, 1, prefix="h", resume="last_event_id")]
+    await scenario.until(lambda: len(scenario.seqs(run_id)) >= 9, 20, "first frames to arrive")
+    with scenario.nemesis.paused("outbox-worker-0"):
+        published = scenario.db.run(run_id).published_max or 0
+        await scenario.until(lambda: all(max(scenario.seqs(run_id, consumer=c), default=0) >= published
+                                         for c in ("q0", "q1", "h0")), 10, "what was published to reach every client")
+        frozen = len(scenario.seqs(run_id))
         # A late joiner's backfill during the hold: only what was published (time_travel judges it).
-        late = asyncio.ensure_future(consume_all(consumer_config(stack), scenario.history, run_id, 1, prefix="late"))
-        await asyncio.sleep(HOLD_S)
-        during = _seqs(scenario)
-        live_during_hold = len(_seqs(scenario, live=True)) - frozen
-        last_seq = _row(stack.info.dsn, "SELECT lastSeq FROM runs WHERE id = %s", run_id)[0]
+        late = scenario.consume(run_id, 1, prefix="late")
+        await scenario.hold(HOLD_S)
+        live_during_hold = len(scenario.seqs(run_id, prefix="q")) + len(scenario.seqs(run_id, prefix="h")) - frozen
+        held = scenario.db.run(run_id)
+        diagnosis = scenario.runbook.diagnose(run_id)
     assert live_during_hold == 0, f"{live_during_hold} frames reached live consumers while the outbox was held"
-    assert last_seq > max(during), "the hold never held back an appended event: nothing was tested"
-    await consuming
-    await late
-    assert_invariants(stack, scenario, [run_id], BACKFILL)  # held, then caught up: no steady live phase
+    assert held.last_seq > published, "the hold never held back an appended event: nothing was tested"
+    assert diagnosis.verdict == "outbox_stuck" and diagnosis.evidence["nextSeq"] == published + 1, diagnosis
+    await asyncio.gather(*live, late)
+    await scenario.assert_invariants([run_id], BACKFILL)  # held, then caught up: no steady live phase
 
 
-async def test_held_queue_worker_leaves_the_run_queued_until_it_resumes(
-        stack: LocalStack, clean_db: str, scenario: ScenarioRecord) -> None:
-    with paused(stack, scenario.history, "queue-worker-0"):
-        run_id = await start_run(stack, scenario, steps=10, interval_ms=10)
-        consuming = asyncio.ensure_future(consume_all(consumer_config(stack), scenario.history, run_id, 2))
-        await asyncio.sleep(HOLD_S)
-        async with RunsClient(ClientConfig(stack.info.api_url), scenario.history) as client:
+async def test_held_queue_worker_leaves_the_run_queued_until_it_resumes(clean_db: str, scenario: Scenario) -> None:
+    async with scenario.client() as client:
+        with scenario.nemesis.paused("queue-worker-0"):
+            run_id = await scenario.start_run(steps=10, interval_ms=10)
+            consuming = scenario.consume(run_id, 2)
+            await scenario.hold(HOLD_S)
             held = await client.get_run(run_id)
-        assert _seqs(scenario) == [], "frames arrived for a run no worker has started"
-    assert held.type == "ok" and held.value["state"] == "queued" and held.value["lastSeq"] == 0, held.value
-    outcomes = await consuming
-    assert all(o.reached_terminal for o in outcomes)
-    async with RunsClient(ClientConfig(stack.info.api_url), scenario.history) as client:
+            diagnosis = scenario.runbook.diagnose(run_id)
+            assert scenario.seqs(run_id) == [], "frames arrived for a run no worker has started"
+        assert held.type == "ok" and held.value["state"] == "queued" and held.value["lastSeq"] == 0, held.value
+        assert (diagnosis.verdict, diagnosis.evidence.get("case")) == ("never_started", "queued"), diagnosis
+        outcomes = await consuming
+        assert all(o.reached_terminal for o in outcomes)
         done = await client.get_run(run_id)
     assert done.value["state"] == "succeeded" and done.value["lastSeq"] == 12, done.value
-    assert_invariants(stack, scenario, [run_id])
+    await scenario.assert_invariants([run_id])
 
 
-def _gap_alerts(logs_dir: Path, run_id: str) -> list[dict]:
-    alerts = []
-    for path in sorted(logs_dir.glob("outbox-worker-*.log")):
-        for line in path.read_text(errors="replace").splitlines():
-            if '"outbox.gap"' in line and run_id in line:
-                alerts.append(json.loads(line))
-    return alerts
-
-
-async def test_a_seq_gap_stops_the_outbox_at_the_gap_and_alerts(stack: LocalStack, clean_db: str,
-                                                                scenario: ScenarioRecord) -> None:
+async def test_a_seq_gap_stops_the_outbox_at_the_gap_and_alerts(clean_db: str, scenario: Scenario) -> None:
     gap = 5
-    with paused(stack, scenario.history, "outbox-worker-0"):
-        run_id = await start_run(stack, scenario, steps=8, interval_ms=0)
-        await asyncio.to_thread(wait_until, lambda: _row(clean_db, "SELECT state FROM runs WHERE id = %s",
-                                                         run_id)[0] == "succeeded", 20, "the run to finish")
-        _row(clean_db, "DELETE FROM run_events WHERE runId = %s AND seq = %s RETURNING seq", run_id, gap)
-        consuming = asyncio.ensure_future(asyncio.gather(
-            consume_all(consumer_config(stack, deadline_s=4), scenario.history, run_id, 1, prefix="q"),
-            consume_all(consumer_config(stack, deadline_s=4, resume="last_event_id"), scenario.history, run_id, 1,
-                        prefix="h")))
-        await asyncio.sleep(0.3)
-    logs = Path(stack.info.logs_dir)
-    await consuming  # the consumers wait out their deadline: nothing past the gap may ever come
-    next_seq, last_seq = _row(clean_db, "SELECT o.nextSeq, r.lastSeq FROM run_outbox o JOIN runs r ON r.id = o.runId"
-                                        " WHERE o.runId = %s", run_id)
-    assert (next_seq, last_seq) == (gap, 10), "the outbox cursor moved past the gap"
-    got = _seqs(scenario)
-    assert sorted(set(got)) == list(range(1, gap)), f"a client received past the gap: {sorted(set(got))}"
-    await asyncio.to_thread(wait_until, lambda: bool(_gap_alerts(logs, run_id)), 15, "the outbox.gap alert")
-    alert = _gap_alerts(logs, run_id)[0]
-    assert alert["level"] == "alert" and alert["expectedSeq"] == gap, alert
-    snapshot = take_snapshot(clean_db, [run_id], logs)
-    result = scenario.judge(snapshot, ("exactly_once", "ordering", "no_duplicate_delivery", "time_travel", "gapless",
-                                       "outbox_converged"), {"require_terminal": {"q": False, "h": False}},
+    with scenario.nemesis.paused("outbox-worker-0"):
+        run_id = await scenario.start_run(steps=8, interval_ms=0)
+        await scenario.until(lambda: scenario.db.run(run_id).state == "succeeded", 20, "the run to finish")
+        scenario.nemesis.remove_event(run_id, gap)
+        consuming = [scenario.consume(run_id, 1, prefix="q", deadline_s=4),
+                     scenario.consume(run_id, 1, prefix="h", deadline_s=4, resume="last_event_id")]
+        await scenario.until(lambda: sum(c.opened is not None for c in scenario.conns(run_id)) >= 2, 10,
+                             "both clients to be connected before the outbox resumes")
+    await asyncio.gather(*consuming)  # the consumers wait out their deadline: nothing past the gap may ever come
+    row = scenario.db.run(run_id)
+    assert (row.next_seq, row.last_seq) == (gap, 10), "the outbox cursor moved past the gap"
+    got = sorted(set(scenario.seqs(run_id)))
+    assert got == list(range(1, gap)), f"a client received past the gap: {got}"
+    alerts = await scenario.until(lambda: scenario.logs.lines("outbox.gap", process="outbox-worker-*", run_id=run_id),
+                                  15, "the outbox.gap alert")
+    assert alerts[0].obj["level"] == "alert" and alerts[0].obj["expectedSeq"] == gap, alerts[0].obj
+    diagnosis = scenario.runbook.diagnose(run_id)
+    assert diagnosis.verdict == "seq_gap" and diagnosis.evidence["expectedSeq"] == gap, diagnosis
+    assert diagnosis.evidence["lastSuccessfulSeq"] == gap - 1, diagnosis.evidence
+    result = scenario.judge(scenario.snapshot([run_id]),
+                            ("exactly_once", "ordering", "no_duplicate_delivery", "time_travel", "gapless",
+                             "outbox_converged"), {"require_terminal": {"q": False, "h": False}},
                             expect={"gapless": False, "outbox_converged": False})  # the incident, provoked
     verdicts = {name: entry["valid"] for name, entry in result.evidence.items()}
     # Clients got the prefix exactly once; the harness sees the incident the runbook describes: a gapped

@@ -3,7 +3,7 @@ window into the history and always heals on exit; a nemesis never asserts. `run_
 given as plain data on an explicit clock and always ends with `stack.heal()`."""
 from __future__ import annotations
 
-from harness.nemesis.db_faults import locked_outbox, terminate_backends, terminated_backends
+from harness.nemesis.db_faults import locked_outbox, removed_event, terminate_backends, terminated_backends
 from harness.nemesis.failpoints import armed_failpoint, set_failpoint
 from harness.nemesis.link_faults import down, link_toxic, toxic
 from harness.nemesis.process_faults import killed, paused
@@ -24,6 +24,6 @@ from harness.nemesis.toxics import (
 __all__ = [
     "FAULTS", "LINKS", "TOXIC_TYPES", "Bandwidth", "Entry", "Latency", "LimitData", "ResetPeer", "Slicer",
     "SlowClose", "Timeout", "armed_failpoint", "down", "killed", "link_toxic", "locked_outbox", "parse_schedule",
-    "paused", "run_schedule", "set_failpoint", "terminate_backends", "terminated_backends", "toxic",
+    "paused", "removed_event", "run_schedule", "set_failpoint", "terminate_backends", "terminated_backends", "toxic",
     "toxic_from_params",
 ]

@@ -9,6 +9,8 @@
 - `locked_outbox`: a session holding `SELECT ... FROM run_outbox ... FOR UPDATE` on one run's row (or
   every row present at entry) for the block. Outbox workers claim with `FOR UPDATE SKIP LOCKED`, so the
   locked runs are not published until the block exits (rollback + close).
+- `removed_event`: one event row deleted, for good: the seq gap of the runbook's "Run Stuck" step 4 (an
+  append bug), which the outbox must stop at and alert on, never skip.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from harness.errors import PostgresError
 from harness.history import History
 from harness.stack import LocalStack
 
-__all__ = ["locked_outbox", "terminate_backends", "terminated_backends"]
+__all__ = ["locked_outbox", "removed_event", "terminate_backends", "terminated_backends"]
 
 _TERMINATE = """
 SELECT pid, application_name, pg_terminate_backend(pid) FROM pg_stat_activity
@@ -30,6 +32,7 @@ WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND datname = 
        OR usename = %(t)s)
 ORDER BY pid
 """
+_DELETE = "DELETE FROM run_events WHERE runId = %(run)s AND seq = %(seq)s RETURNING seq"
 _LOCK = "SELECT runId FROM run_outbox WHERE %(run)s::text IS NULL OR runId = %(run)s ORDER BY runId FOR UPDATE"
 
 
@@ -74,3 +77,17 @@ def locked_outbox(stack: LocalStack, history: History, run_id: str | None = None
             conn.rollback()
         finally:
             conn.close()
+
+
+def removed_event(stack: LocalStack, history: History, run_id: str, seq: int) -> None:
+    """Delete the run's event at `seq` now; recorded as an instant fault window (the gap stays)."""
+    try:
+        with psycopg.connect(stack.info.dsn, autocommit=True, connect_timeout=5,
+                             application_name="harness-nemesis") as conn:
+            deleted = conn.execute(_DELETE, {"run": run_id, "seq": seq}).fetchone()
+    except psycopg.Error as exc:
+        raise PostgresError(f"could not delete event {seq} of run {run_id}: {exc}") from exc
+    if deleted is None:
+        raise PostgresError(f"run {run_id} has no event {seq} to delete")
+    with history.fault("remove_event", run_id, {"seq": seq}):
+        pass

@@ -1,0 +1,143 @@
+"""`Scenario`: one test's record bound to the stack it runs on, with the roles as attributes.
+
+    run_id = await scenario.start_run(steps=40, interval_ms=25)
+    consuming = scenario.consume(run_id, 2, prefix="q")
+    await scenario.until(lambda: len(scenario.seqs(run_id)) >= 9, 20, "first frames")
+    with scenario.nemesis.paused("outbox-worker-0"):
+        await scenario.hold(1.5)
+    await consuming
+    await scenario.assert_invariants([run_id])
+
+- `nemesis`: faults on this stack, recorded in this history (`harness.toolkit.nemesis`).
+- `db`, `logs`, `runbook`: the database rows, the service's log lines, the runbook as code.
+- `start_run`, `client`, `consume`: the workload, recording into this history.
+- `frames`, `seqs`, `heartbeats`, `conns`: what clients received so far (`harness.toolkit.views`).
+- `until`: a bounded wait that keeps the consumers reading; `hold`: a fault window's duration.
+- `judge`, `snapshot`, `assert_invariants`: the checkers over this history and the database.
+
+The `scenario` fixture binds the shared stack lazily (a test on its own stack never starts it);
+`scenario.on(other)` is the same record bound to a stack from `stack_factory`.
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from harness.checks import Result
+from harness.history import Frame
+from harness.checks._deliveries import Conn
+from harness.model import Snapshot
+from harness.observer import gauge_probe, take_snapshot, wait_for_outbox_async
+from harness.scenario import DELIVERY, WAIT_S, ScenarioRecord, assert_invariants
+from harness.stack import LocalStack, until
+from harness.toolkit import views
+from harness.toolkit.nemesis import Nemesis
+from harness.toolkit.sources import Database, Runbook, ServiceLogs
+from harness.workload import ClientConfig, ConsumerConfig, ConsumerOutcome, RunsClient, RunScript, consume_all
+
+__all__ = ["Scenario"]
+
+T = TypeVar("T")
+
+
+@dataclass
+class Scenario(ScenarioRecord):
+    stack_source: Callable[[], LocalStack] | None = field(default=None, repr=False)
+
+    @property
+    def stack(self) -> LocalStack:
+        if self.stack_source is None:
+            raise RuntimeError("this scenario is bound to no stack: use scenario.on(stack)")
+        return self.stack_source()
+
+    def on(self, stack: LocalStack) -> Scenario:
+        """This record (same folder and history) bound to another stack."""
+        return Scenario(self.folder, self.history, lambda: stack)
+
+    # -- roles bound to the stack and the history --
+
+    @property
+    def nemesis(self) -> Nemesis:
+        return Nemesis(self.stack, self.history)
+
+    @property
+    def db(self) -> Database:
+        return Database(self.stack.info.dsn)
+
+    @property
+    def logs(self) -> ServiceLogs:
+        return ServiceLogs(Path(self.stack.info.logs_dir))
+
+    @property
+    def runbook(self) -> Runbook:
+        return Runbook(self.stack, self.history)
+
+    # -- workload --
+
+    def client(self, **overrides: Any) -> RunsClient:
+        """The runs API client (`async with scenario.client() as client:`), through the sse proxy."""
+        return RunsClient(ClientConfig(**{"base_url": self.stack.info.api_url, **overrides}), self.history)
+
+    async def start_run(self, **script: Any) -> str:
+        """A run with a job for the queue worker (`RunScript` fields: steps, interval_ms, payload_bytes, ...)."""
+        async with self.client() as client:
+            return await client.start_run(RunScript(**script))
+
+    def consumer_config(self, **overrides: Any) -> ConsumerConfig:
+        """Consumers of the stack's `api_url` (through the sse proxy) with bounded reads and an overall deadline."""
+        return ConsumerConfig(**{"base_url": self.stack.info.api_url, "read_timeout_s": 10, "deadline_s": 60,
+                                 **overrides})
+
+    def consume(self, run_id: str, n: int = 1, *, prefix: str = "c", from_seq: int = 0,
+                **config: Any) -> asyncio.Task[list[ConsumerOutcome]]:
+        """`n` subscribers (`<prefix>0`, `<prefix>1`, ...) reading the run in the background; await the
+        task for their outcomes. `config`: `ConsumerConfig` fields (`resume="last_event_id"`, ...)."""
+        return asyncio.ensure_future(consume_all(self.consumer_config(**config), self.history, run_id, n,
+                                                 from_seq=from_seq, prefix=prefix))
+
+    # -- what clients received so far --
+
+    def conns(self, run_id: str | None = None, *, consumer: str | None = None, prefix: str | None = None) -> list[Conn]:
+        return views.conns(self.history, run_id, consumer=consumer, prefix=prefix)
+
+    def frames(self, run_id: str | None = None, *, consumer: str | None = None,
+               prefix: str | None = None) -> list[Frame]:
+        return views.frames(self.history, run_id, consumer=consumer, prefix=prefix)
+
+    def seqs(self, run_id: str | None = None, *, consumer: str | None = None, prefix: str | None = None) -> list[int]:
+        return views.seqs(self.history, run_id, consumer=consumer, prefix=prefix)
+
+    def heartbeats(self, run_id: str | None = None, *, consumer: str | None = None, prefix: str | None = None) -> int:
+        return views.heartbeats(self.history, run_id, consumer=consumer, prefix=prefix)
+
+    # -- time --
+
+    @staticmethod
+    async def until(predicate: Callable[[], T], timeout: float, what: str) -> T:
+        """Wait (bounded, `WaitTimeout` naming `what`) until `predicate()` is truthy; returns its value.
+        The consumers keep reading meanwhile."""
+        return await until(predicate, timeout, what)
+
+    @staticmethod
+    async def hold(seconds: float) -> None:
+        """Keep the open fault windows open this long: a duration the scenario is about (long against
+        a poll interval or a heartbeat), never a wait for something to happen; that is `until`."""
+        await asyncio.sleep(seconds)
+
+    # -- judgement --
+
+    def snapshot(self, run_ids: list[str]) -> Snapshot:
+        """The runs' rows, the service's metric lines and its backlog gauge, as the checkers read them."""
+        return take_snapshot(self.stack.info.dsn, run_ids, Path(self.stack.info.logs_dir), gauge_probe(self.stack))
+
+    async def wait_for_outbox(self, run_ids: list[str], timeout: float = WAIT_S, *, finished: bool = True) -> None:
+        """Until the runs have ended and the outbox published and marked all their events (bounded)."""
+        await wait_for_outbox_async(self.stack.info.dsn, run_ids, timeout, finished=finished)
+
+    async def assert_invariants(self, run_ids: list[str], names: tuple[str, ...] = DELIVERY, *,
+                                wait_finished: bool = True, wait_s: float = WAIT_S, **opts: Any) -> Result:
+        """`harness.scenario.assert_invariants` on this stack, off the event loop."""
+        return await asyncio.to_thread(assert_invariants, self.stack, self, run_ids, names,
+                                       wait_finished=wait_finished, wait_s=wait_s, **opts)
