@@ -1,7 +1,9 @@
 """An SSE consumer that records everything it sees into the History and reconnects like a client.
 
-It reads raw lines with httpx (``aiter_lines``) and parses them with ``SSEParser``, so heartbeat
-comments are recorded and a 204 is an answer rather than an exception (both httpx-sse pitfalls).
+By default it reads raw lines with httpx (``aiter_lines``) and parses them with ``SSEParser``
+(``open_lines``), so heartbeat comments are recorded; another reader plugs in as ``open_stream``
+(``harness.workload.httpx_sse_consumer.open_httpx_sse``: httpx-sse, as users' code reads a stream).
+Either way the status is looked at before the body, so a 204 is an answer rather than an exception.
 Resume modes:
 
 - ``"from_seq"``: every request carries ``?fromSeq=<last seq received>``.
@@ -21,7 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -29,7 +32,7 @@ import httpx
 
 from harness.model import TERMINAL_TYPE, payload_digest, to_epoch
 from harness.history import ConnClosed, ConnOpened, Frame, Heartbeat, History
-from harness.workload.sse_parser import SSEComment, SSEEvent, SSEParser
+from harness.workload.sse_parser import SSEComment, SSEEvent, SSEItem, SSEParser
 
 ResumeMode = Literal["from_seq", "last_event_id"]
 StopReason = Literal["terminal", "204", "max_reconnects", "deadline"]
@@ -85,7 +88,8 @@ def decode_frame(event: SSEEvent) -> WireFrame:
     """One frame's fields; the data's own ``seq``, ``runId`` and payload digest are kept apart from
     ``id:`` so the content check can compare them with each other and with the database."""
     body = _json_object(event.data)
-    inner = body.get("event") if isinstance(body.get("event"), dict) else {}
+    envelope = body.get("event")
+    inner: dict[str, Any] = envelope if isinstance(envelope, dict) else {}
     id_seq = _as_int(event.id)
     data_seq = _as_int(body.get("seq", inner.get("seq")))
     etype = body.get("type") or inner.get("type") or event.event
@@ -114,7 +118,7 @@ def _as_int(value: Any) -> int | None:
     return None
 
 
-class _Connection:
+class Connection:
     """Records one connection's life into the history; the open and the close exactly once each."""
 
     def __init__(self, history: History, conn: str, consumer: str, run_id: str, cursor: int) -> None:
@@ -124,6 +128,7 @@ class _Connection:
         self.closed_reason: str | None = None
         self.frames = 0
         self.saw_terminal = False
+        self.retry: int | None = None  # the stream's `retry:` (ms), set by the reader
 
     def open(self, status: int | None) -> None:
         if not self.is_open:
@@ -152,13 +157,38 @@ class _Connection:
         return reason
 
 
+# How one connection's request is made and its body read: (client, url, params, headers, timeout,
+# connection) -> a context giving the answer's status and the SSE items of its body (read only on a 200).
+StreamOpener = Callable[[httpx.AsyncClient, str, dict[str, str], dict[str, str], httpx.Timeout, Connection],
+                        AbstractAsyncContextManager[tuple[int, AsyncIterator[SSEItem]]]]
+
+
+@contextlib.asynccontextmanager
+async def open_lines(client: httpx.AsyncClient, url: str, params: dict[str, str], headers: dict[str, str],
+                     timeout: httpx.Timeout, conn: Connection) -> AsyncIterator[tuple[int, AsyncIterator[SSEItem]]]:
+    """The harness's own reading: raw lines through ``SSEParser``, heartbeat comments included."""
+    async with client.stream("GET", url, params=params, headers=headers, timeout=timeout) as resp:
+        yield resp.status_code, _parsed(resp.aiter_lines(), conn)
+
+
+async def _parsed(lines: AsyncIterator[str], conn: Connection) -> AsyncIterator[SSEItem]:
+    parser = SSEParser()
+    async for line in lines:
+        items = parser.feed_line(line)
+        conn.retry = parser.retry  # a `retry:` alone dispatches nothing but still counts
+        for item in items:
+            yield item
+
+
 class SSEConsumer:
     """One subscriber of one run; ``consume`` returns when the stream is over for it."""
 
-    def __init__(self, config: ConsumerConfig, history: History, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, config: ConsumerConfig, history: History, client: httpx.AsyncClient | None = None,
+                 open_stream: StreamOpener = open_lines) -> None:
         self.config = config
         self.history = history
         self._client = client
+        self._open_stream = open_stream
 
     async def consume(self, run_id: str, consumer_id: str, from_seq: int = 0) -> ConsumerOutcome:
         cfg = self.config
@@ -171,11 +201,10 @@ class SSEConsumer:
         cursor, backoff, n, retry = from_seq, self.config.backoff_initial_s, 0, None
         terminal_at: int | None = None  # the connection number that delivered RunFinished
         while True:
-            conn = _Connection(self.history, f"{consumer}#{n}", consumer, run_id, cursor)
+            conn = Connection(self.history, f"{consumer}#{n}", consumer, run_id, cursor)
             n += 1
-            parser = SSEParser()
-            reason = await self._attempt(client, conn, parser, from_seq, deadline)
-            cursor, retry = conn.cursor, parser.retry if parser.retry is not None else retry
+            reason = await self._attempt(client, conn, from_seq, deadline)
+            cursor, retry = conn.cursor, conn.retry if conn.retry is not None else retry
             if conn.saw_terminal and terminal_at is None:
                 terminal_at = n
             stop = self._stop_reason(reason, terminal_at, n, deadline)
@@ -203,12 +232,11 @@ class SSEConsumer:
         delay = retry_ms / 1000.0 if (retry_ms is not None and self.config.honour_retry) else backoff
         return max(0.0, min(delay, deadline - asyncio.get_running_loop().time()))
 
-    async def _attempt(self, client: httpx.AsyncClient, conn: _Connection, parser: SSEParser, from_seq: int,
-                       deadline: float) -> str:
+    async def _attempt(self, client: httpx.AsyncClient, conn: Connection, from_seq: int, deadline: float) -> str:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout_at(deadline):
-                return await self._stream(client, conn, parser, from_seq)
+                return await self._stream(client, conn, from_seq)
         except TimeoutError:
             return conn.close("timeout", "overall deadline")
         except httpx.TimeoutException as exc:
@@ -222,32 +250,29 @@ class SSEConsumer:
             conn.close("error", repr(exc))
             raise
 
-    async def _stream(self, client: httpx.AsyncClient, conn: _Connection, parser: SSEParser, from_seq: int) -> str:
+    async def _stream(self, client: httpx.AsyncClient, conn: Connection, from_seq: int) -> str:
         params, headers = self._request_parts(conn.cursor, from_seq)
         conn.request = (_as_int(params.get("fromSeq")), headers.get("Last-Event-ID"))
         url = self.config.stream_url(conn.run_id)
-        async with client.stream("GET", url, params=params, headers=headers, timeout=self._timeout()) as resp:
-            conn.open(resp.status_code)
-            if resp.status_code == 204:
+        async with self._open_stream(client, url, params, headers, self._timeout(), conn) as (status, items):
+            conn.open(status)
+            if status == 204:
                 return conn.close("204")
-            if resp.status_code != 200:
-                return conn.close("error", f"HTTP {resp.status_code}")
-            lines = resp.aiter_lines()
-            async for line in lines:
-                for item in parser.feed_line(line):
-                    conn.item(item)
+            if status != 200:
+                return conn.close("error", f"HTTP {status}")
+            async for item in items:
+                conn.item(item)
                 if conn.saw_terminal:
-                    return await self._after_terminal(conn, parser, lines)
+                    return await self._after_terminal(conn, items)
         return conn.close("eof")
 
-    async def _after_terminal(self, conn: _Connection, parser: SSEParser, lines: AsyncIterator[str]) -> str:
+    async def _after_terminal(self, conn: Connection, items: AsyncIterator[SSEItem]) -> str:
         """Read on for the window after RunFinished: whatever arrives is recorded, then who closed."""
         window = self.config.after_terminal_s
         try:
             async with asyncio.timeout(window):
-                async for line in lines:
-                    for item in parser.feed_line(line):
-                        conn.item(item)
+                async for item in items:
+                    conn.item(item)
         except (TimeoutError, httpx.TimeoutException):
             return conn.close("terminal_open", f"still open {window}s after the terminal event")
         except (httpx.TransportError, httpx.StreamError) as exc:  # dropped rather than closed: still not open
@@ -279,13 +304,15 @@ class SSEConsumer:
 
 
 async def consume_all(config: ConsumerConfig, history: History, run_id: str, consumers: int,
-                      from_seq: int = 0, prefix: str = "c") -> list[ConsumerOutcome]:
+                      from_seq: int = 0, prefix: str = "c", open_stream: StreamOpener = open_lines
+                      ) -> list[ConsumerOutcome]:
     """``consumers`` concurrent subscribers of one run, sharing one connection pool."""
     limits = httpx.Limits(max_connections=consumers + 10, max_keepalive_connections=consumers)
     async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(config.read_timeout_s)) as client:
-        consumer = SSEConsumer(config, history, client)
+        consumer = SSEConsumer(config, history, client, open_stream)
         return list(await asyncio.gather(*(consumer.consume(run_id, f"{prefix}{i}", from_seq)
                                            for i in range(consumers))))
 
 
-__all__ = ["ConsumerConfig", "ConsumerOutcome", "ResumeMode", "SSEConsumer", "WireFrame", "consume_all", "decode_frame"]
+__all__ = ["Connection", "ConsumerConfig", "ConsumerOutcome", "ResumeMode", "SSEConsumer", "StreamOpener", "WireFrame",
+           "consume_all", "decode_frame", "open_lines"]
