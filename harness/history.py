@@ -29,15 +29,16 @@ class _Record:
     """Shared (de)serialisation: a record is its fields plus a ``kind`` tag."""
 
     kind: ClassVar[str]
+    __dataclass_fields__: ClassVar[dict[str, Any]]  # every record is a dataclass: asdict and fields accept it
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind}
-        out.update(dataclasses.asdict(self))  # type: ignore[call-overload]
+        out.update(dataclasses.asdict(self))
         return out
 
     @classmethod
     def from_dict(cls: type[_R], data: dict[str, Any]) -> _R:
-        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 from .config import Config, ConfigError, load_config
 from .failpoints import FailpointSpecError, registry
@@ -48,13 +49,13 @@ def _run_queue(config: Config) -> None:
     _run_async(serve_worker(config, worker.run, lambda: worker.listening))
 
 
-def _run_async(main: object) -> None:
+def _run_async(main: Coroutine[Any, Any, None]) -> None:
     try:
         import uvloop  # uvicorn[standard] brings it; it roughly halves the per-event overhead
 
-        uvloop.run(main)  # type: ignore[arg-type]
+        uvloop.run(main)
     except ImportError:
-        asyncio.run(main)  # type: ignore[arg-type]
+        asyncio.run(main)
 
 
 RUNNERS: dict[str, Callable[[Config], None]] = {

@@ -100,7 +100,7 @@ def load_config(env: Mapping[str, str], role: str) -> Config:
         parsed = parse_int(env, name, low, high)
         if parsed is not None:
             values[field] = parsed
-    return Config(**values)  # type: ignore[arg-type]
+    return Config(**values)  # type: ignore[arg-type]  # fields named at run time (_INTS), each parsed to its type
 
 
 def is_loopback(host: str | None) -> bool:

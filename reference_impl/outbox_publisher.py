@@ -217,7 +217,10 @@ class OutboxPublisher:
         pub = await self._pub.get()
         # Binary: a text array would have psycopg escape every quote of every payload (25 % of this worker's CPU).
         cur = await pub.execute(_PUBLISH, ([bus_payload(e) for e in plan.events],), binary=True)
-        published_at: datetime = (await cur.fetchone())[0]  # type: ignore[index]
+        row = await cur.fetchone()
+        if row is None:  # one row per event, and a plan always has events
+            raise RuntimeError("the publish statement returned no row: a plan without events")
+        published_at: datetime = row[0]
         _report_published(plan, published_at)
         await failpoint("outbox.after_publish")
         return published_at

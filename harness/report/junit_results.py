@@ -49,12 +49,13 @@ def _case(case: ET.Element) -> CaseResult:
 
 
 def _outcome(case: ET.Element) -> tuple[Verdict, ET.Element | None]:
-    for tag, verdict in (("failure", "fail"), ("error", "unknown"), ("skipped", "unknown")):
+    outcomes: tuple[tuple[str, Verdict], ...] = (("failure", "fail"), ("error", "unknown"), ("skipped", "unknown"))
+    for tag, verdict in outcomes:
         found = case.find(tag)
         if found is not None:
             if tag == "failure" and STACK_NOT_STARTED in found.get("message", ""):
                 return "unknown", found
-            return verdict, found  # type: ignore[return-value]
+            return verdict, found
     return "pass", None
 
 

@@ -21,7 +21,7 @@ def redact(dsn: str) -> str:
     except psycopg.ProgrammingError:
         return "<unparsable dsn>"
     info.pop("password", None)
-    return psycopg.conninfo.make_conninfo(**info)  # type: ignore[arg-type]
+    return psycopg.conninfo.make_conninfo("", **info)
 
 
 @contextmanager

@@ -44,9 +44,14 @@ def test_every_toxiproxy_toxic_has_a_type() -> None:
     assert set(TOXIC_TYPES) == {"latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data"}
 
 
-@pytest.mark.parametrize("bad", [lambda: Latency(latency=-1), lambda: LimitData(bytes=1.5),  # type: ignore[arg-type]
-                                 lambda: Bandwidth(rate=True), lambda: toxic_from_params("latency", {"lat": 1}),
-                                 lambda: toxic_from_params("nope", {}), lambda: Latency().to_toxic("sideways")])  # type: ignore[arg-type]
+@pytest.mark.parametrize("bad", [
+    lambda: Latency(latency=-1),
+    lambda: LimitData(bytes=1.5),  # type: ignore[arg-type]  # a wrong type on purpose
+    lambda: Bandwidth(rate=True),
+    lambda: toxic_from_params("latency", {"lat": 1}),
+    lambda: toxic_from_params("nope", {}),
+    lambda: Latency().to_toxic("sideways"),  # type: ignore[arg-type]  # a wrong stream on purpose
+])
 def test_bad_toxics_are_config_errors(bad: Any) -> None:
     with pytest.raises(ConfigError):
         bad()

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from reference_impl.events import Event
-from reference_impl.outbox_plan import Claim, Gap, plan_cycle
+from reference_impl.outbox_plan import Claim, Gap, Plan, plan_cycle
 
 T = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
@@ -12,7 +12,7 @@ def ev(run: str, seq: int) -> Event:
     return Event(run, seq, "RunStep", {}, T)
 
 
-def seqs(plan, run: str) -> list[int]:  # type: ignore[no-untyped-def]
+def seqs(plan: Plan, run: str) -> list[int]:
     return [e.seq for b in plan.batches if b.run_id == run for e in b.events]
 
 

@@ -43,7 +43,8 @@ def test_bad_duration_is_a_logs_error() -> None:
 
 
 def test_parse_line_tolerates_grep_prefix_and_garbage() -> None:
-    assert parse_line('logs/a.log:{"msg": "x", "timestamp": 1}').msg == "x"  # type: ignore[union-attr]
+    parsed = parse_line('logs/a.log:{"msg": "x", "timestamp": 1}')
+    assert parsed is not None and parsed.msg == "x"
     assert parse_line("not json") is None and parse_line("[1, 2]") is None
 
 

@@ -54,7 +54,8 @@ def test_crash_and_restart_keep_data_and_port(pg: EmbeddedPostgres) -> None:
     pg.restart()
     assert time.monotonic() - started < 10
     assert query(pg.dsn, "SELECT count(*) FROM t") == (1,)  # committed before the crash: still there
-    assert "database system was interrupted" in pg.process.tail(50)  # type: ignore[union-attr]
+    assert pg.process is not None
+    assert "database system was interrupted" in pg.process.tail(50)
 
 
 def test_pause_makes_it_unresponsive(pg: EmbeddedPostgres) -> None:

@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,8 +29,8 @@ def proc_state(pid: int) -> str:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
-def spec(tmp_path: Path, argv: tuple[str, ...] = FAMILY, **kw: object) -> ProcessSpec:
-    return ProcessSpec(name="family", argv=argv, log_path=tmp_path / "family.log", **kw)  # type: ignore[arg-type]
+def spec(tmp_path: Path, argv: tuple[str, ...] = FAMILY, **kw: Any) -> ProcessSpec:
+    return ProcessSpec(name="family", argv=argv, log_path=tmp_path / "family.log", **kw)
 
 
 def test_kill_takes_the_whole_group(tmp_path: Path) -> None:
@@ -43,13 +44,14 @@ def test_kill_takes_the_whole_group(tmp_path: Path) -> None:
 
 def test_pause_and_resume_freeze_the_group(tmp_path: Path) -> None:
     proc = ManagedProcess(spec(tmp_path, ("sleep", "60"))).start()
-    assert proc.pid is not None
+    pid = proc.pid
+    assert pid is not None
     try:
         proc.pause()
-        wait_until(lambda: proc_state(proc.pid) == "T", 2, "the stopped state")  # type: ignore[arg-type]
+        wait_until(lambda: proc_state(pid) == "T", 2, "the stopped state")
         assert proc.paused and proc.running
         proc.resume()
-        wait_until(lambda: proc_state(proc.pid) == "S", 2, "the running state")  # type: ignore[arg-type]
+        wait_until(lambda: proc_state(pid) == "S", 2, "the running state")
     finally:
         proc.kill()
 
@@ -67,15 +69,17 @@ def test_stop_escalates_to_sigkill(tmp_path: Path) -> None:
 
 def test_stop_of_a_paused_process(tmp_path: Path) -> None:
     proc = ManagedProcess(spec(tmp_path, ("sleep", "60"))).start()
+    assert proc.pid is not None
     proc.pause()
     proc.stop(timeout=2)
     assert proc.returncode == -signal.SIGTERM  # continued, then terminated, not killed
-    assert_gone(proc.pid)  # type: ignore[arg-type]
+    assert_gone(proc.pid)
 
 
 def test_restart_appends_to_the_same_log(tmp_path: Path) -> None:
     proc = ManagedProcess(spec(tmp_path, ("sh", "-c", "echo started; sleep 60"))).start()
     first = proc.pid
+    assert first is not None
     wait_until(lambda: "started" in proc.tail(), 2, "first output")
     proc.restart(crash=True)
     try:
@@ -83,7 +87,7 @@ def test_restart_appends_to_the_same_log(tmp_path: Path) -> None:
         wait_until(lambda: proc.tail().count("started") == 2, 2, "second output")
     finally:
         proc.kill()
-    assert_gone(first)  # type: ignore[arg-type]
+    assert_gone(first)
 
 
 def test_missing_program_is_a_process_error(tmp_path: Path) -> None:
@@ -96,13 +100,15 @@ def test_janitor_stops_everything_and_removes_its_pid_file(tmp_path: Path) -> No
     janitor.track_dir(tmp_path / "scratch")
     (tmp_path / "scratch").mkdir()
     procs = [janitor.spawn(spec(tmp_path, ("sleep", "60"))) for _ in range(3)]
+    pids = [p.pid for p in procs if p.pid is not None]
+    assert len(pids) == len(procs)  # every one started
     data = json.loads(janitor.pid_file.read_text())
-    assert sorted(g["pgid"] for g in data["groups"]) == sorted(p.pid for p in procs if p.pid is not None)
+    assert sorted(g["pgid"] for g in data["groups"]) == sorted(pids)
     procs[0].kill()  # an exit is recorded too
     assert len(json.loads(janitor.pid_file.read_text())["groups"]) == 2
     janitor.stop_all()
-    for proc in procs:
-        assert_gone(proc.pid)  # type: ignore[arg-type]
+    for pid in pids:
+        assert_gone(pid)
     assert not janitor.pid_file.exists() and not (tmp_path / "scratch").exists()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ def suites(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-def _run(tmp_path: Path, suite: str) -> tuple[dict, Path]:  # type: ignore[type-arg]
+def _run(tmp_path: Path, suite: str) -> tuple[dict[str, Any], Path]:
     return run_suites(RunRequest(suites=(suite,), reports_root=tmp_path / "reports",
                                  pytest_args=("-p", "harness.pytest_plugin")))
 
