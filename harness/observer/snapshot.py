@@ -137,7 +137,7 @@ def _clock_offset(conn: psycopg.Connection[Any]) -> tuple[float, float]:
     return best[0], best[1] / 2
 
 
-def _runs(runs: list[tuple], events: list[tuple]) -> dict[str, RunSnapshot]:
+def _runs(runs: list[tuple[Any, ...]], events: list[tuple[Any, ...]]) -> dict[str, RunSnapshot]:
     by_run: dict[str, list[EventRow]] = {}
     status: dict[str, str | None] = {}
     for run_id, seq, type_, ts, published_at, payload in events:
