@@ -20,10 +20,11 @@ import psycopg
 import pytest
 
 from harness.cli import main
-from harness.runbook.recovery import restart_outbox_in_stack
-from harness.stack import LocalStack, Toxic, reap_leftovers, wait_until
+from harness.nemesis import Latency
+from harness.stack import LocalStack, reap_leftovers
+from harness.toolkit import Scenario
 
-pytestmark = pytest.mark.stack
+pytestmark = [pytest.mark.stack, pytest.mark.anyio]
 RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "runbook.md"
 WAIT_S = 20.0  # bound of each wait for the stack to reach a condition
 
@@ -50,49 +51,27 @@ def as_json(out: str) -> Any:
     return json.loads(out)
 
 
-def create_run(stack: LocalStack, steps: int = 5, interval_ms: int = 20) -> str:
-    resp = httpx.post(f"{stack.info.api_direct_url}/api/agents/runs",
-                      json={"script": {"steps": steps, "interval_ms": interval_ms}}, timeout=10)
-    assert resp.status_code == 201, resp.text
-    return str(resp.json()["runId"])
+def published(scenario: Scenario, run_id: str) -> bool:
+    """The run succeeded, the outbox passed its last event, and every event has its
+    metric.events_published line (logged after the mark commits): what the log-based commands read."""
+    row = scenario.db.run(run_id)
+    return (row.state == "succeeded" and row.backlog is not None and row.backlog <= 0
+            and len(scenario.logs.lines("metric.events_published", run_id=run_id)) >= row.last_seq)
 
 
-def query(stack: LocalStack, sql: str, *params: object) -> Any:
-    with psycopg.connect(stack.info.dsn, autocommit=True) as conn:
-        return conn.execute(sql, params).fetchone()
-
-
-def finished(stack: LocalStack, run_id: str) -> bool:
-    row = query(stack, "SELECT r.state, o.nextSeq > r.lastSeq FROM runs r JOIN run_outbox o ON o.runId = r.id"
-                       " WHERE r.id = %s", run_id)
-    return bool(row and row[0] == "succeeded" and row[1])
-
-
-def backlog_gauge(stack: LocalStack) -> float:
-    text = httpx.get(f"{stack.info.api_direct_url}/metrics", timeout=5).text
-    return next(float(line.split()[1]) for line in text.splitlines() if line.startswith("outbox_backlog_avg "))
-
-
-def logged(stack: LocalStack, run_id: str) -> bool:
-    """Every event of the run has its metric.events_published line (logged after the mark commits)."""
-    from harness.runbook.lag_report import lag_report
-
-    last = query(stack, "SELECT lastSeq FROM runs WHERE id = %s", run_id)[0]
-    return lag_report(Path(stack.info.logs_dir), since_s=None, run_id=run_id).overall.count >= last
-
-
-def test_steady_state(cli: Callable[..., tuple[int, str, str]], stack: LocalStack) -> None:
+async def test_steady_state(cli: Callable[..., tuple[int, str, str]], scenario: Scenario) -> None:
     started = time.time()
-    runs = [create_run(stack) for _ in range(3)]
-    wait_until(lambda: all(finished(stack, r) for r in runs), WAIT_S, "runs to finish and be published")
+    runs = [await scenario.start_run(steps=5, interval_ms=20) for _ in range(3)]
+    await scenario.until(lambda: all(published(scenario, r) for r in runs), WAIT_S, "runs to finish and be published")
     # Windows cover this test only: earlier tests on the shared stack's logs were not steady.
     window = f"{math.ceil(time.time() - started) + 1}s"
+    logs = scenario.stack.info.logs_dir
     code, out, _ = cli("diagnose", runs[0], "--json")
     assert code == 0 and as_json(out)["verdict"] == "finished"
-    code, out, _ = cli("alerts", "--json", "--logs", stack.info.logs_dir, "--backlog-for", "2s",
+    code, out, _ = cli("alerts", "--json", "--logs", logs, "--backlog-for", "2s",
                        "--lag-window", window, "--churn-window", window)
     assert code == 0 and as_json(out)["firing"] == [], out
-    code, out, _ = cli("lag", "--logs", stack.info.logs_dir, "--since", window, "--json")
+    code, out, _ = cli("lag", "--logs", logs, "--since", window, "--json")
     assert code == 0 and as_json(out)["overall"]["cls"] == "normal"
     code, out, _ = cli("schema-check")
     assert code == 0 and "schema: ok" in out
@@ -100,112 +79,114 @@ def test_steady_state(cli: Callable[..., tuple[int, str, str]], stack: LocalStac
     assert code == 0 and as_json(out)["rows"] == []
 
 
-def test_outbox_paused_is_stuck_and_backlog_fires_then_cancel_and_restart(
-        cli: Callable[..., tuple[int, str, str]], stack: LocalStack) -> None:
-    stack.process("outbox-worker-0").pause()
-    run = create_run(stack, steps=200, interval_ms=20)
-    wait_until(lambda: query(stack, "SELECT lastSeq FROM runs WHERE id = %s", run)[0] >= 30, WAIT_S, "appends")
-    time.sleep(1.2)  # the backlog must hold for --backlog-for
-    code, out, _ = cli("diagnose", run, "--json")
-    result = as_json(out)
-    assert code == 1 and result["verdict"] == "outbox_stuck" and result["evidence"]["nextSeq"] == 1
-    assert "restart-outbox" in result["action"][0]
-    code, out, _ = cli("alerts", "--json", "--backlog-threshold", "5", "--backlog-for", "1s")
-    assert code == 1 and "outbox_backlog" in as_json(out)["firing"], out
-    code, out, _ = cli("backlog", "--json")
-    assert as_json(out)["rows"][0]["runId"] == run and as_json(out)["rows"][0]["backlog"] >= 30
-    # the Prometheus rule's gauge: reported by the API while the outbox worker itself is stuck
-    wait_until(lambda: backlog_gauge(stack) >= 30, WAIT_S, "outbox_backlog_avg on the API's /metrics")
-    # cancel refuses a run that is not confirmed stuck (outbox behind < 30 s), then cancels with a short bound
-    code, _, err = cli("recover", "cancel-run", run, "--confirm")
-    assert code == 2 and "not confirmed stuck" in err
-    code, _, err = cli("recover", "cancel-run", run, "--stuck-after", "0.5s")
-    assert code == 2 and "--confirm" in err
-    code, out, _ = cli("recover", "cancel-run", run, "--confirm", "--stuck-after", "0.5s", "--json")
-    assert code == 0 and as_json(out)["cancelled"]
-    assert query(stack, "SELECT state FROM runs WHERE id = %s", run)[0] == "cancelled"
-    assert query(stack, "SELECT count(*) FROM run_outbox WHERE runId = %s", run)[0] == 0
-    assert query(stack, "SELECT count(*) FROM run_events WHERE publishedAt IS NOT NULL")[0] == 0  # never set by hand
-    # restart the (paused) outbox worker: the backlog of another run drains
-    other = create_run(stack, steps=3)
-    restarted = restart_outbox_in_stack(stack)
+async def test_outbox_paused_is_stuck_and_backlog_fires_then_cancel_and_restart(
+        cli: Callable[..., tuple[int, str, str]], scenario: Scenario) -> None:
+    with scenario.nemesis.paused("outbox-worker-0"):
+        run = await scenario.start_run(steps=200, interval_ms=20)
+        await scenario.until(lambda: scenario.db.run(run).last_seq >= 30, WAIT_S, "appends")
+        await scenario.hold(1.2)  # the backlog must hold for --backlog-for
+        code, out, _ = cli("diagnose", run, "--json")
+        result = as_json(out)
+        assert code == 1 and result["verdict"] == "outbox_stuck" and result["evidence"]["nextSeq"] == 1
+        assert "restart-outbox" in result["action"][0]
+        code, out, _ = cli("alerts", "--json", "--backlog-threshold", "5", "--backlog-for", "1s")
+        assert code == 1 and "outbox_backlog" in as_json(out)["firing"], out
+        code, out, _ = cli("backlog", "--json")
+        assert as_json(out)["rows"][0]["runId"] == run and as_json(out)["rows"][0]["backlog"] >= 30
+        # the Prometheus rule's gauge: reported by the API while the outbox worker itself is stuck
+        await scenario.until(lambda: backlog_gauge(scenario) >= 30, WAIT_S, "outbox_backlog_avg on the API's /metrics")
+        # cancel refuses a run that is not confirmed stuck (outbox behind < 30 s), then cancels with a short bound
+        code, _, err = cli("recover", "cancel-run", run, "--confirm")
+        assert code == 2 and "not confirmed stuck" in err
+        code, _, err = cli("recover", "cancel-run", run, "--stuck-after", "0.5s")
+        assert code == 2 and "--confirm" in err
+        code, out, _ = cli("recover", "cancel-run", run, "--confirm", "--stuck-after", "0.5s", "--json")
+        assert code == 0 and as_json(out)["cancelled"]
+        cancelled = scenario.db.run(run)
+        assert cancelled.state == "cancelled" and cancelled.next_seq is None  # its run_outbox row deleted
+        assert cancelled.published_max is None  # publishedAt never set by hand
+        # restart the (paused) outbox worker: the backlog of another run drains
+        other = await scenario.start_run(steps=3)
+        restarted = scenario.runbook.restart_outbox()
     assert restarted.restarted[0]["old_pid"] != restarted.restarted[0]["new_pid"]
-    wait_until(lambda: finished(stack, other), WAIT_S, "the restarted outbox to publish")
+    await scenario.until(lambda: published(scenario, other), WAIT_S, "the restarted outbox to publish")
 
 
-def test_queue_worker_stopped_is_never_started(cli: Callable[..., tuple[int, str, str]], stack: LocalStack) -> None:
-    stack.process("queue-worker-0").pause()
-    run = create_run(stack)
-    time.sleep(0.5)
-    code, out, _ = cli("diagnose", run)
-    assert code == 1 and "verdict: never_started" in out and "restart the queue worker" in out
-    query(stack, "INSERT INTO runs (id) VALUES ('no-job') RETURNING id")
-    code, out, _ = cli("diagnose", "no-job", "--json")
-    assert code == 1 and as_json(out)["evidence"]["case"] == "no_job"
-    code, _, _ = cli("recover", "cancel-run", run, "--confirm")
-    assert code == 2  # queued, not started: the runbook's UPDATE would not touch it
+def backlog_gauge(scenario: Scenario) -> float:
+    text = httpx.get(f"{scenario.stack.info.api_direct_url}/metrics", timeout=5).text
+    return next(float(line.split()[1]) for line in text.splitlines() if line.startswith("outbox_backlog_avg "))
 
 
-def test_removed_event_row_is_a_seq_gap(cli: Callable[..., tuple[int, str, str]], stack: LocalStack) -> None:
-    stack.process("outbox-worker-0").pause()
-    run = create_run(stack, steps=3)
-    wait_until(lambda: query(stack, "SELECT state FROM runs WHERE id = %s", run)[0] == "succeeded", WAIT_S, "the run")
-    query(stack, "DELETE FROM run_events WHERE runId = %s AND seq = 1 RETURNING seq", run)
-    stack.process("outbox-worker-0").resume()
-    time.sleep(0.6)  # the outbox sees the gap and stops there
-    code, out, _ = cli("diagnose", run, "--json", "--logs", stack.info.logs_dir)
+async def test_queue_worker_stopped_is_never_started(cli: Callable[..., tuple[int, str, str]],
+                                                     scenario: Scenario) -> None:
+    with scenario.nemesis.paused("queue-worker-0"):
+        run = await scenario.start_run()
+        code, out, _ = cli("diagnose", run)
+        assert code == 1 and "verdict: never_started" in out and "restart the queue worker" in out
+        async with scenario.client() as client:
+            without_job = await client.start_run(job=False)  # a run whose job was never queued
+        code, out, _ = cli("diagnose", without_job, "--json")
+        assert code == 1 and as_json(out)["evidence"]["case"] == "no_job", out
+        code, _, _ = cli("recover", "cancel-run", run, "--confirm")
+        assert code == 2  # queued, not started: the runbook's UPDATE would not touch it
+
+
+async def test_removed_event_row_is_a_seq_gap(cli: Callable[..., tuple[int, str, str]], scenario: Scenario) -> None:
+    with scenario.nemesis.paused("outbox-worker-0"):
+        run = await scenario.start_run(steps=3)
+        await scenario.until(lambda: scenario.db.run(run).state == "succeeded", WAIT_S, "the run")
+        scenario.nemesis.remove_event(run, 1)
+    await scenario.until(lambda: scenario.logs.lines("outbox.gap", run_id=run), WAIT_S, "the outbox to stop at the gap")
+    code, out, _ = cli("diagnose", run, "--json", "--logs", scenario.stack.info.logs_dir)
     result = as_json(out)
     assert code == 1 and result["verdict"] == "seq_gap", out
     assert result["evidence"]["expectedSeq"] == 1 and result["evidence"]["nextPresentSeq"] == 2
     assert result["action"][0] == "DO NOT manually insert events."
 
 
-def test_latency_on_pg_outbox_is_warning_then_critical(cli: Callable[..., tuple[int, str, str]],
-                                                       stack: LocalStack) -> None:
-    assert stack.api is not None
-    proxy = stack.info.proxies["pg_outbox"]
-    stack.api.add_toxic(proxy, Toxic("latency", attributes={"latency": 25}, name="lat"))
-    slow = create_run(stack, steps=8, interval_ms=200)
-    wait_until(lambda: finished(stack, slow) and logged(stack, slow), WAIT_S, "the run under 25 ms latency")
-    code, out, _ = cli("lag", "--logs", stack.info.logs_dir, "--since", "1h", "--run", slow, "--json")
+async def test_latency_on_pg_outbox_is_warning_then_critical(cli: Callable[..., tuple[int, str, str]],
+                                                             scenario: Scenario) -> None:
+    logs = scenario.stack.info.logs_dir
+    with scenario.nemesis.toxic("pg_outbox", Latency(latency=25)):
+        slow = await scenario.start_run(steps=8, interval_ms=200)
+        await scenario.until(lambda: published(scenario, slow), WAIT_S, "the run under 25 ms latency")
+    code, out, _ = cli("lag", "--logs", logs, "--since", "1h", "--run", slow, "--json")
     assert code == 1 and as_json(out)["overall"]["cls"] == "warning", out
-    stack.api.remove_toxic(proxy, "lat")
-    stack.api.add_toxic(proxy, Toxic("latency", attributes={"latency": 200}, name="lat"))
-    slower = create_run(stack, steps=8, interval_ms=50)
-    wait_until(lambda: finished(stack, slower) and logged(stack, slower), 40, "the run under 200 ms latency")
-    code, out, _ = cli("lag", "--logs", stack.info.logs_dir, "--since", "1h", "--run", slower)
+    with scenario.nemesis.toxic("pg_outbox", Latency(latency=200)):
+        slower = await scenario.start_run(steps=8, interval_ms=50)
+        await scenario.until(lambda: published(scenario, slower), 40, "the run under 200 ms latency")
+    code, out, _ = cli("lag", "--logs", logs, "--since", "1h", "--run", slower)
     assert code == 1 and "class: critical" in out
-    code, out, _ = cli("alerts", "--json", "--logs", stack.info.logs_dir, "--lag-window", "8s", "--lag-p95-ms", "500")
+    code, out, _ = cli("alerts", "--json", "--logs", logs, "--lag-window", "8s", "--lag-p95-ms", "500")
     assert code == 1 and "high_lag" in as_json(out)["firing"], out
 
 
-def test_cutting_the_sse_link_repeatedly_fires_churn(cli: Callable[..., tuple[int, str, str]],
-                                                    stack: LocalStack) -> None:
-    assert stack.api is not None
-    run = create_run(stack, steps=300, interval_ms=50)
-    proxy = stack.info.proxies["sse"]
-    with httpx.Client(base_url=stack.info.api_url, timeout=5) as client:
-        for _ in range(12):
-            try:
-                with client.stream("GET", f"/api/agents/runs/{run}/stream") as resp:
-                    assert resp.status_code == 200
-                    next(resp.iter_lines())
-                    stack.api.disable(proxy)  # closes the open connection: a cut link
-            except httpx.HTTPError:
+async def test_cutting_the_sse_link_repeatedly_fires_churn(cli: Callable[..., tuple[int, str, str]],
+                                                          scenario: Scenario) -> None:
+    run = await scenario.start_run(steps=300, interval_ms=50)
+    consuming = scenario.consume(run, backoff_initial_s=0.02, backoff_max_s=0.05)
+    try:
+        for cut in range(12):  # each connection gets a frame, then the link goes down under it
+            await scenario.until(lambda: len([c for c in scenario.conns(run) if c.frames]) > cut, WAIT_S,
+                                 f"connection {cut} to receive a frame")
+            with scenario.nemesis.down("sse"):
                 pass
-            stack.api.enable(proxy)
-    time.sleep(0.3)
-    code, out, _ = cli("alerts", "--json", "--logs", stack.info.logs_dir, "--churn-window", "30s")
+        await scenario.until(lambda: len(scenario.logs.lines("stream-run", process="api-*", run_id=run)) >= 12,
+                             WAIT_S, "the API to log every connection")
+    finally:
+        consuming.cancel()
+    code, out, _ = cli("alerts", "--json", "--logs", scenario.stack.info.logs_dir, "--churn-window", "30s")
     body = as_json(out)
     assert code == 1 and "sse_churn" in body["firing"], out
     churn = next(a for a in body["alerts"] if a["name"] == "sse_churn")
     assert churn["evidence"]["runs"][run] >= 11
 
 
-def test_runbook_check_on_the_runbook_and_on_a_camel_case_schema(
-        cli: Callable[..., tuple[int, str, str]], stack: LocalStack, tmp_path: Path) -> None:
-    run = create_run(stack, steps=3)
-    wait_until(lambda: finished(stack, run) and logged(stack, run), WAIT_S, "a run with log lines")
+async def test_runbook_check_on_the_runbook_and_on_a_camel_case_schema(
+        cli: Callable[..., tuple[int, str, str]], scenario: Scenario, tmp_path: Path) -> None:
+    stack = scenario.stack
+    run = await scenario.start_run(steps=3)
+    await scenario.until(lambda: published(scenario, run), WAIT_S, "a run with log lines")
     code, out, _ = cli("runbook-check", str(RUNBOOK), "--json", "--logs", stack.info.logs_dir)
     blocks = as_json(out)["blocks"]
     sql = [b for b in blocks if b["kind"] == "sql"]
@@ -243,14 +224,15 @@ CREATE TABLE orm.run_outbox ("runId" text PRIMARY KEY, "nextSeq" bigint DEFAULT 
 """
 
 
-def test_restart_outbox_from_the_cli(cli: Callable[..., tuple[int, str, str]], stack: LocalStack,
-                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_restart_outbox_from_the_cli(cli: Callable[..., tuple[int, str, str]], scenario: Scenario,
+                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI path: re-executes the worker recorded in stack.json; `harness down` would reap it."""
     state = tmp_path / "state"
     state.mkdir()
-    info = stack.info.to_dict()  # with today's pids: earlier tests restarted processes since stack.info was taken
+    info = scenario.stack.info.to_dict()  # with today's pids: earlier tests restarted processes since stack.info was taken
     for proc in info["processes"]:
-        proc["pid"] = stack.process(proc["name"]).pid
+        proc["pid"] = scenario.stack.process(proc["name"]).pid
+    stack = scenario.stack
     (state / "stack.json").write_text(json.dumps(info))
     monkeypatch.setenv("HARNESS_STATE_DIR", str(state))
     old = stack.process("outbox-worker-0").pid
@@ -260,8 +242,8 @@ def test_restart_outbox_from_the_cli(cli: Callable[..., tuple[int, str, str]], s
         [entry] = as_json(out)["restarted"]
         assert entry["old_pid"] == old and entry["new_pid"] != old
         assert list((state / "procs").glob("*-recover-outbox-worker-0.json"))
-        run = create_run(stack, steps=3)
-        wait_until(lambda: finished(stack, run), WAIT_S, "the re-executed outbox worker to publish")
+        run = await scenario.start_run(steps=3)
+        await scenario.until(lambda: published(scenario, run), WAIT_S, "the re-executed outbox worker to publish")
     finally:
         reap_leftovers(state / "procs", owner_pid=stack.info.owner_pid)  # what `harness down` does
         stack.heal()  # the stack's own worker starts again
