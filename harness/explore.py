@@ -37,7 +37,7 @@ from hypothesis.stateful import (
     Bundle, RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test,
 )
 
-from harness.checks import CHECKERS
+from harness.checks import CHECKERS, CheckOptions
 from harness.history import History
 from harness.nemesis import armed_failpoint, killed, paused, toxic
 from harness.observer import take_snapshot, wait_for_outbox
@@ -310,10 +310,10 @@ def _heartbeat_ms(stack: LocalStack) -> int:
     return (stack.config.service.intervals if stack.config.service else Intervals.fast()).heartbeat_ms
 
 
-def _opts(stack: LocalStack) -> dict[str, Any]:
+def _opts(stack: LocalStack) -> CheckOptions:
     """The checkers' options for the stack's own intervals (its heartbeat period, one period of tolerance)."""
     interval_s = _heartbeat_ms(stack) / 1000
-    return {"heartbeat_interval_s": interval_s, "heartbeat_tolerance_s": interval_s}
+    return CheckOptions(heartbeat_interval_s=interval_s, heartbeat_tolerance_s=interval_s)
 
 
 def explore(stack: LocalStack, budget: ExploreBudget, folder: Path, log: ScheduleLog | None = None) -> ScheduleLog:

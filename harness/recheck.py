@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.checks import CHECKERS, Result, Valid, compose, merge_valid
+from harness.checks import CHECKERS, CheckOptions, Result, Valid, compose, merge_valid
 from harness.model import Snapshot
 from harness.errors import ConfigError
 from harness.history import History
@@ -92,7 +92,11 @@ def recheck_folder(folder: Path, names: Sequence[str], *, single: bool = True, e
     judged = checks.get("judged") or list(checks.get("checks") or {})
     as_run = not names and not every
     selected = names_or_all(names or (judged if as_run else ()))
-    result = compose({n: CHECKERS[n] for n in selected})(history, snapshot, dict(checks.get("opts") or {}))
+    try:  # recorded as plain JSON: every option (older runs: only those the scenario passed)
+        opts = CheckOptions.from_mapping(checks.get("opts") or {})
+    except ConfigError as exc:
+        raise ConfigError(f"{folder / 'checks.json'}: {exc}") from exc
+    result = compose({n: CHECKERS[n] for n in selected})(history, snapshot, opts)
     recorded = {n: e.get("valid") for n, e in (checks.get("checks") or {}).items() if isinstance(e, dict)}
     expected = dict(checks.get("expected") or {}) if as_run else {}
     return Recheck(folder, result, recorded, expected=expected)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.checks import CHECKERS, Result, Valid, compose
+from harness.checks import CHECKERS, CheckOptions, Result, Valid, compose
 from harness.model import Snapshot
 from harness.errors import WaitTimeout
 from harness.history import FaultWindow, History, of_kind
@@ -30,20 +30,22 @@ class ScenarioRecord:
     def checks_file(self) -> Path:
         return self.folder / "checks.json"
 
-    def judge(self, snapshot: Snapshot, names: tuple[str, ...], opts: Mapping[str, Any] | None = None,
+    def judge(self, snapshot: Snapshot, names: tuple[str, ...], opts: CheckOptions | Mapping[str, Any] | None = None,
               expect: Mapping[str, Valid] | None = None) -> Result:
         """The named invariants composed over this history and snapshot; all of it saved as files.
 
+        `opts`: the checkers' options, or a mapping of them (a key no checker reads is a `ConfigError`).
         `expect`: the verdicts a scenario that provokes a violation on purpose asserts (e.g. `gapless:
         False` for a gapped log), recorded so that `harness check` judges them as the scenario did."""
         unjudged = sorted(set(expect or {}) - set(names))
         if unjudged:
             raise ValueError(f"expected verdicts for invariants not judged: {unjudged}")
+        options = opts if isinstance(opts, CheckOptions) else CheckOptions.from_mapping(opts or {})
         checker = compose({name: CHECKERS[name] for name in names})
-        result = checker(self.history, snapshot, dict(opts or {}))
+        result = checker(self.history, snapshot, options)
         (self.folder / "snapshot.json").write_text(json.dumps(snapshot.to_dict(), default=str))
         # judged, opts and expected: for `harness check`, which re-judges exactly this
-        entry = {**_checks_entry(result, self.history), "judged": list(names), "opts": dict(opts or {}),
+        entry = {**_checks_entry(result, self.history), "judged": list(names), "opts": options.to_dict(),
                  "expected": dict(expect or {})}
         self.checks_file.write_text(json.dumps(entry, default=str, indent=1))
         self.save_history()
@@ -98,13 +100,14 @@ def assert_invariants(stack: LocalStack, record: ScenarioRecord, run_ids: list[s
     clients already waited out the run's end), the named invariants hold over what clients got. A wait that times out is a failure too, but only after the judgement and its counterexamples
     are written: a stalled run is exactly when they are needed. Returns the judgement, whose evidence
     a scenario may assert more on."""
+    options = CheckOptions.from_mapping(opts)  # a misspelt option fails before the wait, not after
     try:
         wait_for_outbox(stack.info.dsn, run_ids, timeout=wait_s, finished=wait_finished)
         timed_out = None
     except WaitTimeout as exc:
         timed_out = exc
     snapshot = take_snapshot(stack.info.dsn, run_ids, Path(stack.info.logs_dir), gauge_probe(stack))
-    result = record.judge(snapshot, names, opts)
+    result = record.judge(snapshot, names, options)
     if timed_out is not None:
         raise AssertionError(f"the wait for the runs' end timed out: {timed_out}\n{explain(result)}")
     assert result.valid is True, explain(result)

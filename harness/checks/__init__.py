@@ -1,4 +1,5 @@
-"""Checkers: pure functions ``check(history, snapshot, opts) -> Result`` over a history and a DB snapshot.
+"""Checkers: pure functions ``check(history, snapshot, opts) -> Result`` over a history, a DB snapshot and
+the ``CheckOptions`` (``harness.checks.options``).
 
 One module per invariant of DESIGN.md; ``compose`` folds them (false > unknown > true) and turns a
 checker that raises into ``unknown``. ``check_all`` is every invariant composed.
@@ -26,7 +27,6 @@ from harness.checks import (
 from harness.checks._result import (
     UNKNOWN,
     Checker,
-    Opts,
     Result,
     Valid,
     compose,
@@ -36,6 +36,7 @@ from harness.checks._result import (
     unknown,
 )
 from harness.checks.lag import LagSample, LagSummary, classify_lag, increasing_trend, lag_class
+from harness.checks.options import DEFAULT_OPTIONS, CheckOptions
 
 # In DESIGN.md's order: invariant n is the n-th entry.
 CHECKERS: dict[str, Checker] = {
@@ -59,11 +60,12 @@ check_all: Checker = compose(CHECKERS)
 
 __all__ = [
     "CHECKERS",
+    "CheckOptions",
+    "DEFAULT_OPTIONS",
     "UNKNOWN",
     "Checker",
     "LagSample",
     "LagSummary",
-    "Opts",
     "Result",
     "Valid",
     "append_after_terminal",

@@ -7,14 +7,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
+from harness.checks.options import DEFAULT_OPTIONS, CheckOptions
 from harness.history import History, Record
 from harness.model import Snapshot
 
 Valid = Union[bool, Literal["unknown"]]
 UNKNOWN: Literal["unknown"] = "unknown"
 HistoryLike = Union[History, Iterable[Record]]
-Opts = Mapping[str, Any]
-Checker = Callable[[HistoryLike, Union[Snapshot, None], Opts], "Result"]
+Checker = Callable[[HistoryLike, Union[Snapshot, None], CheckOptions], "Result"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def merge_valid(values: Iterable[Valid]) -> Valid:
     return min(values, key=lambda v: _RANK[v], default=True)
 
 
-def safe_check(checker: Checker, history: HistoryLike, snapshot: Snapshot | None, opts: Opts) -> Result:
+def safe_check(checker: Checker, history: HistoryLike, snapshot: Snapshot | None, opts: CheckOptions) -> Result:
     """Run one checker; an exception becomes ``unknown`` with the error, never a pass."""
     try:
         return checker(history, snapshot, opts)
@@ -61,14 +61,14 @@ def safe_check(checker: Checker, history: HistoryLike, snapshot: Snapshot | None
 def compose(checkers: Mapping[str, Checker]) -> Checker:
     """One checker out of many: each result is kept under its name, the verdict is the worst."""
 
-    def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | None = None) -> Result:
+    def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: CheckOptions = DEFAULT_OPTIONS) -> Result:
         records = history.records if isinstance(history, History) else tuple(history)
-        results = {name: safe_check(c, records, snapshot, opts or {}) for name, c in checkers.items()}
+        results = {name: safe_check(c, records, snapshot, opts) for name, c in checkers.items()}
         valid = merge_valid(r.valid for r in results.values())
         return Result(valid, {name: r.to_dict() for name, r in results.items()})
 
     return check
 
 
-__all__ = ["UNKNOWN", "Checker", "HistoryLike", "Opts", "Result", "Valid", "compose", "failed",
+__all__ = ["UNKNOWN", "Checker", "HistoryLike", "Result", "Valid", "compose", "failed",
            "merge_valid", "passed", "safe_check", "unknown"]

@@ -2,8 +2,8 @@
 
 From the request ops (``f`` ``append`` / ``cancel`` as recorded by ``RunsClient``): an append or cancel
 invoked after the terminal was known (a ``cancel`` or ``RunFinished`` append completed ``ok``, or a
-consumer received the run's ``RunFinished``) must be refused with the contract's answer: status opts
-``refusal_status`` (default 409; an int or a list), and for an append an error containing opts
+consumer received the run's ``RunFinished``) must be refused with the contract's answer: status option
+``refusal_status`` (default 409; an int or a list), and for an append an error containing option
 ``refusal_message`` (default ``Non-monotonic seq append``; empty: any message). An ``ok``, or any other
 answer (a 400, a 409 without the message), fails; a 5xx (the service failed, its outcome unknown) is
 not a refusal: undecided. No ``ok`` append may carry a seq above the terminal seq, and the snapshot's
@@ -14,24 +14,21 @@ refusal. Nothing refused as the contract says: the guard was not exercised, ``un
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from typing import Any
 
 from harness.checks._deliveries import MAX_LISTED, connections, run_of
-from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
+from harness.checks._result import HistoryLike, Result, failed, passed, unknown
+from harness.checks.options import DEFAULT_OPTIONS, CheckOptions
 from harness.model import Snapshot, TERMINAL_TYPE
 from harness.history import Op, of_kind, pair_ops, records_of
 
 NAME = "no_append_after_terminal"
 APPEND_FS = ("append", "cancel")
-REFUSAL_STATUS = 409
-REFUSAL_MESSAGE = "Non-monotonic seq append"
 
 
-def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | None = None) -> Result:
-    opts = opts or {}
-    statuses = _statuses(opts.get("refusal_status", REFUSAL_STATUS))
-    message = str(opts.get("refusal_message", REFUSAL_MESSAGE) or "")
+def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: CheckOptions = DEFAULT_OPTIONS) -> Result:
+    statuses = frozenset(opts.refusal_status)
+    message = opts.refusal_message
     records = records_of(history)
     pairs = [(i, c) for i, c in pair_ops(of_kind(records, Op)) if i.f in APPEND_FS and _run(i)]
     known_at = _terminal_known_at(records, pairs, snapshot)
@@ -69,12 +66,6 @@ def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | N
     if refused == 0:
         return unknown("no append after the terminal event was refused as the contract says")
     return passed(refused=refused)
-
-
-def _statuses(option: Any) -> frozenset[int]:
-    if isinstance(option, Collection) and not isinstance(option, str):
-        return frozenset(int(s) for s in option)
-    return frozenset({int(option)})
 
 
 def _status(done: Op | None) -> int | None:

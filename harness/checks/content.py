@@ -15,7 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from harness.checks._deliveries import MAX_LISTED, Conn, connections, run_of
-from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
+from harness.checks._result import HistoryLike, Result, failed, passed, unknown
+from harness.checks.options import DEFAULT_OPTIONS, CheckOptions
 from harness.model import RunSnapshot, Snapshot
 from harness.history import Frame
 
@@ -23,7 +24,7 @@ NAME = "content"
 TS_TOLERANCE_S = 0.001
 
 
-def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | None = None) -> Result:
+def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: CheckOptions = DEFAULT_OPTIONS) -> Result:
     frames = [(c, f) for c in connections(history) for f in c.frames if f.seq is not None]
     if not frames:
         return unknown("no frames in the history")

@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections import Counter
 
 from harness.checks._deliveries import MAX_LISTED, connections, duplicate_deliveries, sessions
-from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
+from harness.checks._result import HistoryLike, Result, failed, passed, unknown
+from harness.checks.options import DEFAULT_OPTIONS, CheckOptions
 from harness.model import Snapshot
 
 NAME = "no_duplicate_delivery"
 
 
-def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | None = None) -> Result:
+def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: CheckOptions = DEFAULT_OPTIONS) -> Result:
     groups = sessions(connections(history))
     frames = sum(len(c.frames) for conns in groups.values() for c in conns)
     publishes = duplicate_publishes(snapshot)

@@ -16,10 +16,10 @@ fault window on the stream's path (``fault_scope``: the sse link, nginx, the API
 not the server's end.
 
 A consumer that gave up on a connection the server kept open (timeout, deadline) while an event it was
-owed had been published more than opts ``withheld_after_s`` (default 5 s) before, on the database's
+owed had been published more than option ``withheld_after_s`` (default 5 s) before, on the database's
 clock, fails too: the server withheld a published event from a live subscriber (a publish the bus never
 carried), and no reconnect can be assumed to repair that. Otherwise a consumer that ended on its own
-before its end is ``unknown`` when it must reach the terminal, else its prefix is judged: opts ``require_terminal`` is a bool for every consumer,
+before its end is ``unknown`` when it must reach the terminal, else its prefix is judged: option ``require_terminal`` is a bool for every consumer,
 a mapping of consumer-id prefixes to bools (the longest matching prefix wins; a consumer no prefix
 matches must reach the terminal), or a list of the consumer-id prefixes that must (the others need
 not), so a scenario relaxes only the consumers it cuts on purpose.
@@ -34,28 +34,25 @@ from harness.checks._deliveries import (
     Conn, combine, connections, duplicate_deliveries, fault_windows, overlaps_fault, publish_time, run_of, seq_ranges,
     sessions,
 )
-from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
+from harness.checks._result import HistoryLike, Result, failed, passed, unknown
+from harness.checks.options import DEFAULT_OPTIONS, CheckOptions, RequireTerminal
 from harness.checks.fault_scope import faults_on
 from harness.model import RunSnapshot, Snapshot
 from harness.history import FaultWindow
 
 NAME = "exactly_once"
-WITHHELD_AFTER_S = 5.0  # far above any lag class: a publish the live path never carried, not a slow one
 
 
-def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | None = None) -> Result:
-    opts = opts or {}
+def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: CheckOptions = DEFAULT_OPTIONS) -> Result:
     groups = sessions(connections(history))
     if not groups:
         return unknown("no SSE connections in the history")
-    option = opts.get("require_terminal", True)
     cuts = faults_on(fault_windows(history), "stream")
-    withheld_after = float(opts.get("withheld_after_s", WITHHELD_AFTER_S))
     per: dict[str, Result] = {}
     for (consumer, run_id), conns in groups.items():
-        result = check_session(conns, run_of(snapshot, run_id), requires_terminal(option, consumer), cuts)
+        result = check_session(conns, run_of(snapshot, run_id), requires_terminal(opts.require_terminal, consumer), cuts)
         if result.valid is not False:
-            result = _withheld(conns, snapshot, withheld_after, cuts) or result
+            result = _withheld(conns, snapshot, opts.withheld_after_s, cuts) or result
         per[f"{consumer}/{run_id}"] = result
     return combine(per)
 
@@ -90,8 +87,8 @@ def _owed_seqs(session: list[Conn], snapshot: Snapshot | None) -> list[int]:
     return [e.seq for e in run.events if session[-1].cursor < e.seq <= end]
 
 
-def requires_terminal(option: Any, consumer: str) -> bool:
-    """Whether ``consumer`` must reach the terminal under opts ``require_terminal``."""
+def requires_terminal(option: RequireTerminal, consumer: str) -> bool:
+    """Whether ``consumer`` must reach the terminal under option ``require_terminal``."""
     if isinstance(option, Mapping):
         matches = [prefix for prefix in option if consumer.startswith(prefix)]
         return bool(option[max(matches, key=len)]) if matches else True

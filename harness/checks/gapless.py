@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections import Counter
 
 from harness.checks._deliveries import combine, seq_ranges
-from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
+from harness.checks._result import HistoryLike, Result, failed, passed, unknown
+from harness.checks.options import DEFAULT_OPTIONS, CheckOptions
 from harness.model import RunSnapshot, Snapshot
 
 NAME = "gapless"
 
 
-def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | None = None) -> Result:
+def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: CheckOptions = DEFAULT_OPTIONS) -> Result:
     if snapshot is None:
         return unknown("no database snapshot")
     if not snapshot.runs:

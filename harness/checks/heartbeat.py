@@ -1,9 +1,9 @@
 """Invariant 9: an idle stream is never silent longer than the heartbeat interval plus a tolerance.
 
 Per answered (200) connection, the silences are the gaps between its opening, every frame and
-heartbeat comment, and its close (monotonic clock). A silence longer than opts ``heartbeat_interval_s``
+heartbeat comment, and its close (monotonic clock). A silence longer than option ``heartbeat_interval_s``
 (default 15) + ``heartbeat_tolerance_s`` (default 2) fails, unless it overlaps a fault window on the
-stream's own path (``fault_scope.faults_on(..., "stream")``: the sse link, nginx, the API; opts
+stream's own path (``fault_scope.faults_on(..., "stream")``: the sse link, nginx, the API; option
 ``heartbeat_exclude_faults``, default True: a partitioned link is silent by design, a paused queue or
 outbox worker is no reason for a stream to fall silent). When no
 connection stayed open for a full interval the heartbeat was never needed: ``unknown``.
@@ -14,7 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from harness.checks._deliveries import Conn, MAX_LISTED, connections, fault_windows, overlaps_fault
-from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
+from harness.checks._result import HistoryLike, Result, failed, passed, unknown
+from harness.checks.options import DEFAULT_OPTIONS, CheckOptions
 from harness.checks.fault_scope import faults_on
 from harness.model import Snapshot
 from harness.history import FaultWindow
@@ -22,11 +23,10 @@ from harness.history import FaultWindow
 NAME = "heartbeat"
 
 
-def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | None = None) -> Result:
-    opts = opts or {}
-    interval = float(opts.get("heartbeat_interval_s", 15.0))
-    limit = interval + float(opts.get("heartbeat_tolerance_s", 2.0))
-    faults = faults_on(fault_windows(history), "stream") if opts.get("heartbeat_exclude_faults", True) else []
+def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: CheckOptions = DEFAULT_OPTIONS) -> Result:
+    interval = opts.heartbeat_interval_s
+    limit = interval + opts.heartbeat_tolerance_s
+    faults = faults_on(fault_windows(history), "stream") if opts.heartbeat_exclude_faults else []
     conns = [c for c in connections(history) if c.status == 200]
     silences = [s for c in conns for s in silences_of(c)]
     too_long = [s for s in silences if s["silence_s"] > limit and not overlaps_fault(s["from"], s["to"], faults)]

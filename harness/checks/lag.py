@@ -3,7 +3,7 @@
 ``classify_lag`` summarises samples (avg / p50 / p95 / p99 / max, class, increasing trend) with the
 runbook's thresholds: normal < 100 ms, warning 100-500 ms, critical > 500 ms *or an increasing trend*.
 
-The check's samples (opts ``lag_source``), from the database and the wire only (the service's own
+The check's samples (option ``lag_source``), from the database and the wire only (the service's own
 ``lag_ms`` log lines are checked against these by ``metrics_agree``, never used instead of them):
 - ``"publish"`` (default with a snapshot): ``publishedAt - ts`` per event row: the runbook's
   ``lag_ms`` (evt.ts -> publish), both on PostgreSQL's clock.
@@ -27,13 +27,15 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from harness.checks._deliveries import connections, fault_windows, overlaps_fault
-from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
+from harness.checks._result import HistoryLike, Result, failed, passed, unknown
+from harness.checks.options import DEFAULT_OPTIONS, CheckOptions
 from harness.checks.fault_scope import faults_on
 from harness.model import Snapshot
 
 NAME = "lag"
 NORMAL_MS = 100.0
 WARNING_MS = 500.0
+MIN_SAMPLES = 5  # option lag_min_samples unset
 
 
 @dataclass(frozen=True)
@@ -132,17 +134,14 @@ def _delivery_samples(history: HistoryLike, snapshot: Snapshot | None) -> list[L
     return sorted(out, key=lambda s: s.time)
 
 
-def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | None = None) -> Result:
-    opts = opts or {}
-    source = str(opts.get("lag_source", "publish" if snapshot is not None else "delivery"))
-    basis = str(opts.get("lag_basis", "p95"))
-    bound = float(opts.get("lag_bound_ms", WARNING_MS))
+def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: CheckOptions = DEFAULT_OPTIONS) -> Result:
+    source = opts.lag_source or ("publish" if snapshot is not None else "delivery")
+    basis, bound = opts.lag_basis, opts.lag_bound_ms
     windows = fault_windows(history)
     faults = faults_on(windows, "delivery" if source == "delivery" else "publish") + faults_on(windows, "commit")
-    settle = float(opts.get("lag_settle_s", 1.0))
     steady = [s for s in lag_samples(history, snapshot, source)
-              if not overlaps_fault(s.time - s.lag_ms / 1000.0, s.time, faults, settle, wall=True)]
-    if len(steady) < int(opts.get("lag_min_samples", 5)):
+              if not overlaps_fault(s.time - s.lag_ms / 1000.0, s.time, faults, opts.lag_settle_s, wall=True)]
+    if len(steady) < (MIN_SAMPLES if opts.lag_min_samples is None else opts.lag_min_samples):
         return unknown("too few steady-state lag samples", source=source, samples=len(steady))
     summary = classify_lag(steady, basis)
     value = getattr(summary, basis)
@@ -150,6 +149,6 @@ def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | N
     if value > bound:
         worst = max(steady, key=lambda s: s.lag_ms)
         return failed(problem=f"{basis} lag above the bound", **evidence, counterexample=asdict(worst))
-    if summary.increasing and opts.get("lag_fail_on_trend", True):
+    if summary.increasing and opts.lag_fail_on_trend:
         return failed(problem="lag is increasing", **evidence, first=asdict(steady[0]), last=asdict(steady[-1]))
     return passed(**evidence)

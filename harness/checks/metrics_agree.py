@@ -26,7 +26,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from harness.checks._deliveries import MAX_LISTED, fault_windows, overlaps_fault
-from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
+from harness.checks._result import HistoryLike, Result, failed, passed, unknown
+from harness.checks.options import DEFAULT_OPTIONS, CheckOptions
 from harness.checks.fault_scope import faults_on
 from harness.model import EventRow, GaugeReading, InsertRecord, PublishRecord, Snapshot
 from harness.history import FaultWindow
@@ -42,8 +43,7 @@ def _on_append_path(fault: FaultWindow) -> bool:
     return fault.target in _APPEND_LINKS or fault.target.startswith(_APPEND_PROCESSES)
 
 
-def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | None = None) -> Result:
-    opts = opts or {}
+def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: CheckOptions = DEFAULT_OPTIONS) -> Result:
     if snapshot is None:
         return unknown("no snapshot")
     if snapshot.inserts is None or snapshot.publishes is None:
@@ -52,8 +52,8 @@ def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | N
     if not rows:
         return unknown("no event rows to reconcile")
     faults = fault_windows(history)
-    settle = float(opts.get("metrics_settle_s", 5.0))
-    tolerance = (float(opts.get("metrics_lag_tolerance_ms", 25.0)), float(opts.get("metrics_lag_tolerance_ratio", 0.1)))
+    settle = opts.metrics_settle_s
+    tolerance = (opts.metrics_lag_tolerance_ms, opts.metrics_lag_tolerance_ratio)
     gauge_problems, gauge = _backlog_gauge(snapshot)
     problems = [*_inserted(snapshot, rows, [f for f in faults if _on_append_path(f)], settle),
                 *_published(snapshot, rows, faults_on(faults, "publish"), settle, tolerance), *gauge_problems]

@@ -2,7 +2,7 @@
 ``cursor + 1`` when that event is published.
 
 A first frame above ``cursor + 1`` fails when the snapshot shows ``cursor + 1`` published by the time
-the frame arrived (plus opts ``ordering_tolerance_s``, default 0.1); it is not this check's failure
+the frame arrived (plus option ``ordering_tolerance_s``, default 0.1); it is not this check's failure
 when ``cursor + 1`` is missing from the log (invariant 5), and ``unknown`` without a snapshot.
 """
 
@@ -11,20 +11,19 @@ from __future__ import annotations
 from typing import Any
 
 from harness.checks._deliveries import Conn, combine, connections, publish_time, run_of
-from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
+from harness.checks._result import HistoryLike, Result, failed, passed, unknown
+from harness.checks.options import DEFAULT_OPTIONS, CheckOptions
 from harness.model import Snapshot
 from harness.history import Frame
 
 NAME = "ordering"
 
 
-def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | None = None) -> Result:
-    opts = opts or {}
-    tol = float(opts.get("ordering_tolerance_s", 0.1))
+def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: CheckOptions = DEFAULT_OPTIONS) -> Result:
     conns = [c for c in connections(history) if c.frames]
     if not conns:
         return unknown("no connection received a frame")
-    return combine({c.conn: check_connection(c, snapshot, tol) for c in conns})
+    return combine({c.conn: check_connection(c, snapshot, opts.ordering_tolerance_s) for c in conns})
 
 
 def check_connection(conn: Conn, snapshot: Snapshot | None, tol: float = 0.1) -> Result:

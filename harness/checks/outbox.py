@@ -9,13 +9,14 @@ fault window is still open; the evidence says how long after the last heal the s
 from __future__ import annotations
 
 from harness.checks._deliveries import combine, fault_windows
-from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
+from harness.checks._result import HistoryLike, Result, failed, passed, unknown
+from harness.checks.options import DEFAULT_OPTIONS, CheckOptions
 from harness.model import RunSnapshot, Snapshot
 
 NAME = "outbox_converged"
 
 
-def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | None = None) -> Result:
+def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: CheckOptions = DEFAULT_OPTIONS) -> Result:
     if snapshot is None:
         return unknown("no database snapshot")
     faults = fault_windows(history)

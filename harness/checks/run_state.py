@@ -16,7 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from harness.checks._deliveries import MAX_LISTED, connections
-from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
+from harness.checks._result import HistoryLike, Result, failed, passed, unknown
+from harness.checks.options import DEFAULT_OPTIONS, CheckOptions
 from harness.model import TERMINAL_STATES, TERMINAL_TYPE, RunSnapshot, Snapshot
 from harness.history import Op, of_kind, pair_ops
 
@@ -24,7 +25,7 @@ NAME = "run_state"
 DEFAULT_STATUS = "succeeded"
 
 
-def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | None = None) -> Result:
+def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: CheckOptions = DEFAULT_OPTIONS) -> Result:
     if snapshot is None or not snapshot.runs:
         return unknown("no runs in the snapshot")
     pairs = pair_ops(of_kind(history, Op))

@@ -15,14 +15,15 @@ from __future__ import annotations
 from collections import defaultdict
 
 from harness.checks._deliveries import MAX_LISTED, combine, seq_ranges
-from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
+from harness.checks._result import HistoryLike, Result, failed, passed, unknown
+from harness.checks.options import DEFAULT_OPTIONS, CheckOptions
 from harness.model import RunSnapshot, Snapshot
 
 NAME = "steps_once"
 STARTED, STEP = "RunStarted", "RunStep"
 
 
-def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | None = None) -> Result:
+def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: CheckOptions = DEFAULT_OPTIONS) -> Result:
     if snapshot is None:
         return unknown("no database snapshot")
     judged = {run_id: check_run(run) for run_id, run in snapshot.runs.items() if is_scripted(run)}

@@ -9,7 +9,7 @@ above the run's terminal seq; a reconnect after the consumer received ``RunFinis
 answered 204; a 204 while the cursor is below the terminal seq (or the run is not finished in the
 snapshot); a log whose ``RunFinished`` is not its last event. The terminal is the database's: a frame
 that only claims ``RunFinished`` at another seq is no terminal here (the content check fails it). When
-no reconnect after the terminal was answered 204, the 204 half is untested: ``unknown`` if opts
+no reconnect after the terminal was answered 204, the 204 half is untested: ``unknown`` if option
 ``require_204_probe`` (default False), else counted in the evidence; a probe that got no answer (a
 network fault) does not count.
 """
@@ -20,7 +20,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness.checks._deliveries import Conn, combine, connections, fault_windows, overlaps_fault, run_of, sessions
-from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
+from harness.checks._result import HistoryLike, Result, failed, passed, unknown
+from harness.checks.options import DEFAULT_OPTIONS, CheckOptions
 from harness.checks.fault_scope import faults_on
 from harness.model import RunSnapshot, Snapshot, TERMINAL_TYPE
 from harness.history import FaultWindow, Frame
@@ -28,8 +29,7 @@ from harness.history import FaultWindow, Frame
 NAME = "terminal"
 
 
-def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | None = None) -> Result:
-    opts = opts or {}
+def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: CheckOptions = DEFAULT_OPTIONS) -> Result:
     groups = sessions(connections(history))
     per: dict[str, Result] = {}
     for run_id, run in (snapshot.runs.items() if snapshot else ()):
@@ -43,7 +43,7 @@ def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | N
     if not per:
         return unknown("no connections and no snapshot")
     out = combine(per, probes_after_terminal=probes)
-    if out.valid is True and probes == 0 and opts.get("require_204_probe", False):
+    if out.valid is True and probes == 0 and opts.require_204_probe:
         return unknown("no reconnect after the terminal event was answered 204", **out.evidence)
     return out
 

@@ -22,7 +22,8 @@ from __future__ import annotations
 from typing import Any
 
 from harness.checks._deliveries import MAX_LISTED, connections, fault_windows, overlaps_fault, publish_time, run_of
-from harness.checks._result import HistoryLike, Opts, Result, failed, passed, unknown
+from harness.checks._result import HistoryLike, Result, failed, passed, unknown
+from harness.checks.options import DEFAULT_OPTIONS, CheckOptions
 from harness.checks.fault_scope import faults_on
 from harness.model import Snapshot
 from harness.history import FaultWindow
@@ -38,7 +39,7 @@ def tolerance_s(snapshot: Snapshot) -> float:
     return (snapshot.clock_uncertainty_s or 0.0) + EPSILON_S
 
 
-def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: Opts | None = None) -> Result:
+def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: CheckOptions = DEFAULT_OPTIONS) -> Result:
     frames = [(c, f) for c in connections(history) for f in c.frames if f.seq is not None]
     if not frames:
         return unknown("no frames in the history")

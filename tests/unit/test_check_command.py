@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from harness.checks import CHECKERS
+from harness.checks import CHECKERS, CheckOptions
 from harness.model import Snapshot
 from harness.cli import main
 from harness.history import Record, save_jsonl
@@ -159,3 +159,33 @@ def test_check_agrees_with_what_judge_recorded(tmp_path: Path, capsys: pytest.Ca
     assert code == 0, out
     with pytest.raises(ValueError, match="not judged"):
         record.judge(full, ("ordering",), expect={"gapless": False})
+
+
+def test_options_round_trip_from_judge_to_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.history import History
+    from harness.scenario import ScenarioRecord
+
+    # a consumer that stopped before the end: unknown by default, its prefix judged when relaxed
+    gave_up = Builder().open("k1").frames("k1", [1, 2]).close("k1", "timeout").records
+    record = ScenarioRecord(tmp_path / "s1", History(gave_up))
+    record.folder.mkdir()
+    assert record.judge(snapshot(4), ("exactly_once",)).valid == "unknown"
+    result = record.judge(snapshot(4), ("exactly_once",), {"require_terminal": {"c": False}})
+    assert result.valid is True
+    recorded = json.loads(record.checks_file.read_text())["opts"]
+    assert recorded == {**CheckOptions().to_dict(), "require_terminal": {"c": False}}  # every option, plain JSON
+    code, out, _ = run(capsys, "check", str(record.folder), "--json")
+    assert (code, json.loads(out)["scenarios"][0]["checks"]["exactly_once"]["valid"]) == (0, True), out
+
+
+@pytest.mark.parametrize(("opts", "code"), [({"require_terminal": False}, 0), ({"require_terminl": False}, 2)])
+def test_check_reads_the_dict_opts_of_older_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                 opts: dict[str, Any], code: int) -> None:
+    """Before options were typed, checks.json held only the keys a scenario passed; a misspelt one is
+    a usage error naming the file, not a silent default."""
+    gave_up = Builder().open("k1").frames("k1", [1, 2]).close("k1", "timeout").records
+    folder = _write(tmp_path / "s1", gave_up, snapshot(4), {"judged": ["exactly_once"], "opts": opts})
+    got, out, err = run(capsys, "check", str(folder))
+    assert got == code, (out, err)
+    if code == 2:
+        assert "checks.json" in err and "require_terminl" in err

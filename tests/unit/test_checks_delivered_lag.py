@@ -27,26 +27,26 @@ def _live(lags_ms: list[float], fault: tuple[str, str] | None = None) -> tuple[l
 
 def test_normal_lag_with_one_hiccup_passes() -> None:
     records, snap = _live([5.0] * 19 + [400.0])
-    res = delivered_lag.check(records, snap, {})
+    res = delivered_lag.check(records, snap)
     assert res.valid is True, res.evidence
 
 
 def test_heartbeat_paced_delivery_fails_though_every_event_arrives() -> None:
     records, snap = _live([(n * 97) % 1000 for n in range(20)])  # spread over a 1 s heartbeat
-    res = delivered_lag.check(records, snap, {})
+    res = delivered_lag.check(records, snap)
     assert res.valid is False and res.evidence["basis"] == "p50"
 
 
 def test_a_critical_tail_fails_under_a_normal_median() -> None:
     records, snap = _live([5.0] * 17 + [900.0] * 3)
-    res = delivered_lag.check(records, snap, {})
+    res = delivered_lag.check(records, snap)
     assert res.valid is False and res.evidence["p95_check"]["valid"] is False
 
 
 def test_only_a_fault_on_the_delivery_path_excuses_lag() -> None:
     slow = [(n * 97) % 1000 for n in range(20)]
-    assert delivered_lag.check(*_live(slow, ("toxic:latency", "sse")), {}).valid == "unknown"  # nothing steady left
-    assert delivered_lag.check(*_live(slow, ("pause", "queue-worker-0")), {}).valid is False
+    assert delivered_lag.check(*_live(slow, ("toxic:latency", "sse"))).valid == "unknown"  # nothing steady left
+    assert delivered_lag.check(*_live(slow, ("pause", "queue-worker-0"))).valid is False
 
 
 def test_no_live_frame_is_unknown() -> None:
@@ -55,4 +55,4 @@ def test_no_live_frame_is_unknown() -> None:
     b.frame("a", 1, "RunFinished").close("a", "terminal")  # written before the connection: backfill
     rows = snapshot(1)
     snap = replace(rows, runs={"r1": replace(rows.runs["r1"], events=(replace(rows.runs["r1"].events[0], ts=WALL0 - 5),))})
-    assert delivered_lag.check(b.records, snap, {}).valid == "unknown"
+    assert delivered_lag.check(b.records, snap).valid == "unknown"

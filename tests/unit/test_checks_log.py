@@ -16,87 +16,87 @@ def _with_events(snap: Snapshot, events: tuple[EventRow, ...], **run_changes: ob
 
 
 def test_gapless_passes_and_names_the_first_gap() -> None:
-    assert gapless.check([], snapshot(5), {}).valid is True
+    assert gapless.check([], snapshot(5)).valid is True
     snap = snapshot(5)
     snap = _with_events(snap, tuple(e for e in snap.runs["r1"].events if e.seq not in (2, 3)))
-    ce = gapless.check([], snap, {}).evidence["counterexample"]
+    ce = gapless.check([], snap).evidence["counterexample"]
     assert ce["seq"] == 2 and ce["missing"] == [[2, 3]]
-    assert gapless.check([], None, {}).valid == "unknown"
+    assert gapless.check([], None).valid == "unknown"
 
 
 def test_gapless_repeated_seq() -> None:
     snap = snapshot(2)
     snap = _with_events(snap, snap.runs["r1"].events + (EventRow(2, "RunStep"),))
-    assert gapless.check([], snap, {}).evidence["counterexample"]["repeated"] == [2]
+    assert gapless.check([], snap).evidence["counterexample"]["repeated"] == [2]
 
 
 def test_outbox_converged_and_not() -> None:
-    assert outbox.check([], snapshot(3), {}).valid is True
-    ce = outbox.check([], snapshot(3, next_seq=2), {}).evidence["counterexample"]
+    assert outbox.check([], snapshot(3)).valid is True
+    ce = outbox.check([], snapshot(3, next_seq=2)).evidence["counterexample"]
     assert ce["backlog"] == 2 and ce["seq"] == 2
     unpublished = snapshot(3)
     unpublished = _with_events(unpublished, (*unpublished.runs["r1"].events[:2], EventRow(3, "RunFinished")))
-    assert outbox.check([], unpublished, {}).evidence["counterexample"]["seq"] == 3
-    assert outbox.check([], None, {}).valid == "unknown"
+    assert outbox.check([], unpublished).evidence["counterexample"]["seq"] == 3
+    assert outbox.check([], None).valid == "unknown"
 
 
 def test_outbox_unknown_while_a_fault_is_open() -> None:
     b = Builder().fault("partition", 1.0, None)
-    assert outbox.check(b.records, snapshot(3), {}).valid == "unknown"
+    assert outbox.check(b.records, snapshot(3)).valid == "unknown"
     b = Builder().fault("partition", 1.0, 2.0)
-    assert outbox.check(b.records, snapshot(3), {}).evidence["snapshot_after_heal_s"] is not None
+    assert outbox.check(b.records, snapshot(3)).evidence["snapshot_after_heal_s"] is not None
 
 
 def test_time_travel_uses_published_at_not_the_logs() -> None:
     h = delivery_history(3, [])  # frames received around WALL0 + 1.0
-    assert time_travel.check(h, snapshot(3, published_at=WALL0), {}).valid is True
+    assert time_travel.check(h, snapshot(3, published_at=WALL0)).valid is True
     late = snapshot(3, published_at=WALL0 + 5.0)
-    ce = time_travel.check(h, late, {}).evidence["counterexample"]
+    ce = time_travel.check(h, late).evidence["counterexample"]
     assert ce["seq"] == 1 and ce["early_by_s"] > 3.9
     # the database is the truth: log lines claiming seq 1..3 were published in time change nothing
     records = tuple(PublishRecord("r1", s, WALL0 + 0.5) for s in (1, 2, 3))
-    assert time_travel.check(h, replace(late, publishes=records), {}).evidence["counterexample"]["seq"] == 1
+    assert time_travel.check(h, replace(late, publishes=records)).evidence["counterexample"]["seq"] == 1
 
 
 def test_time_travel_unknown_without_a_snapshot_false_when_unpublished() -> None:
     h = delivery_history(3, [])
-    assert time_travel.check(h, None, {}).valid == "unknown"
-    ce = time_travel.check(h, snapshot(3, published_at=None), {}).evidence["counterexample"]
+    assert time_travel.check(h, None).valid == "unknown"
+    ce = time_travel.check(h, snapshot(3, published_at=None)).evidence["counterexample"]
     assert ce["problem"] == "received, but unpublished at the snapshot" and ce["seq"] == 1
 
 
 def test_time_travel_tolerance() -> None:
     h = delivery_history(1, [])  # the only frame arrives at WALL0 + 1.01
     snap = snapshot(1, published_at=WALL0 + 1.02)  # 10 ms after: within the fallback tolerance
-    assert time_travel.check(h, snap, {}).valid is True
+    assert time_travel.check(h, snap).valid is True
     measured = replace(snap, clock_offset_s=0.0, clock_uncertainty_s=0.001)  # 6 ms when the offset is measured
-    assert time_travel.check(h, measured, {}).valid is False
-    assert time_travel.check(h, replace(measured, clock_offset_s=-0.02), {}).valid is True
+    assert time_travel.check(h, measured).valid is False
+    assert time_travel.check(h, replace(measured, clock_offset_s=-0.02)).valid is True
 
 
 def test_append_after_terminal() -> None:
     refused = ops_after_terminal("fail", 409, "Non-monotonic seq append: run r1 is already succeeded")
-    assert append_after_terminal.check(refused, snapshot(3), {}).valid is True
-    res = append_after_terminal.check(ops_after_terminal("ok"), snapshot(3), {})
+    assert append_after_terminal.check(refused, snapshot(3)).valid is True
+    res = append_after_terminal.check(ops_after_terminal("ok"), snapshot(3))
     assert res.valid is False and res.evidence["counterexample"]["seq"] == 4
-    assert append_after_terminal.check(ops_after_terminal("ok"), None, {}).valid is False
+    assert append_after_terminal.check(ops_after_terminal("ok"), None).valid is False
 
 
 def test_append_after_terminal_info_outcome() -> None:
     h = ops_after_terminal("info")
-    assert append_after_terminal.check(h, None, {}).valid == "unknown"
+    assert append_after_terminal.check(h, None).valid == "unknown"
     # the log shows nothing after, but no refusal was seen either: the guard's answer is untested
-    assert append_after_terminal.check(h, snapshot(3), {}).valid == "unknown"
+    assert append_after_terminal.check(h, snapshot(3)).valid == "unknown"
 
 
 def test_append_after_terminal_not_exercised_is_unknown() -> None:
-    assert append_after_terminal.check(delivery_history(3, []), snapshot(3), {}).valid == "unknown"
+    assert append_after_terminal.check(delivery_history(3, []), snapshot(3)).valid == "unknown"
 
 
 def test_log_with_event_after_terminal_fails() -> None:
     snap = snapshot(3)
     snap = _with_events(snap, snap.runs["r1"].events + (EventRow(4, "RunStep", None, WALL0),), last_seq=4)
-    ce = append_after_terminal.check([], snap, {}).evidence["counterexample"]
+    ce = append_after_terminal.check([], snap).evidence["counterexample"]
     assert ce["seq"] == 4 and ce["terminal_seq"] == 3
 
 

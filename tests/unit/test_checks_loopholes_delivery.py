@@ -11,7 +11,7 @@ from dataclasses import replace
 import httpx
 
 from _histories import WALL0, Builder, delivery_history, ops_after_terminal, snapshot
-from harness.checks import CHECKERS, append_after_terminal, content, exactly_once, heartbeat, terminal, time_travel
+from harness.checks import CHECKERS, CheckOptions, append_after_terminal, content, exactly_once, heartbeat, terminal, time_travel
 from harness.model import PublishRecord, Snapshot, payload_digest
 from harness.history import ConnClosed, FaultWindow, Frame, Heartbeat, History, of_kind
 from harness.workload import ConsumerConfig, SSEConsumer
@@ -44,18 +44,18 @@ def test_a_frame_claiming_the_terminal_at_another_seq_ends_nothing() -> None:
     _true_frame(b, "a", 2, "RunFinished")  # the database's seq 2 is a RunStep; its RunFinished is seq 5
     b.close("a", "terminal")
     snap = _with_payloads(snapshot(5))
-    ce = exactly_once.check(b.records, snap, {}).evidence["counterexample"]
+    ce = exactly_once.check(b.records, snap).evidence["counterexample"]
     assert ce["lost"] == [[3, 5]] and ce["ended"] == "terminal"
-    ce = content.check(b.records, snap, {}).evidence["counterexample"]
+    ce = content.check(b.records, snap).evidence["counterexample"]
     assert ce["problem"] == "type differs from the database row" and ce["seq"] == 2 and ce["row_type"] == "RunStep"
     # the fake terminal ends nothing, so the consumer's reconnect after it is no probe to judge as one
     b.open("b", from_seq=2).close("b", "eof")
-    assert terminal.check(b.records, snap, {}).valid is True
+    assert terminal.check(b.records, snap).valid is True
 
 
 def test_content_passes_a_faithful_stream_and_is_registered() -> None:
     assert CHECKERS["content"] is content.check
-    res = content.check(_faithful(4).records, _with_payloads(snapshot(4)), {})
+    res = content.check(_faithful(4).records, _with_payloads(snapshot(4)))
     assert res.valid is True and res.evidence["skipped"] == {}
 
 
@@ -80,18 +80,18 @@ def test_content_fails_each_field_that_differs_from_the_wire_or_the_row() -> Non
         "the frame's data carries no ts": _one_frame(ts=None),
     }
     for problem, records in cases.items():
-        res = content.check(records, snap, {})
+        res = content.check(records, snap)
         assert res.valid is False and res.evidence["counterexample"]["problem"] == problem, (problem, res)
-    assert content.check(_one_frame(ts=WALL0 - 2 + 0.0005), snap, {}).valid is True  # microseconds on the wire
+    assert content.check(_one_frame(ts=WALL0 - 2 + 0.0005), snap).valid is True  # microseconds on the wire
 
 
 def test_content_skips_absent_fields_and_needs_the_run_in_the_snapshot() -> None:
     bare = delivery_history(3, [])  # a recorder that keeps no wire fields, rows without digests
-    res = content.check(bare, snapshot(3), {})
+    res = content.check(bare, snapshot(3))
     assert res.valid is True and res.evidence["skipped"] == {"id": 3, "run_id": 3, "ts": 3, "payload": 3}
-    assert content.check(bare, None, {}).valid == "unknown"
-    assert content.check(bare, replace(snapshot(3), runs={}), {}).valid == "unknown"
-    assert content.check(_one_frame(data_seq=3), None, {}).valid is False  # the wire contradicts itself
+    assert content.check(bare, None).valid == "unknown"
+    assert content.check(bare, replace(snapshot(3), runs={})).valid == "unknown"
+    assert content.check(_one_frame(data_seq=3), None).valid is False  # the wire contradicts itself
 
 
 # --- loophole 3: the consumer hung up on RunFinished, so nothing after it could be seen -----------------
@@ -143,13 +143,13 @@ def test_a_server_closing_after_the_terminal_passes_at_no_cost() -> None:
     history = _serve(_closes, window_s=5.0)
     (closed,) = of_kind(history, ConnClosed)
     assert closed.reason == "terminal" and closed.mono - of_kind(history, Frame)[-1].mono < 1.0
-    assert terminal.check(history, snapshot(3), {}).valid is True
+    assert terminal.check(history, snapshot(3)).valid is True
 
 
 def test_a_frame_after_the_terminal_is_recorded_and_fails() -> None:
     history = _serve(_streams_on)
     assert [f.seq for f in of_kind(history, Frame)] == [1, 2, 3, 4]
-    ce = terminal.check(history, snapshot(3), {}).evidence["counterexample"]
+    ce = terminal.check(history, snapshot(3)).evidence["counterexample"]
     assert ce["problem"] == "frame after the terminal event" and ce["seq"] == 4
 
 
@@ -158,16 +158,16 @@ def test_a_stream_left_open_after_the_terminal_fails() -> None:
     (closed,) = of_kind(history, ConnClosed)
     assert closed.reason == "terminal_open"
     assert len(of_kind(history, Heartbeat)) == 1
-    ce = terminal.check(history, snapshot(3), {}).evidence["counterexample"]
+    ce = terminal.check(history, snapshot(3)).evidence["counterexample"]
     assert ce["problem"] == "heartbeat after the terminal event"
     quiet = [r for r in history.records if not isinstance(r, Heartbeat)]
-    ce = terminal.check(quiet, snapshot(3), {}).evidence["counterexample"]
+    ce = terminal.check(quiet, snapshot(3)).evidence["counterexample"]
     assert ce["problem"] == "the server kept the stream open after the terminal event"
     # a slow_close toxic on the sse link holds the close: the fault's doing, not the server's
     held = History([*quiet, FaultWindow("slow_close", "sse", 0.0, None, 0.0, None, {})])
-    assert terminal.check(held, snapshot(3), {}).valid is True
+    assert terminal.check(held, snapshot(3)).valid is True
     paused_worker = History([*quiet, FaultWindow("pause", "outbox-worker-0", 0.0, None, 0.0, None, {})])
-    assert terminal.check(paused_worker, snapshot(3), {}).valid is False
+    assert terminal.check(paused_worker, snapshot(3)).valid is False
 
 
 # --- loophole 4: a 204 probe that got no answer satisfied require_204_probe -----------------------------
@@ -175,14 +175,15 @@ def test_a_stream_left_open_after_the_terminal_fails() -> None:
 def test_an_unanswered_probe_is_no_204() -> None:
     b = Builder(records=delivery_history(3, []), t=10.0)
     b.open("c0#1", "c0", from_seq=3, status=None).close("c0#1", "error", 3)
-    res = terminal.check(b.records, snapshot(3), {"require_204_probe": True})
+    res = terminal.check(b.records, snapshot(3), CheckOptions(require_204_probe=True))
     assert res.valid == "unknown" and res.evidence["probes_after_terminal"] == 0
-    assert terminal.check(delivery_history(3, [], probe=True), snapshot(3), {"require_204_probe": True}).valid is True
+    probed = delivery_history(3, [], probe=True)
+    assert terminal.check(probed, snapshot(3), CheckOptions(require_204_probe=True)).valid is True
 
 
 # --- loophole 5: exactly_once passed an empty or tail-less consumer, and a 204 for a live run ----------
 
-RELAXED = {"require_terminal": False}
+RELAXED = CheckOptions(require_terminal=False)
 
 
 def test_a_consumer_that_got_nothing_from_a_finished_run_fails() -> None:
@@ -211,7 +212,8 @@ def test_a_published_event_withheld_from_a_live_connection_fails() -> None:
     b = Builder().open("a").frames("a", [1, 2]).tick(6.0).close("a", "timeout")
     ce = exactly_once.check(b.records, snapshot(4), RELAXED).evidence["counterexample"]
     assert ce["problem"] == "a published event was withheld from a live connection" and ce["lost"] == [[3, 4]]
-    assert exactly_once.check(b.records, snapshot(4), {"require_terminal": False, "withheld_after_s": 10}).valid is True
+    patient = CheckOptions(require_terminal=False, withheld_after_s=10)
+    assert exactly_once.check(b.records, snapshot(4), patient).valid is True
     # a consumer that gave up sooner, or a fault on the stream's path, decides nothing
     soon = Builder().open("a").frames("a", [1, 2]).tick(1.0).close("a", "timeout")
     assert exactly_once.check(soon.records, snapshot(4), RELAXED).valid is True
@@ -235,12 +237,12 @@ def test_require_terminal_relaxes_only_the_named_consumers() -> None:
     b = Builder()
     b.open("a", consumer="idle0").frames("a", [1]).close("a", "timeout")
     b.open("b", consumer="live0").frames("b", [1, 2]).close("b", "timeout")
-    only_idle = {"require_terminal": {"idle": False}}
+    only_idle = CheckOptions(require_terminal={"idle": False})
     res = exactly_once.check(b.records, snapshot(4), only_idle)
     assert res.valid == "unknown" and [u["consumer"] for u in res.evidence["unknowns"]] == ["live0"]
     for option, verdict in (({"idle": False, "live": False}, True), ({"": False, "live0": True}, "unknown"),
-                            (["live"], "unknown"), ([], True)):
-        assert exactly_once.check(b.records, snapshot(4), {"require_terminal": option}).valid == verdict, option
+                            (("live",), "unknown"), ((), True)):
+        assert exactly_once.check(b.records, snapshot(4), CheckOptions(require_terminal=option)).valid == verdict, option
 
 
 def test_an_end_of_stream_inside_a_stream_fault_is_a_cut_not_the_servers_end() -> None:
@@ -257,45 +259,45 @@ def test_an_end_of_stream_inside_a_stream_fault_is_a_cut_not_the_servers_end() -
 def test_time_travel_judges_against_the_database_clock_with_the_measured_offset() -> None:
     h = delivery_history(3, [])  # frames received from WALL0 + 1.01
     on_db_clock = snapshot(3, published_at=WALL0 + 1.5)  # PostgreSQL's clock runs 1 s ahead of the harness
-    assert time_travel.check(h, replace(on_db_clock, clock_offset_s=-1.0, clock_uncertainty_s=0.001), {}).valid is True
-    ce = time_travel.check(h, replace(on_db_clock, clock_offset_s=0.0, clock_uncertainty_s=0.001), {})
+    assert time_travel.check(h, replace(on_db_clock, clock_offset_s=-1.0, clock_uncertainty_s=0.001)).valid is True
+    ce = time_travel.check(h, replace(on_db_clock, clock_offset_s=0.0, clock_uncertainty_s=0.001))
     assert ce.valid is False and ce.evidence["tolerance_s"] == 0.006
     # 50 ms early: within the old 0.1 s, beyond the measured uncertainty
     early = replace(snapshot(3, published_at=WALL0 + 1.06), clock_offset_s=0.0, clock_uncertainty_s=0.0)
-    assert time_travel.check(h, early, {}).evidence["counterexample"]["seq"] == 1
+    assert time_travel.check(h, early).evidence["counterexample"]["seq"] == 1
 
 
 def test_time_travel_ignores_logs_and_fails_unpublished_events() -> None:
     h = delivery_history(3, [])
     late = snapshot(3, published_at=WALL0 + 5.0)
     logs = tuple(PublishRecord("r1", s, WALL0) for s in (1, 2, 3))  # the service says: published in time
-    assert time_travel.check(h, replace(late, publishes=logs), {}).valid is False
-    assert time_travel.check(h, snapshot(3, published_at=None), {}).valid is False
+    assert time_travel.check(h, replace(late, publishes=logs)).valid is False
+    assert time_travel.check(h, snapshot(3, published_at=None)).valid is False
 
 
 def test_a_republish_after_a_publish_path_fault_is_judged_against_the_rows_ts() -> None:
     # Frames from WALL0 + 1.01; the row's publishedAt is a re-publish at WALL0 + 5 after a crash.
     h = delivery_history(3, [])
     late = replace(snapshot(3, published_at=WALL0 + 5.0, ts=WALL0 + 0.5), clock_offset_s=0.0, clock_uncertainty_s=0.0)
-    assert time_travel.check(h, late, {}).valid is False
+    assert time_travel.check(h, late).valid is False
     crash = Builder(records=list(h)).fault("kill", 2.0, 3.0, target="outbox-worker-0").records
-    assert time_travel.check(crash, late, {}).valid is True
+    assert time_travel.check(crash, late).valid is True
     # a crash that was over before the frame arrived: its first publish was still on the wire
     over = Builder(records=list(h)).fault("failpoint:outbox.after_publish", 0.6, 0.9, target="outbox-worker-0")
     over.records[-1] = replace(over.records[-1], params={"action": "1*crash"})
-    assert time_travel.check(over.records, late, {}).valid is True
+    assert time_travel.check(over.records, late).valid is True
     # ... but no fault lets a frame arrive before its row was written
     unwritten = replace(late, runs={"r1": replace(late.runs["r1"], events=tuple(
         replace(e, ts=WALL0 + 2.0) for e in late.runs["r1"].events))})
-    assert time_travel.check(crash, unwritten, {}).evidence["counterexample"]["problem"] == \
+    assert time_travel.check(crash, unwritten).evidence["counterexample"]["problem"] == \
         "received before the event was written"
     # a fault off the publish path, or one that cannot abort a mark, excuses nothing
     elsewhere = Builder(records=list(h)).fault("pause", 2.0, 3.0, target="queue-worker-0").records
-    assert time_travel.check(elsewhere, late, {}).valid is False
+    assert time_travel.check(elsewhere, late).valid is False
     for name, action in (("failpoint:outbox.before_publish", "crash"), ("failpoint:outbox.after_publish", "sleep(400)")):
         held = Builder(records=list(h)).fault(name, 2.0, 3.0, target="outbox-worker-0")
         held.records[-1] = replace(held.records[-1], params={"action": action})
-        assert time_travel.check(held.records, late, {}).valid is False, name
+        assert time_travel.check(held.records, late).valid is False, name
 
 
 # --- loophole 7: any refusal passed, a 5xx or a 400 included ------------------------------------------
@@ -305,13 +307,13 @@ MESSAGE = "Non-monotonic seq append: run r1 is already cancelled"
 
 def test_only_the_contracts_refusal_passes() -> None:
     check = append_after_terminal.check
-    assert check(ops_after_terminal("fail", 409, MESSAGE), snapshot(3), {}).valid is True
-    assert check(ops_after_terminal("fail", 409, "conflict", f="cancel"), snapshot(3), {}).valid is True
+    assert check(ops_after_terminal("fail", 409, MESSAGE), snapshot(3)).valid is True
+    assert check(ops_after_terminal("fail", 409, "conflict", f="cancel"), snapshot(3)).valid is True
     for status, error in ((400, "bad request"), (409, "conflict"), (404, "not found")):
-        res = check(ops_after_terminal("fail", status, error), snapshot(3), {})
+        res = check(ops_after_terminal("fail", status, error), snapshot(3))
         assert res.valid is False and res.evidence["counterexample"]["problem"].startswith("refused with another")
-    assert check(ops_after_terminal("info", 500, "internal error"), snapshot(3), {}).valid == "unknown"
-    profile = {"refusal_status": [422], "refusal_message": "finished"}
+    assert check(ops_after_terminal("info", 500, "internal error"), snapshot(3)).valid == "unknown"
+    profile = CheckOptions(refusal_status=(422,), refusal_message="finished")
     assert check(ops_after_terminal("fail", 422, "run finished"), snapshot(3), profile).valid is True
     assert check(ops_after_terminal("fail", 409, MESSAGE), snapshot(3), profile).valid is False
 
@@ -320,7 +322,7 @@ def test_only_the_contracts_refusal_passes() -> None:
 
 def test_only_a_fault_on_the_stream_path_excuses_a_silence() -> None:
     b = Builder().open("a").heartbeat("a").tick(9.0).heartbeat("a").close("a", "timeout")
-    opts = {"heartbeat_interval_s": 1.0, "heartbeat_tolerance_s": 0.5}
+    opts = CheckOptions(heartbeat_interval_s=1.0, heartbeat_tolerance_s=0.5)
     paused_worker = Builder(records=list(b.records)).fault("pause", 0.0, 20.0, target="queue-worker-0")
     assert heartbeat.check(paused_worker.records, None, opts).evidence["counterexample"]["silence_s"] > 8.9
     cut_stream = Builder(records=list(b.records)).fault("partition", 0.0, 20.0, target="sse")

@@ -17,7 +17,7 @@ def _scripted(n: int, run_id: str = "r1") -> RunSnapshot:
 
 
 def _check(*runs: RunSnapshot) -> Result:
-    return steps.check([], Snapshot(runs={r.run_id: r for r in runs}), {})
+    return steps.check([], Snapshot(runs={r.run_id: r for r in runs}))
 
 
 def test_each_step_once_in_order_passes_and_is_registered() -> None:
@@ -76,4 +76,4 @@ def test_a_scripted_run_whose_snapshot_lacks_step_indices_is_unknown_not_pass() 
 
 
 def test_no_snapshot_is_unknown() -> None:
-    assert steps.check([], None, {}).valid == "unknown"
+    assert steps.check([], None).valid == "unknown"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given, strategies as st
 
 from _histories import WALL0, Builder
-from harness.checks import heartbeat, lag
+from harness.checks import CheckOptions, heartbeat, lag
 from harness.checks.lag import classify_lag, increasing_trend, lag_class, percentile
 from harness.model import EventRow, RunSnapshot, Snapshot
 from harness.history import FaultWindow
@@ -48,20 +50,20 @@ def _snap_with_lags(lags: list[float]) -> Snapshot:
 
 def test_lag_check_bound_and_fault_exclusion() -> None:
     ok = [20.0] * 10
-    assert lag.check([], _snap_with_lags(ok), {}).valid is True
+    assert lag.check([], _snap_with_lags(ok)).valid is True
     spiky = ok[:5] + [2000.0] * 3 + ok[5:]  # the spike sits at wall WALL0+5..7
-    res = lag.check([], _snap_with_lags(spiky), {})
+    res = lag.check([], _snap_with_lags(spiky))
     assert res.valid is False and res.evidence["counterexample"]["lag_ms"] == 2000.0
     on_publish = [FaultWindow("toxic:latency", "pg_outbox", 4.5, 7.2, WALL0 + 4.5, WALL0 + 7.2)]
-    assert lag.check(on_publish, _snap_with_lags(spiky), {"lag_settle_s": 0.5}).valid is True
+    assert lag.check(on_publish, _snap_with_lags(spiky), CheckOptions(lag_settle_s=0.5)).valid is True
 
 
 def test_lag_check_unknown_with_few_samples_and_fails_on_trend() -> None:
-    assert lag.check([], _snap_with_lags([10.0, 10.0]), {}).valid == "unknown"
+    assert lag.check([], _snap_with_lags([10.0, 10.0])).valid == "unknown"
     rising = [20.0 + 20 * i for i in range(12)]
-    res = lag.check([], _snap_with_lags(rising), {})
+    res = lag.check([], _snap_with_lags(rising))
     assert res.valid is False and res.evidence["problem"] == "lag is increasing"
-    assert lag.check([], _snap_with_lags(rising), {"lag_fail_on_trend": False}).valid is True
+    assert lag.check([], _snap_with_lags(rising), CheckOptions(lag_fail_on_trend=False)).valid is True
 
 
 def test_delivery_lag_skips_backfill() -> None:
@@ -70,7 +72,7 @@ def test_delivery_lag_skips_backfill() -> None:
     b.frame("a", 1, ts=WALL0 + 1.0)  # an old event: backfill, not lag
     for seq in range(2, 8):
         b.frame("a", seq, ts=b.wall - 0.02)  # live, 20 ms behind
-    res = lag.check(b.records, None, {"lag_source": "delivery"})
+    res = lag.check(b.records, None, CheckOptions(lag_source="delivery"))
     assert res.valid is True and res.evidence["summary"]["count"] == 6
 
 
@@ -84,7 +86,7 @@ def _idle_connection(gaps: list[float], heartbeats: bool = True) -> Builder:
 
 
 def test_heartbeat_passes_and_fails() -> None:
-    opts = {"heartbeat_interval_s": 1.0, "heartbeat_tolerance_s": 0.2}
+    opts = CheckOptions(heartbeat_interval_s=1.0, heartbeat_tolerance_s=0.2)
     assert heartbeat.check(_idle_connection([1.0, 1.0, 1.0]).records, None, opts).valid is True
     b = _idle_connection([1.0, 3.0, 1.0])
     ce = heartbeat.check(b.records, None, opts).evidence["counterexample"]
@@ -94,19 +96,19 @@ def test_heartbeat_passes_and_fails() -> None:
 def test_heartbeat_silence_until_client_timeout_fails() -> None:
     b = _idle_connection([])
     b.tick(60.0).close("a", "timeout")
-    ce = heartbeat.check(b.records, None, {}).evidence["counterexample"]
+    ce = heartbeat.check(b.records, None).evidence["counterexample"]
     assert ce["silence_s"] > 59 and ce["closed"] == "timeout"
 
 
 def test_heartbeat_silence_inside_a_fault_is_excused() -> None:
     b = _idle_connection([1.0, 3.0, 1.0])
     b.fault("partition", 1.0, 4.5)
-    opts = {"heartbeat_interval_s": 1.0, "heartbeat_tolerance_s": 0.2}
+    opts = CheckOptions(heartbeat_interval_s=1.0, heartbeat_tolerance_s=0.2)
     assert heartbeat.check(b.records, None, opts).valid is True
-    assert heartbeat.check(b.records, None, {**opts, "heartbeat_exclude_faults": False}).valid is False
+    assert heartbeat.check(b.records, None, replace(opts, heartbeat_exclude_faults=False)).valid is False
 
 
 def test_heartbeat_unknown_when_no_stream_was_idle_long_enough() -> None:
     b = _idle_connection([0.1])
     b.close("a", "terminal")
-    assert heartbeat.check(b.records, None, {}).valid == "unknown"
+    assert heartbeat.check(b.records, None).valid == "unknown"

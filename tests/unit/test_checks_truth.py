@@ -15,7 +15,7 @@ import pytest
 
 from _histories import WALL0, Builder
 from harness import scenario as scenario_module
-from harness.checks import CHECKERS, lag, metrics_agree, run_state
+from harness.checks import CHECKERS, CheckOptions, lag, metrics_agree, run_state
 from harness.model import (
     EventRow,
     GaugeReading,
@@ -55,7 +55,7 @@ def _fault(name: str, target: str, start: float, end: float | None, **params: An
 def test_publish_lag_is_the_rows_not_the_service_s_lag_ms() -> None:
     """Log lines claiming 5 ms over rows showing 300 ms: the old check took the logs' word."""
     claims = tuple(PublishRecord("r1", s, WALL0 + s + LAG_S, 5.0, "RunStep") for s in range(1, 7))
-    res = lag.check([], _snap(publishes=claims), {"lag_bound_ms": 100})
+    res = lag.check([], _snap(publishes=claims), CheckOptions(lag_bound_ms=100))
     assert res.valid is False and res.evidence["counterexample"]["lag_ms"] == pytest.approx(300.0)
 
 
@@ -83,7 +83,7 @@ def _db_rows(records: list[Record], offset_s: float | None) -> Snapshot:
 ])
 def test_delivery_lag_applies_the_measured_clock_offset(offset_s: float, real_lag_s: float, valid: bool) -> None:
     records = _live_frames(offset_s, real_lag_s)
-    res = lag.check(records, _db_rows(records, offset_s), {"lag_source": "delivery", "lag_bound_ms": 500})
+    res = lag.check(records, _db_rows(records, offset_s), CheckOptions(lag_source="delivery", lag_bound_ms=500))
     assert res.valid is valid, res.evidence
     assert res.evidence["summary"]["max"] == pytest.approx(real_lag_s * 1000, abs=1)
 
@@ -91,7 +91,7 @@ def test_delivery_lag_applies_the_measured_clock_offset(offset_s: float, real_la
 def test_delivery_lag_uses_the_row_s_ts_over_the_frame_s() -> None:
     records = _live_frames(0.0, 0.9)
     told = [replace(r, event_ts=r.wall - 0.01) if isinstance(r, Frame) else r for r in records]  # "10 ms"
-    res = lag.check(told, _db_rows(records, 0.0), {"lag_source": "delivery"})
+    res = lag.check(told, _db_rows(records, 0.0), CheckOptions(lag_source="delivery"))
     assert res.valid is False and res.evidence["summary"]["max"] == pytest.approx(900, abs=1)
 
 
@@ -99,7 +99,7 @@ def test_a_fault_off_the_sample_s_path_excuses_no_lag() -> None:
     spiky = _snap(10)
     spiky = replace(spiky, runs={"r1": replace(spiky.runs["r1"], events=tuple(
         replace(e, published_at=e.published_at + 2.0) if e.seq in (3, 4) else e for e in spiky.runs["r1"].events))})
-    opts = {"lag_bound_ms": 1000, "lag_settle_s": 0.2}
+    opts = CheckOptions(lag_bound_ms=1000, lag_settle_s=0.2)
     queue_paused = [_fault("pause", "queue-worker-0", 3.1, 6.4)]  # seqs 3, 4 published at 5.3, 6.3
     sse_cut = [_fault("down", "sse", 3.1, 6.4)]
     outbox_link = [_fault("toxic:latency", "pg_outbox", 3.1, 6.4)]
@@ -113,7 +113,7 @@ def test_delivery_lag_is_excused_by_a_stream_fault_only() -> None:
     slow = [replace(r, wall=r.wall + 0.4) if isinstance(r, Frame) and r.seq == 5 else r for r in records]
     late = next(r for r in slow if isinstance(r, Frame) and r.seq == 5)
     window = (late.wall - 0.2 - WALL0, late.wall - WALL0)
-    opts = {"lag_source": "delivery", "lag_bound_ms": 100, "lag_settle_s": 0.0}
+    opts = CheckOptions(lag_source="delivery", lag_bound_ms=100, lag_settle_s=0.0)
     snap = _db_rows(records, 0.0)
     assert lag.check([*slow, _fault("pause", "queue-worker-0", *window)], snap, opts).valid is False
     assert lag.check([*slow, _fault("down", "sse", *window)], snap, opts).valid is True
@@ -130,13 +130,13 @@ def _lines(snap: Snapshot, publish_lag: float = LAG_S * 1000) -> Snapshot:
 
 
 def test_metrics_agree_passes_lines_that_match_the_rows() -> None:
-    res = metrics_agree.check([], _lines(_snap()), {})
+    res = metrics_agree.check([], _lines(_snap()))
     assert res.valid is True and res.evidence["rows"] == 6
 
 
 def test_metrics_agree_without_logs_is_unknown() -> None:
-    assert metrics_agree.check([], _snap(), {}).valid == "unknown"
-    assert metrics_agree.check([], None, {}).valid == "unknown"
+    assert metrics_agree.check([], _snap()).valid == "unknown"
+    assert metrics_agree.check([], None).valid == "unknown"
 
 
 def _problem(res: Any) -> str:
@@ -148,19 +148,19 @@ def _problem(res: Any) -> str:
 def test_a_missing_insert_line_fails() -> None:
     good = _lines(_snap())
     missing = replace(good, inserts=good.inserts[:2] + good.inserts[3:])  # type: ignore[index]
-    assert _problem(metrics_agree.check([], missing, {})) == "no line for an inserted row"
+    assert _problem(metrics_agree.check([], missing)) == "no line for an inserted row"
     # unless the appender was killed around the row's ts: it may have committed and died before its line
     killed = [_fault("kill", "queue-worker-0", 2.5, 3.5)]
-    assert metrics_agree.check(killed, missing, {}).valid is True
-    assert metrics_agree.check([_fault("kill", "outbox-worker-0", 2.5, 3.5)], missing, {}).valid is False
+    assert metrics_agree.check(killed, missing).valid is True
+    assert metrics_agree.check([_fault("kill", "outbox-worker-0", 2.5, 3.5)], missing).valid is False
 
 
 def test_an_extra_insert_line_fails() -> None:
     good = _lines(_snap())
     phantom = replace(good, inserts=(*good.inserts, InsertRecord("r1", 9, WALL0, "RunStep")))  # type: ignore[misc]
-    assert _problem(metrics_agree.check([], phantom, {})) == "line for no row in the database"
+    assert _problem(metrics_agree.check([], phantom)) == "line for no row in the database"
     twice = replace(good, inserts=(*good.inserts, good.inserts[0]))  # type: ignore[index,misc]
-    assert _problem(metrics_agree.check([], twice, {})) == "2 lines for one inserted row"
+    assert _problem(metrics_agree.check([], twice)) == "2 lines for one inserted row"
 
 
 def test_a_publish_counted_twice_fails_unless_a_crash_explains_it() -> None:
@@ -169,30 +169,30 @@ def test_a_publish_counted_twice_fails_unless_a_crash_explains_it() -> None:
     again = replace(first, time=first.time + 1.0, lag_ms=first.lag_ms + 1000)  # the re-publish is the marked one
     earlier = replace(first, time=first.time - 1.0, lag_ms=first.lag_ms - 1000)  # published, killed before the mark
     twice = replace(good, publishes=(*good.publishes, first))  # type: ignore[misc]
-    assert "lines for one published row" in _problem(metrics_agree.check([], twice, {}))
+    assert "lines for one published row" in _problem(metrics_agree.check([], twice))
     crashed = replace(good, publishes=(*good.publishes, earlier))  # type: ignore[misc]
     kill = _fault("kill", "outbox-worker-0", 3.0, 3.2)
-    assert metrics_agree.check([kill], crashed, {}).valid is True
+    assert metrics_agree.check([kill], crashed).valid is True
     assert metrics_agree.check([_fault("failpoint:outbox.before_commit", "outbox-worker-0", 3.0, 3.2,
-                                       action="crash")], crashed, {}).valid is True
-    assert metrics_agree.check([_fault("kill", "queue-worker-0", 3.0, 3.2)], crashed, {}).valid is False
-    assert metrics_agree.check([_fault("kill", "outbox-worker-0", 40.0, 41.0)], crashed, {}).valid is False
+                                       action="crash")], crashed).valid is True
+    assert metrics_agree.check([_fault("kill", "queue-worker-0", 3.0, 3.2)], crashed).valid is False
+    assert metrics_agree.check([_fault("kill", "outbox-worker-0", 40.0, 41.0)], crashed).valid is False
     # an earlier attempt cannot have lagged more than the publish the row records
     later = replace(good, publishes=(*good.publishes, again))  # type: ignore[misc]
-    assert _problem(metrics_agree.check([kill], later, {})) == "a re-published line reports more lag than the row's publish"
+    assert _problem(metrics_agree.check([kill], later)) == "a re-published line reports more lag than the row's publish"
 
 
 def test_a_missing_publish_line_fails() -> None:
     good = _lines(_snap())
     missing = replace(good, publishes=good.publishes[1:])  # type: ignore[index]
-    assert _problem(metrics_agree.check([], missing, {})) == "no line for a published row"
+    assert _problem(metrics_agree.check([], missing)) == "no line for a published row"
 
 
 def test_lag_ms_beyond_the_tolerance_of_the_rows_fails() -> None:
-    assert _problem(metrics_agree.check([], _lines(_snap(), publish_lag=5.0), {})) == \
+    assert _problem(metrics_agree.check([], _lines(_snap(), publish_lag=5.0))) == \
         "lag_ms differs from the database's publishedAt - ts"
-    assert metrics_agree.check([], _lines(_snap(), publish_lag=LAG_S * 1000 + 20), {}).valid is True  # within 25 ms
-    res = metrics_agree.check([], _lines(_snap(), publish_lag=LAG_S * 1000 + 40), {})
+    assert metrics_agree.check([], _lines(_snap(), publish_lag=LAG_S * 1000 + 20)).valid is True  # within 25 ms
+    res = metrics_agree.check([], _lines(_snap(), publish_lag=LAG_S * 1000 + 40))
     assert res.evidence["counterexample"]["allowed_ms"] == pytest.approx(30.0)  # 10 % of 300 ms
 
 
@@ -203,20 +203,20 @@ def _gauge(*readings: tuple[float, float | None, float | None]) -> Snapshot:
 
 
 def test_a_backlog_gauge_that_catches_up_with_the_database_agrees() -> None:
-    res = metrics_agree.check([], _gauge((0.0, 3.0, 0.0), (0.4, 0.0, 0.0)), {})
+    res = metrics_agree.check([], _gauge((0.0, 3.0, 0.0), (0.4, 0.0, 0.0)))
     assert res.valid is True and res.evidence["backlog_gauge"] == {"http://api/metrics": "agrees"}
-    assert metrics_agree.check([], _lines(_snap()), {}).evidence["backlog_gauge"] == "not read"
+    assert metrics_agree.check([], _lines(_snap())).evidence["backlog_gauge"] == "not read"
 
 
 def test_a_backlog_gauge_over_the_wrong_runs_disagrees() -> None:
     """Averaged over every run, not the started ones: -1 (nextSeq = lastSeq + 1) where the runbook says 0."""
     stale = _gauge(*[(t / 4, -1.0, 0.0) for t in range(7)])  # the database's 0 held for 1.5 s
-    assert _problem(metrics_agree.check([], stale, {})) == "the backlog gauge shows another value than the runbook's query"
+    assert _problem(metrics_agree.check([], stale)) == "the backlog gauge shows another value than the runbook's query"
     moving = _gauge(*[(t / 4, -1.0, float(t % 2)) for t in range(7)])  # the backlog kept changing
-    res = metrics_agree.check([], moving, {})
+    res = metrics_agree.check([], moving)
     assert res.valid is True and res.evidence["backlog_gauge"]["http://api/metrics"].startswith("undecided")
     absent = _gauge((0.0, None, 0.0), (1.5, None, 0.0))
-    assert _problem(metrics_agree.check([], absent, {})) == "the backlog gauge is not exposed"
+    assert _problem(metrics_agree.check([], absent)) == "the backlog gauge is not exposed"
 
 
 # -- run_state: runs.state and the reads agree with the terminal event --
@@ -228,19 +228,19 @@ def _run(state: str = "succeeded", status: str | None = "succeeded", terminal: b
 
 
 def test_run_state_agrees_with_the_terminal_status() -> None:
-    assert run_state.check([], _run(), {}).valid is True
-    assert run_state.check([], _run("cancelled", "cancelled"), {}).valid is True
-    assert run_state.check([], _run(status=None), {}).valid is True  # the contract's default status
-    res = run_state.check([], _run("succeeded", "cancelled"), {})
+    assert run_state.check([], _run()).valid is True
+    assert run_state.check([], _run("cancelled", "cancelled")).valid is True
+    assert run_state.check([], _run(status=None)).valid is True  # the contract's default status
+    res = run_state.check([], _run("succeeded", "cancelled"))
     assert res.valid is False and res.evidence["counterexample"]["terminal_status"] == "cancelled"
-    assert run_state.check([], _run("started", "succeeded"), {}).valid is False
+    assert run_state.check([], _run("started", "succeeded")).valid is False
 
 
 def test_a_terminal_state_without_run_finished_only_as_the_last_resort() -> None:
-    assert run_state.check([], _run("started", terminal=False), {}).valid is True  # still running
-    assert run_state.check([], _run("cancelled", terminal=False, next_seq=None), {}).valid is True
-    assert run_state.check([], _run("cancelled", terminal=False), {}).valid is False  # outbox row kept
-    assert run_state.check([], _run("succeeded", terminal=False, next_seq=None), {}).valid is False
+    assert run_state.check([], _run("started", terminal=False)).valid is True  # still running
+    assert run_state.check([], _run("cancelled", terminal=False, next_seq=None)).valid is True
+    assert run_state.check([], _run("cancelled", terminal=False)).valid is False  # outbox row kept
+    assert run_state.check([], _run("succeeded", terminal=False, next_seq=None)).valid is False
 
 
 def _reads(*reads: tuple[float, str]) -> list[Record]:
@@ -255,14 +255,14 @@ def _reads(*reads: tuple[float, str]) -> list[Record]:
 
 def test_reads_after_the_terminal_was_committed_report_the_stored_state() -> None:
     committed = WALL0 + 6 + LAG_S  # the RunFinished row's publishedAt
-    ok = run_state.check(_reads((1.0, "started"), (7.0, "succeeded")), _run(), {})
+    ok = run_state.check(_reads((1.0, "started"), (7.0, "succeeded")), _run())
     assert ok.valid is True and ok.evidence["reads_compared"] == 1
-    res = run_state.check(_reads((1.0, "started"), (7.0, "started")), _run(), {})
+    res = run_state.check(_reads((1.0, "started"), (7.0, "started")), _run())
     assert res.valid is False and res.evidence["counterexample"]["terminal_committed_by"] == committed
     # a RunFinished frame received proves the commit earlier than the row's publishedAt
     b = Builder(t=5.0).open("a")
     b.frame("a", 6, "RunFinished")
-    early = run_state.check([*b.records, *_reads((6.1, "started"))], _run(), {})
+    early = run_state.check([*b.records, *_reads((6.1, "started"))], _run())
     assert early.valid is False and early.evidence["reads_compared"] == 1
 
 

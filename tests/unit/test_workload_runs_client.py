@@ -63,7 +63,7 @@ def test_ops_for_a_run_lifecycle() -> None:
     ops = of_kind(history, Op)
     assert [o.index for o in ops] == list(range(10))
     assert all(done is not None and done.ref == inv.index for inv, done in pair_ops(ops))
-    assert append_after_terminal.check(history, None, {}).valid is True
+    assert append_after_terminal.check(history, None).valid is True
 
 
 def test_unknown_outcomes_are_info_and_rejections_fail() -> None:

@@ -122,8 +122,8 @@ def test_consumer_reconnects_to_the_terminal_and_probes(resume: str) -> None:
         assert server.requests == [("0", None), ("2", None), ("4", None), ("6", None)]
     snap = snapshot(6)
     for mod in (exactly_once, ordering, terminal):
-        assert mod.check(history, snap, {}).valid is True
-    assert heartbeat.check(history, snap, {}).valid == "unknown"  # nothing was idle for 15 s
+        assert mod.check(history, snap).valid is True
+    assert heartbeat.check(history, snap).valid == "unknown"  # nothing was idle for 15 s
 
 
 def test_consumer_stops_on_204_and_bounds_reconnects() -> None:
