@@ -2,28 +2,54 @@
 
 from __future__ import annotations
 
+import random
 import socket
 from contextlib import ExitStack
+from pathlib import Path
 
 __all__ = ["LOOPBACK", "free_port", "free_ports", "port_is_open"]
 
 LOOPBACK = "127.0.0.1"
+LISTENER_FLOOR = 20000  # listeners are chosen from here up to the kernel's ephemeral range
+ATTEMPTS = 200
+
+
+def ephemeral_floor() -> int:
+    """The first port the kernel hands out to outgoing connections (ip_local_port_range)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 def free_ports(count: int, host: str = LOOPBACK) -> list[int]:
-    """Return `count` distinct ports the kernel considers free right now.
+    """Return `count` distinct ports free right now, below the ephemeral range.
 
-    All sockets are held open until every port is chosen, so the kernel cannot hand out the same
-    port twice in one call. There is an unavoidable race with other programs between this call and
-    the listener's bind; ports from the ephemeral range make a collision unlikely.
+    Below it because a port from that range can be taken between this call and the listener's bind by
+    any outgoing connection (the stack's own clients open hundreds), which was seen with two stacks
+    starting at once. Each port is bound to prove it free, and held until every port is chosen so
+    one call never returns the same port twice; random picks keep two callers apart. With no free
+    port below the range (a very small range), the kernel's choice is the fallback.
     """
+    ceiling = ephemeral_floor()
     with ExitStack() as stack:
-        ports = []
+        ports: list[int] = []
         for _ in range(count):
             sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            sock.bind((host, 0))
-            ports.append(int(sock.getsockname()[1]))
+            ports.append(_bind_below(sock, host, ceiling))
         return ports
+
+
+def _bind_below(sock: socket.socket, host: str, ceiling: int) -> int:
+    if ceiling > LISTENER_FLOOR:
+        for port in random.sample(range(LISTENER_FLOOR, ceiling), min(ATTEMPTS, ceiling - LISTENER_FLOOR)):
+            try:
+                sock.bind((host, port))
+                return port
+            except OSError:
+                continue
+    sock.bind((host, 0))
+    return int(sock.getsockname()[1])
 
 
 def free_port(host: str = LOOPBACK) -> int:
