@@ -1,27 +1,15 @@
-"""Percentiles and summaries of latency samples (pure)."""
+"""Summaries of latency samples (pure), with the project's one percentile rule (nearest rank,
+`harness.checks.lag.percentile`): the bench's p95 is the lag check's and the runbook alert's."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["LatencySummary", "percentile", "summarize"]
+from harness.checks.lag import percentile
 
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0..100) of already sorted values, interpolated linearly between ranks
-    (numpy's default, "linear"); NaN for no values."""
-    if not 0 <= q <= 100:
-        raise ValueError(f"percentile must be within 0..100, got {q}")
-    n = len(sorted_values)
-    if n == 0:
-        return math.nan
-    rank = (n - 1) * q / 100
-    lo = math.floor(rank)
-    hi = min(lo + 1, n - 1)
-    frac = rank - lo
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * frac
+__all__ = ["LatencySummary", "summarize"]
 
 
 @dataclass(frozen=True)

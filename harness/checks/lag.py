@@ -68,7 +68,18 @@ def lag_class(value_ms: float) -> str:
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile: always an observed value, which is what a counterexample needs."""
+    """The q-th percentile (0..100) of `values`, in any order, by the nearest-rank rule: the
+    ceil(q / 100 x n)-th smallest value (the smallest for q = 0), i.e. the smallest observed value with
+    at least q % of the values at or below it.
+
+    The project's one percentile rule (the lag check, the runbook's alerts, the bench's summaries): it
+    is always an observed value, which is what the runbook's thresholds are about and what a
+    counterexample needs; no interpolation between ranks (numpy's default, PostgreSQL's
+    `percentile_cont`). PostgreSQL's `percentile_disc` is the same rule."""
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile must be within 0..100, got {q}")
+    if not values:
+        raise ValueError("percentile of no values")
     ordered = sorted(values)
     rank = max(1, -(-len(ordered) * q // 100))  # ceil without floats drifting
     return ordered[int(rank) - 1]

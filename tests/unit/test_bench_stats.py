@@ -1,4 +1,5 @@
-"""The bench's pure parts: percentiles, chunked decoding, SSE frame timestamps."""
+"""The bench's pure parts: latency summaries (the lag check's percentile rule), chunked decoding, SSE
+frame timestamps."""
 
 from __future__ import annotations
 
@@ -7,31 +8,43 @@ from datetime import datetime, timezone
 
 import pytest
 
+from _histories import WALL0
 from harness.bench.rawhttp import Dechunker, frame_ts_epoch, split_frames
-from harness.bench.stats import percentile, summarize
+from harness.bench.stats import summarize
+from harness.checks import CheckOptions, lag
+from harness.checks.lag import percentile
+from harness.model import EventRow, RunSnapshot, Snapshot
 
 
-def test_percentile_interpolates_between_ranks_like_numpy_linear() -> None:
-    values = [1.0, 2.0, 3.0, 4.0]
-    assert percentile(values, 0) == 1.0
-    assert percentile(values, 100) == 4.0
-    assert percentile(values, 50) == pytest.approx(2.5)
-    assert percentile(values, 95) == pytest.approx(3.85)
+def test_percentile_is_the_nearest_rank_an_observed_value() -> None:
+    values = [4.0, 1.0, 3.0, 2.0]  # any order
+    assert [percentile(values, q) for q in (0, 25, 26, 50, 95, 100)] == [1.0, 1.0, 2.0, 2.0, 4.0, 4.0]
     assert percentile([7.0], 99) == 7.0
 
 
-def test_percentile_of_nothing_is_nan_and_bounds_are_checked() -> None:
-    assert math.isnan(percentile([], 50))
+def test_percentile_of_nothing_or_out_of_bounds_is_an_error() -> None:
+    with pytest.raises(ValueError):
+        percentile([], 50)
     with pytest.raises(ValueError):
         percentile([1.0], 101)
 
 
 def test_summarize_sorts_and_reports_max_and_mean() -> None:
     s = summarize([5.0, 1.0, 3.0, 2.0, 4.0])
-    assert (s.count, s.p50, s.max, s.mean) == (5, 3.0, 5.0, 3.0)
-    assert s.p99 == pytest.approx(4.96)
+    assert (s.count, s.p50, s.p95, s.p99, s.max, s.mean) == (5, 3.0, 5.0, 5.0, 5.0, 3.0)
     empty = summarize([])
     assert empty.count == 0 and math.isnan(empty.p95)
+
+
+def test_the_bench_and_the_lag_check_report_the_same_p95() -> None:
+    # 20 samples whose interpolated p95 (362.95) is no sample: nearest rank gives the 19th, 361
+    lags = [float(((i * 7) % 20 + 1) ** 2) for i in range(20)]
+    rows = tuple(EventRow(i + 1, "RunStep", WALL0 + i - ms / 1000, WALL0 + i) for i, ms in enumerate(lags))
+    snap = Snapshot({"r1": RunSnapshot("r1", "started", len(lags), len(lags) + 1, rows)})
+    samples = [s.lag_ms for s in lag.lag_samples([], snap, "publish")]  # the rows' times, in float seconds
+    checked = lag.check([], snap, CheckOptions(lag_fail_on_trend=False)).evidence["summary"]["p95"]
+    assert summarize(samples).p95 == checked == pytest.approx(361.0, abs=0.01)
+    assert summarize(lags).p95 == 361.0
 
 
 def test_dechunker_handles_chunks_split_anywhere() -> None:
