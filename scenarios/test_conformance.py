@@ -1,9 +1,12 @@
 """Conformance of the service to its contract on the real local stack (runbook: "Rebuild Stream",
 "Common Failure Patterns" 1, 2 and 4, and the stream's basic promises), judged by the checkers from
-what the consumers actually received."""
+what the consumers actually received. The stream's promises are checked with two clients: the
+harness's own reader (raw lines, heartbeats included) and httpx-sse, as users' Python code reads a
+stream (harness/workload/httpx_sse_consumer.py); Chromium's EventSource is scenarios/test_browser.py."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -11,7 +14,7 @@ import pytest
 from harness.model import RunSnapshot
 from harness.checks._deliveries import connections
 from harness.history import Frame, of_kind
-from harness.nemesis import armed_failpoint, killed, paused, toxic
+from harness.nemesis import armed_failpoint, down, killed, paused, toxic
 from harness.observer import take_snapshot, wait_for_outbox
 from harness.scenario import (
     BACKFILL,
@@ -25,10 +28,15 @@ from harness.workload import (
     ClientConfig,
     RunsClient,
     consume_all,
+    open_httpx_sse,
+    open_lines,
 )
 
 pytestmark = [pytest.mark.stack, pytest.mark.anyio]
 ENDED = ("terminal", "terminal_open", "204")  # how a consumer's connection ends with its run, not cut
+READERS = {"harness": open_lines, "httpx-sse": open_httpx_sse}
+# (client, resume mode): httpx-sse resumes the way its users write it, with Last-Event-ID.
+CLIENTS = [("harness", "from_seq"), ("harness", "last_event_id"), ("httpx-sse", "last_event_id")]
 
 
 
@@ -36,24 +44,28 @@ def _frames(scenario: ScenarioRecord, consumer: str) -> list[Frame]:
     return [f for f in of_kind(scenario.history, Frame) if f.consumer == consumer and f.seq is not None]
 
 
+@pytest.mark.parametrize(("client", "resume"), CLIENTS)
 async def test_a_run_streams_started_to_finished_in_order(stack: LocalStack, clean_db: str,
-                                                          scenario: ScenarioRecord) -> None:
+                                                          scenario: ScenarioRecord, client: str, resume: str) -> None:
     run_id = await start_run(stack, scenario, steps=20, interval_ms=10)
-    outcomes = await consume_all(consumer_config(stack, probe_after_terminal=True), scenario.history, run_id, 3)
+    outcomes = await consume_all(consumer_config(stack, probe_after_terminal=True, resume=resume), scenario.history,
+                                 run_id, 3, open_stream=READERS[client])
     assert all(o.reached_terminal for o in outcomes)
     types = [f.type for f in _frames(scenario, "c0")]
     assert types == ["RunStarted", *["RunStep"] * 20, "RunFinished"]
     assert_invariants(stack, scenario, [run_id], require_204_probe=True)
 
 
-@pytest.mark.parametrize("resume", ["from_seq", "last_event_id"])
+@pytest.mark.parametrize(("client", "resume"), CLIENTS)
 async def test_reconnect_from_a_cursor_starts_at_the_next_seq(stack: LocalStack, clean_db: str,
-                                                              scenario: ScenarioRecord, resume: str) -> None:
+                                                              scenario: ScenarioRecord, client: str,
+                                                              resume: str) -> None:
     run_id = await start_run(stack, scenario, steps=12, interval_ms=0)
     wait_for_outbox(stack.info.dsn, [run_id])
     config = consumer_config(stack, resume=resume)
     for k in (0, 1, 7, 12):
-        await consume_all(config, scenario.history, run_id, 1, from_seq=k, prefix=f"from{k}-")
+        await consume_all(config, scenario.history, run_id, 1, from_seq=k, prefix=f"from{k}-",
+                          open_stream=READERS[client])
         assert _frames(scenario, f"from{k}-0")[0].seq == k + 1
     assert_invariants(stack, scenario, [run_id], BACKFILL)  # every client joined after the end
 
@@ -126,12 +138,14 @@ async def test_reset_peer_mid_stream_loses_and_duplicates_nothing(stack: LocalSt
             with toxic(stack, scenario.history, "sse", "reset_peer", timeout=0):
                 await asyncio.sleep(0.3)
 
-    both = asyncio.gather(consume_all(config, scenario.history, run_id, 2, prefix="q"),
-                          consume_all(consumer_config(stack, resume="last_event_id", backoff_initial_s=0.05),
-                                      scenario.history, run_id, 2, prefix="h"))
-    outcomes, _ = await asyncio.gather(both, cut_twice())
+    by_header = consumer_config(stack, resume="last_event_id", backoff_initial_s=0.05)
+    clients = asyncio.gather(consume_all(config, scenario.history, run_id, 2, prefix="q"),
+                             consume_all(by_header, scenario.history, run_id, 2, prefix="h"),
+                             consume_all(by_header, scenario.history, run_id, 2, prefix="x",
+                                         open_stream=open_httpx_sse))
+    outcomes, _ = await asyncio.gather(clients, cut_twice())
     cuts = _cuts(scenario)
-    assert cuts, "the fault never cut a stream"
+    assert any(conn.startswith("x") for conn, *_ in cuts), f"the fault never cut an httpx-sse stream: {cuts}"
     # Every cut consumer reconnected from the cursor it had and went on from the next seq.
     assert all(cursor is not None and again == cursor and resumed_at == cursor + 1
                for _, cursor, again, resumed_at in cuts), cuts
@@ -150,6 +164,28 @@ def _cuts(scenario: ScenarioRecord) -> list[tuple[str, int | None, int | None, i
         resumed_at = next((f.seq for c in later for f in c.frames), None)
         out.append((conn.conn, conn.closed.last_seq, later[0].cursor if later else None, resumed_at))
     return out
+
+
+async def test_httpx_sse_takes_the_streams_retry_and_resumes_after_a_cut(stack_factory: Callable[..., LocalStack],
+                                                                        scenario: ScenarioRecord) -> None:
+    # The stream opens with a data-less `retry:` block, which httpx-sse (unlike EventSource) yields.
+    retry_ms, backoff_s = 500, 5.0
+    stack: LocalStack = stack_factory(sse_retry_ms=retry_ms)
+    run_id = await start_run(stack, scenario, steps=40, interval_ms=50)
+    config = consumer_config(stack, resume="last_event_id", backoff_initial_s=backoff_s, probe_after_terminal=True)
+    consuming = asyncio.ensure_future(consume_all(config, scenario.history, run_id, 1, prefix="x",
+                                                  open_stream=open_httpx_sse))
+    await asyncio.to_thread(wait_until, lambda: len(_frames(scenario, "x0")) >= 5, 10, "the first frames")
+    with down(stack, scenario.history, "sse"):  # closes the open stream for sure, refuses new ones
+        await asyncio.sleep(0.2)
+    [outcome] = await consuming
+    assert outcome.reached_terminal and outcome.connections >= 3, outcome  # cut, resumed, probed
+    assert [f.seq for f in of_kind(scenario.history, Frame)] == list(range(1, 43))  # no frame for the retry block
+    conns = connections(scenario.history)
+    # Every pause between requests was the stream's retry, never the consumer's own backoff.
+    pauses = [b.opened.mono - a.closed.mono for a, b in zip(conns, conns[1:])]  # type: ignore[union-attr]
+    assert all(retry_ms / 1000 <= p < backoff_s for p in pauses), pauses
+    assert_invariants(stack, scenario, [run_id], require_204_probe=True)
 
 
 async def test_crash_between_publish_and_mark_republishes_without_duplicate_delivery(
