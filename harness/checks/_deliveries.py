@@ -8,7 +8,7 @@ from typing import Any
 
 from harness.checks._result import HistoryLike, Result, UNKNOWN, merge_valid
 from harness.model import TERMINAL_TYPE, RunSnapshot, Snapshot
-from harness.history import ConnClosed, ConnOpened, FaultWindow, Frame, Heartbeat, Record, records_of
+from harness.history import ConnClosed, ConnOpened, FaultWindow, Frame, Heartbeat, Op, Record, of_kind, pair_ops, records_of
 
 MAX_LISTED = 10  # evidence lists are cut here: a counterexample should be readable
 # Close reasons that mean the server ended the stream, so the consumer had no reason to ask again:
@@ -69,6 +69,34 @@ def connections(history: HistoryLike | Iterable[Record]) -> list[Conn]:
         else:
             c.closed = rec
     return list(conns.values())
+
+
+def terminal_committed_at(history: HistoryLike | Iterable[Record], snapshot: Snapshot | None) -> dict[str, float]:
+    """Per run, the earliest harness wall time by which its terminal event was certainly committed: an
+    ok cancel or ``RunFinished`` append completed, a client received the run's ``RunFinished`` (at the
+    database's terminal seq), or the row's ``publishedAt`` on the harness clock plus the offset's
+    uncertainty (the outbox publishes committed rows only)."""
+    known: dict[str, float] = {}
+
+    def note(run_id: str, wall: float) -> None:
+        known[run_id] = min(wall, known.get(run_id, wall))
+
+    records = records_of(history)
+    for invoke, done in pair_ops(of_kind(records, Op)):
+        value = invoke.value if isinstance(invoke.value, dict) else {}
+        ends_run = invoke.f == "cancel" or (invoke.f == "append" and value.get("type") == TERMINAL_TYPE)
+        if done is not None and done.type == "ok" and ends_run and value.get("run_id"):
+            note(str(value["run_id"]), done.wall)
+    for conn in connections(records):
+        term = conn.terminal_frame(run_of(snapshot, conn.run_id))
+        if term is not None:
+            note(conn.run_id, term.wall)
+    if snapshot is not None:
+        for run in snapshot.runs.values():
+            row = next((e for e in run.events if e.type == TERMINAL_TYPE), None)
+            if row is not None and row.published_at is not None:
+                note(run.run_id, snapshot.to_wall(row.published_at) + (snapshot.clock_uncertainty_s or 0.0))
+    return known
 
 
 def sessions(conns: Iterable[Conn]) -> dict[tuple[str, str], list[Conn]]:

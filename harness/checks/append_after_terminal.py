@@ -1,8 +1,9 @@
 """Invariant 7: no append is accepted after the terminal event, and each is refused as the contract says.
 
 From the request ops (``f`` ``append`` / ``cancel`` as recorded by ``RunsClient``): an append or cancel
-invoked after the terminal was known (a ``cancel`` or ``RunFinished`` append completed ``ok``, or a
-consumer received the run's ``RunFinished``) must be refused with the contract's answer: status option
+invoked after the terminal was certainly committed (``terminal_committed_at``: a ``cancel`` or
+``RunFinished`` append completed ``ok``, a consumer received the run's ``RunFinished``, or its row's
+``publishedAt``) must be refused with the contract's answer: status option
 ``refusal_status`` (default 409; an int or a list), and for an append an error containing option
 ``refusal_message`` (default ``Non-monotonic seq append``; empty: any message). An ``ok``, or any other
 answer (a 400, a 409 without the message), fails; a 5xx (the service failed, its outcome unknown) is
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.checks._deliveries import MAX_LISTED, connections, run_of
+from harness.checks._deliveries import MAX_LISTED, run_of, terminal_committed_at
 from harness.checks._result import HistoryLike, Result, failed, passed, unknown
 from harness.checks.options import DEFAULT_OPTIONS, CheckOptions
 from harness.model import Snapshot, TERMINAL_TYPE
@@ -31,7 +32,7 @@ def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: CheckOpt
     message = opts.refusal_message
     records = records_of(history)
     pairs = [(i, c) for i, c in pair_ops(of_kind(records, Op)) if i.f in APPEND_FS and _run(i)]
-    known_at = _terminal_known_at(records, pairs, snapshot)
+    known_at = terminal_committed_at(records, snapshot)
     violations: list[dict[str, Any]] = []
     undecided: list[dict[str, Any]] = []
     refused = 0
@@ -71,24 +72,6 @@ def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: CheckOpt
 def _status(done: Op | None) -> int | None:
     status = done.value.get("status") if done is not None and isinstance(done.value, dict) else None
     return status if isinstance(status, int) else None
-
-
-def _terminal_known_at(records: tuple[Any, ...], pairs: list[tuple[Op, Op | None]],
-                       snapshot: Snapshot | None) -> dict[str, float]:
-    """Wall time at which each run's terminal event was certainly committed."""
-    known: dict[str, float] = {}
-
-    def note(run_id: str, wall: float) -> None:
-        known[run_id] = min(wall, known.get(run_id, wall))
-
-    for inv, done in pairs:
-        if done is not None and done.type == "ok" and (inv.f == "cancel" or _type(inv) == TERMINAL_TYPE):
-            note(_run(inv), done.wall)
-    for conn in connections(records):
-        term = conn.terminal_frame(run_of(snapshot, conn.run_id))
-        if term is not None:
-            note(conn.run_id, term.wall)
-    return known
 
 
 def _log_ends_at_terminal(snapshot: Snapshot | None, run_id: str) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.checks._deliveries import MAX_LISTED, connections
+from harness.checks._deliveries import MAX_LISTED, terminal_committed_at
 from harness.checks._result import HistoryLike, Result, failed, passed, unknown
 from harness.checks.options import DEFAULT_OPTIONS, CheckOptions
 from harness.model import TERMINAL_STATES, TERMINAL_TYPE, RunSnapshot, Snapshot
@@ -29,11 +29,12 @@ def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: CheckOpt
     if snapshot is None or not snapshot.runs:
         return unknown("no runs in the snapshot")
     pairs = pair_ops(of_kind(history, Op))
+    committed_at = terminal_committed_at(history, snapshot)
     problems: list[dict[str, Any]] = []
     reads = 0
     for run in snapshot.runs.values():
         problems += _stored_state(run)
-        committed = _committed_at(history, snapshot, run, pairs)
+        committed = committed_at.get(run.run_id)
         if committed is None:
             continue
         for invoke, done in pairs:
@@ -67,23 +68,3 @@ def _stored_state(run: RunSnapshot) -> list[dict[str, Any]]:
                             "cancel (cancelled, outbox row removed)", **where,
                  "outbox_next_seq": run.outbox_next_seq}]
     return []
-
-
-def _committed_at(history: HistoryLike, snapshot: Snapshot, run: RunSnapshot,
-                  pairs: list[tuple[Op, Op | None]]) -> float | None:
-    """The earliest harness wall time by which the run's RunFinished was certainly committed."""
-    seq = next((e.seq for e in run.events if e.type == TERMINAL_TYPE), None)
-    if seq is None:
-        return None
-    row = run.event(seq)
-    times = []
-    if row is not None and row.published_at is not None:
-        times.append(snapshot.to_wall(row.published_at) + (snapshot.clock_uncertainty_s or 0.0))
-    times += [f.wall for c in connections(history) if c.run_id == run.run_id
-              for f in c.frames if f.type == TERMINAL_TYPE]
-    for invoke, done in pairs:
-        value = done.value if done is not None and isinstance(done.value, dict) else {}
-        if (done is not None and done.type == "ok" and invoke.f in ("append", "cancel")
-                and value.get("run_id") == run.run_id and value.get("type") == TERMINAL_TYPE):
-            times.append(done.wall)
-    return min(times, default=None)

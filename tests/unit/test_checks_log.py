@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from _histories import WALL0, Builder, delivery_history, ops_after_terminal, snapshot
 from harness.checks import append_after_terminal, gapless, outbox, time_travel
@@ -10,7 +11,7 @@ from harness.model import EventRow, PublishRecord, RunSnapshot, Snapshot, to_epo
 from harness.service_logs import publishes_from_log_lines
 
 
-def _with_events(snap: Snapshot, events: tuple[EventRow, ...], **run_changes: object) -> Snapshot:
+def _with_events(snap: Snapshot, events: tuple[EventRow, ...], **run_changes: Any) -> Snapshot:
     run = snap.runs["r1"]
     return replace(snap, runs={"r1": replace(run, events=events, **run_changes)})
 
@@ -122,3 +123,21 @@ def test_publishes_from_log_lines() -> None:
 def test_to_epoch_formats() -> None:
     assert to_epoch("2025-01-02T03:04:05.5Z") == to_epoch("2025-01-02 03:04:05.500Z") == 1735787045.5
     assert to_epoch(3) == 3.0 and to_epoch("junk") is None and to_epoch(None) is None
+
+
+def test_an_append_after_the_terminal_row_was_published_must_be_refused() -> None:
+    """No client saw the end and no cancel was recorded: the terminal row's publishedAt alone proves the
+    terminal committed (the outbox publishes committed rows only), so an append invoked after it and
+    accepted fails, and one invoked before it is not judged."""
+    b = Builder(t=5.0)
+    inv = b.op("invoke", "append", {"run_id": "r1", "type": "RunStep"})
+    b.op("ok", "append", {"run_id": "r1", "seq": 4, "status": 201}, ref=inv.index)
+    snap = replace(snapshot(3, published_at=WALL0 + 1.0), clock_offset_s=0.0, clock_uncertainty_s=0.001)
+    res = append_after_terminal.check(b.records, snap)
+    assert res.valid is False and res.evidence["counterexample"]["problem"] == "append ok with a seq after the terminal"
+    b2 = Builder(t=5.0)
+    inv = b2.op("invoke", "append", {"run_id": "r1", "type": "RunStep"})
+    b2.op("fail", "append", {"run_id": "r1", "status": 400}, ref=inv.index, error="bad request")
+    after = append_after_terminal.check(b2.records, snap)
+    assert after.evidence["counterexample"]["problem"] == "refused with another answer than the contract's"
+    assert append_after_terminal.check(b2.records, replace(snap, clock_offset_s=10.0)).valid == "unknown"
