@@ -65,9 +65,10 @@ class Builder:
         self.tick()
         return rec
 
-    def fault(self, name: str, start: float, end: float | None, target: str = "sse") -> Builder:
+    def fault(self, name: str, start: float, end: float | None, target: str = "sse",
+              params: dict[str, Any] | None = None) -> Builder:
         self.records.append(FaultWindow(name, target, start, end, WALL0 + start,
-                                        None if end is None else WALL0 + end, {}))
+                                        None if end is None else WALL0 + end, params or {}))
         return self
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from _histories import WALL0, Builder, snapshot
 from harness.checks import delivered_lag
+from harness.history import Record
+from harness.model import Snapshot
 
 
-def _live(lags_ms: list[float], fault: tuple[str, str] | None = None) -> tuple[list, object]:
+def _live(lags_ms: Sequence[float], fault: tuple[str, str] | None = None) -> tuple[list[Record], Snapshot]:
     """One connection opened at WALL0; event n written 1 s after it and received lags_ms[n-1] later."""
     b = Builder().open("a")
     rows = snapshot(len(lags_ms))

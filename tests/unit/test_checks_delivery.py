@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 from _histories import WALL0, Builder, correct_deliveries, delivery_history, frame_positions, snapshot
 from harness.checks import CheckOptions, duplicates, exactly_once, ordering, terminal
 from harness.model import EventRow, RunSnapshot, Snapshot
-from harness.history import ConnOpened, Frame
+from harness.history import ConnOpened, Frame, Record
 
 
 def test_correct_history_with_reconnects_passes() -> None:
@@ -139,7 +139,7 @@ def test_duplicate_publishes_are_counted_not_failed() -> None:
 
 @settings(max_examples=150, deadline=None)
 @given(correct_deliveries(), st.booleans())
-def test_generated_correct_histories_pass(case: tuple[int, list], with_snapshot: bool) -> None:
+def test_generated_correct_histories_pass(case: tuple[int, list[Record]], with_snapshot: bool) -> None:
     n, records = case
     snap = snapshot(n) if with_snapshot else None
     for mod in (exactly_once, ordering, terminal, duplicates):
@@ -148,7 +148,7 @@ def test_generated_correct_histories_pass(case: tuple[int, list], with_snapshot:
 
 @settings(max_examples=150, deadline=None)
 @given(correct_deliveries(), st.data())
-def test_one_injected_duplicate_fails_with_that_seq(case: tuple[int, list], data: st.DataObject) -> None:
+def test_one_injected_duplicate_fails_with_that_seq(case: tuple[int, list[Record]], data: st.DataObject) -> None:
     n, records = case
     pos = data.draw(st.sampled_from(frame_positions(records)))
     dup = records[pos]
@@ -166,9 +166,9 @@ def test_one_injected_duplicate_fails_with_that_seq(case: tuple[int, list], data
 
 @settings(max_examples=150, deadline=None)
 @given(correct_deliveries(), st.data())
-def test_one_injected_loss_fails_with_that_seq(case: tuple[int, list], data: st.DataObject) -> None:
+def test_one_injected_loss_fails_with_that_seq(case: tuple[int, list[Record]], data: st.DataObject) -> None:
     n, records = case
-    candidates = [i for i in frame_positions(records) if records[i].type != "RunFinished"]  # type: ignore[union-attr]
+    candidates = [i for i, r in enumerate(records) if isinstance(r, Frame) and r.type != "RunFinished"]
     pos = data.draw(st.sampled_from(candidates))
     lost = records[pos]
     assert isinstance(lost, Frame)
@@ -179,10 +179,10 @@ def test_one_injected_loss_fails_with_that_seq(case: tuple[int, list], data: st.
 
 @settings(max_examples=150, deadline=None)
 @given(correct_deliveries(), st.data())
-def test_one_injected_reorder_fails_ordering_with_the_pair(case: tuple[int, list], data: st.DataObject) -> None:
+def test_one_injected_reorder_fails_ordering_with_the_pair(case: tuple[int, list[Record]], data: st.DataObject) -> None:
     n, records = case
-    pairs = [i for i in frame_positions(records)
-             if i + 1 < len(records) and isinstance(records[i + 1], Frame) and records[i + 1].conn == records[i].conn]  # type: ignore[union-attr]
+    pairs = [i for i, (r, nxt) in enumerate(zip(records, records[1:]))
+             if isinstance(r, Frame) and isinstance(nxt, Frame) and nxt.conn == r.conn]
     if not pairs:
         return
     i = data.draw(st.sampled_from(pairs))
@@ -195,12 +195,13 @@ def test_one_injected_reorder_fails_ordering_with_the_pair(case: tuple[int, list
     assert ce["conn"] == a.conn and {ce["seq"], ce["previous_seq"]} <= {a.seq, b.seq} | {ce["cursor"]} | {ce.get("expected_seq")}
 
 
-def _resume_without(records: list, lost: Frame) -> list:
+def _resume_without(records: list[Record], lost: Frame) -> list[Record]:
     """A real consumer that missed ``lost`` resumes from the seq before it, not from ``lost``."""
+    assert lost.seq is not None
     out = []
     for r in records:
         if isinstance(r, ConnOpened) and r.consumer == lost.consumer and r.cursor == lost.seq:
-            prev = lost.seq - 1  # type: ignore[operator]
+            prev = lost.seq - 1
             r = replace(r, from_seq=prev) if r.last_event_id is None else replace(r, last_event_id=str(prev) if prev else None)
         out.append(r)
     return out

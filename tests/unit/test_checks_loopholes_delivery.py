@@ -7,13 +7,14 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
+from typing import Any
 
 import httpx
 
 from _histories import WALL0, Builder, delivery_history, ops_after_terminal, snapshot
 from harness.checks import CHECKERS, CheckOptions, append_after_terminal, content, exactly_once, heartbeat, terminal, time_travel
 from harness.model import PublishRecord, Snapshot, payload_digest
-from harness.history import ConnClosed, FaultWindow, Frame, Heartbeat, History, of_kind
+from harness.history import ConnClosed, FaultWindow, Frame, Heartbeat, History, Record, of_kind
 from harness.workload import ConsumerConfig, SSEConsumer
 
 
@@ -59,12 +60,12 @@ def test_content_passes_a_faithful_stream_and_is_registered() -> None:
     assert res.valid is True and res.evidence["skipped"] == {}
 
 
-def _one_frame(seq: int = 2, type: str = "RunStep", **wire: object) -> list:
-    fields = {"ts": WALL0 - 2, "id_seq": 2, "data_seq": 2, "data_run_id": "r1",
+def _one_frame(seq: int = 2, type: str = "RunStep", **wire: Any) -> list[Record]:
+    fields: dict[str, Any] = {"ts": WALL0 - 2, "id_seq": 2, "data_seq": 2, "data_run_id": "r1",
               "payload_digest": payload_digest({"n": 2})}
     fields.update(wire)
     ts = fields.pop("ts")
-    return Builder().open("a").frame("a", seq, type, ts, **fields).records  # type: ignore[arg-type]
+    return Builder().open("a").frame("a", seq, type, ts, **fields).records
 
 
 def test_content_fails_each_field_that_differs_from_the_wire_or_the_row() -> None:
@@ -283,8 +284,8 @@ def test_a_republish_after_a_publish_path_fault_is_judged_against_the_rows_ts() 
     crash = Builder(records=list(h)).fault("kill", 2.0, 3.0, target="outbox-worker-0").records
     assert time_travel.check(crash, late).valid is True
     # a crash that was over before the frame arrived: its first publish was still on the wire
-    over = Builder(records=list(h)).fault("failpoint:outbox.after_publish", 0.6, 0.9, target="outbox-worker-0")
-    over.records[-1] = replace(over.records[-1], params={"action": "1*crash"})
+    over = Builder(records=list(h)).fault("failpoint:outbox.after_publish", 0.6, 0.9, target="outbox-worker-0",
+                                          params={"action": "1*crash"})
     assert time_travel.check(over.records, late).valid is True
     # ... but no fault lets a frame arrive before its row was written
     unwritten = replace(late, runs={"r1": replace(late.runs["r1"], events=tuple(
@@ -295,8 +296,7 @@ def test_a_republish_after_a_publish_path_fault_is_judged_against_the_rows_ts() 
     elsewhere = Builder(records=list(h)).fault("pause", 2.0, 3.0, target="queue-worker-0").records
     assert time_travel.check(elsewhere, late).valid is False
     for name, action in (("failpoint:outbox.before_publish", "crash"), ("failpoint:outbox.after_publish", "sleep(400)")):
-        held = Builder(records=list(h)).fault(name, 2.0, 3.0, target="outbox-worker-0")
-        held.records[-1] = replace(held.records[-1], params={"action": action})
+        held = Builder(records=list(h)).fault(name, 2.0, 3.0, target="outbox-worker-0", params={"action": action})
         assert time_travel.check(held.records, late).valid is False, name
 
 

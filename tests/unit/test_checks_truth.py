@@ -73,7 +73,8 @@ def _live_frames(offset_s: float, real_lag_s: float, n: int = 6) -> list[Record]
 
 
 def _db_rows(records: list[Record], offset_s: float | None) -> Snapshot:
-    rows = tuple(EventRow(f.seq, f.type, f.event_ts, f.event_ts) for f in records if isinstance(f, Frame))
+    rows = tuple(EventRow(f.seq, f.type, f.event_ts, f.event_ts) for f in records
+                 if isinstance(f, Frame) and f.seq is not None)
     return Snapshot({"r1": RunSnapshot("r1", "started", len(rows), len(rows) + 1, rows)}, clock_offset_s=offset_s)
 
 
@@ -98,7 +99,8 @@ def test_delivery_lag_uses_the_row_s_ts_over_the_frame_s() -> None:
 def test_a_fault_off_the_sample_s_path_excuses_no_lag() -> None:
     spiky = _snap(10)
     spiky = replace(spiky, runs={"r1": replace(spiky.runs["r1"], events=tuple(
-        replace(e, published_at=e.published_at + 2.0) if e.seq in (3, 4) else e for e in spiky.runs["r1"].events))})
+        replace(e, published_at=e.published_at + 2.0) if e.seq in (3, 4) and e.published_at is not None else e
+        for e in spiky.runs["r1"].events))})
     opts = CheckOptions(lag_bound_ms=1000, lag_settle_s=0.2)
     queue_paused = [_fault("pause", "queue-worker-0", 3.1, 6.4)]  # seqs 3, 4 published at 5.3, 6.3
     sse_cut = [_fault("down", "sse", 3.1, 6.4)]
@@ -129,6 +131,16 @@ def _lines(snap: Snapshot, publish_lag: float = LAG_S * 1000) -> Snapshot:
                                    for e in rows))
 
 
+def _inserts(snap: Snapshot) -> tuple[InsertRecord, ...]:
+    assert snap.inserts is not None
+    return snap.inserts
+
+
+def _publishes(snap: Snapshot) -> tuple[PublishRecord, ...]:
+    assert snap.publishes is not None
+    return snap.publishes
+
+
 def test_metrics_agree_passes_lines_that_match_the_rows() -> None:
     res = metrics_agree.check([], _lines(_snap()))
     assert res.valid is True and res.evidence["rows"] == 6
@@ -147,7 +159,7 @@ def _problem(res: Any) -> str:
 
 def test_a_missing_insert_line_fails() -> None:
     good = _lines(_snap())
-    missing = replace(good, inserts=good.inserts[:2] + good.inserts[3:])  # type: ignore[index]
+    missing = replace(good, inserts=_inserts(good)[:2] + _inserts(good)[3:])
     assert _problem(metrics_agree.check([], missing)) == "no line for an inserted row"
     # unless the appender was killed around the row's ts: it may have committed and died before its line
     killed = [_fault("kill", "queue-worker-0", 2.5, 3.5)]
@@ -157,20 +169,21 @@ def test_a_missing_insert_line_fails() -> None:
 
 def test_an_extra_insert_line_fails() -> None:
     good = _lines(_snap())
-    phantom = replace(good, inserts=(*good.inserts, InsertRecord("r1", 9, WALL0, "RunStep")))  # type: ignore[misc]
+    phantom = replace(good, inserts=(*_inserts(good), InsertRecord("r1", 9, WALL0, "RunStep")))
     assert _problem(metrics_agree.check([], phantom)) == "line for no row in the database"
-    twice = replace(good, inserts=(*good.inserts, good.inserts[0]))  # type: ignore[index,misc]
+    twice = replace(good, inserts=(*_inserts(good), _inserts(good)[0]))
     assert _problem(metrics_agree.check([], twice)) == "2 lines for one inserted row"
 
 
 def test_a_publish_counted_twice_fails_unless_a_crash_explains_it() -> None:
     good = _lines(_snap())
-    first = good.publishes[2]  # type: ignore[index]
+    first = _publishes(good)[2]
+    assert first.lag_ms is not None
     again = replace(first, time=first.time + 1.0, lag_ms=first.lag_ms + 1000)  # the re-publish is the marked one
     earlier = replace(first, time=first.time - 1.0, lag_ms=first.lag_ms - 1000)  # published, killed before the mark
-    twice = replace(good, publishes=(*good.publishes, first))  # type: ignore[misc]
+    twice = replace(good, publishes=(*_publishes(good), first))
     assert "lines for one published row" in _problem(metrics_agree.check([], twice))
-    crashed = replace(good, publishes=(*good.publishes, earlier))  # type: ignore[misc]
+    crashed = replace(good, publishes=(*_publishes(good), earlier))
     kill = _fault("kill", "outbox-worker-0", 3.0, 3.2)
     assert metrics_agree.check([kill], crashed).valid is True
     assert metrics_agree.check([_fault("failpoint:outbox.before_commit", "outbox-worker-0", 3.0, 3.2,
@@ -178,13 +191,13 @@ def test_a_publish_counted_twice_fails_unless_a_crash_explains_it() -> None:
     assert metrics_agree.check([_fault("kill", "queue-worker-0", 3.0, 3.2)], crashed).valid is False
     assert metrics_agree.check([_fault("kill", "outbox-worker-0", 40.0, 41.0)], crashed).valid is False
     # an earlier attempt cannot have lagged more than the publish the row records
-    later = replace(good, publishes=(*good.publishes, again))  # type: ignore[misc]
+    later = replace(good, publishes=(*_publishes(good), again))
     assert _problem(metrics_agree.check([kill], later)) == "a re-published line reports more lag than the row's publish"
 
 
 def test_a_missing_publish_line_fails() -> None:
     good = _lines(_snap())
-    missing = replace(good, publishes=good.publishes[1:])  # type: ignore[index]
+    missing = replace(good, publishes=_publishes(good)[1:])
     assert _problem(metrics_agree.check([], missing)) == "no line for a published row"
 
 
@@ -321,7 +334,7 @@ class _Clock:
 
 def test_clock_offset_keeps_the_shortest_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
     conn = _Clock(2.0, [0.2, 0.01, 0.05, 0.3, 0.02], monkeypatch)
-    offset, uncertainty = _clock_offset(conn)  # type: ignore[arg-type]
+    offset, uncertainty = _clock_offset(conn)  # type: ignore[arg-type]  # a stand-in for a psycopg connection
     assert offset == pytest.approx(2.0, abs=1e-6) and uncertainty == pytest.approx(0.005, abs=1e-6)
 
 
@@ -339,7 +352,7 @@ def test_a_timed_out_wait_still_writes_checks_with_counterexamples(tmp_path: Pat
                             info=SimpleNamespace(dsn="postgresql://unused", logs_dir=str(tmp_path)))
     record = ScenarioRecord(tmp_path)
     with pytest.raises(AssertionError) as err:
-        assert_invariants(stack, record, ["r1"], ("outbox_converged", "run_state"))  # type: ignore[arg-type]
+        assert_invariants(stack, record, ["r1"], ("outbox_converged", "run_state"))  # type: ignore[arg-type]  # a stand-in stack
     message = str(err.value)
     assert message.startswith("the wait for the runs' end timed out: timed out after 30.0s")
     assert "outbox_converged: False:" in message

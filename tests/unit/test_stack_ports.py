@@ -5,8 +5,6 @@ import socket
 
 import pytest
 
-from harness.stack import ports
-
 from harness.stack.ports import LISTENER_FLOOR, LOOPBACK, ephemeral_floor, free_ports
 
 
@@ -25,5 +23,5 @@ def test_a_taken_port_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
         taken.bind((LOOPBACK, taken_port))
         taken.listen()
         # the random pick tries the taken port first
-        monkeypatch.setattr(ports.random, "sample", lambda population, k: [taken_port, free_port])
+        monkeypatch.setattr("harness.stack.ports.random.sample", lambda population, k: [taken_port, free_port])
         assert free_ports(1) == [free_port]
