@@ -9,8 +9,11 @@ Paths, from the client back to the database:
 - ``commit``: an append's way to its commit: the appenders' database links (``pg_queue``, ``pg_api``)
   and PostgreSQL. A row's ``ts`` is taken inside the INSERT, so a slowed link delays the commit that
   makes the event visible: lag measured from ``ts`` grows without any fault of the outbox or stream.
-A pause or kill of the queue worker excuses none of them: it appends later, with a later ``ts``, and is
-no reason for an SSE stream to fall silent.
+- ``append``: the appenders themselves and their way to the database: the API and queue-worker
+  processes, their links, PostgreSQL, terminated sessions. A crashed or cut appender may retry an
+  insert, so its own word on what it inserted may count an attempt twice.
+A pause or kill of the queue worker excuses none but ``append``: it appends later, with a later ``ts``,
+and is no reason for an SSE stream to fall silent.
 """
 
 from __future__ import annotations
@@ -20,23 +23,24 @@ from typing import Literal
 
 from harness.history import FaultWindow
 
-Path = Literal["stream", "publish", "delivery", "commit"]
-PATHS: tuple[str, ...] = ("stream", "publish", "delivery", "commit")
+Path = Literal["stream", "publish", "delivery", "commit", "append"]
+PATHS: tuple[str, ...] = ("stream", "publish", "delivery", "commit", "append")
 
 _LINKS: dict[str, frozenset[str]] = {
     "sse": frozenset({"stream", "delivery"}),
-    "pg_api": frozenset({"delivery", "commit"}),
+    "pg_api": frozenset({"delivery", "commit", "append"}),
     "pg_outbox": frozenset({"publish", "delivery"}),
-    "pg_queue": frozenset({"commit"}),
-    "pg": frozenset({"publish", "delivery", "commit"}),  # one link carrying every role's traffic
+    "pg_queue": frozenset({"commit", "append"}),
+    "pg": frozenset({"publish", "delivery", "commit", "append"}),  # one link carrying every role's traffic
 }
 _PROCESS_PREFIXES: dict[str, frozenset[str]] = {
-    "api": frozenset({"stream", "delivery"}),
+    "api": frozenset({"stream", "delivery", "append"}),
     "nginx": frozenset({"stream", "delivery"}),
     "outbox": frozenset({"publish", "delivery"}),
-    "postgres": frozenset({"publish", "delivery", "commit"}),
-    "all": frozenset({"stream", "publish", "delivery"}),  # one process doing every role
-    "*": frozenset({"publish", "delivery"}),  # every database session (terminate_backends)
+    "queue": frozenset({"append"}),
+    "postgres": frozenset({"publish", "delivery", "commit", "append"}),
+    "all": frozenset({"stream", "publish", "delivery", "append"}),  # one process doing every role
+    "*": frozenset({"publish", "delivery", "append"}),  # every database session (terminate_backends)
 }
 
 

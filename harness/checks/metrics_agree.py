@@ -35,14 +35,6 @@ from harness.history import FaultWindow
 NAME = "metrics_agree"
 PATTERN = "the service's metrics disagree with its data"
 
-_APPEND_LINKS = frozenset({"pg_api", "pg_queue", "pg"})
-_APPEND_PROCESSES = ("api", "queue", "all", "postgres", "*")
-
-
-def _on_append_path(fault: FaultWindow) -> bool:
-    return fault.target in _APPEND_LINKS or fault.target.startswith(_APPEND_PROCESSES)
-
-
 def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: CheckOptions = DEFAULT_OPTIONS) -> Result:
     if snapshot is None:
         return unknown("no snapshot")
@@ -55,7 +47,7 @@ def check(history: HistoryLike, snapshot: Snapshot | None = None, opts: CheckOpt
     settle = opts.metrics_settle_s
     tolerance = (opts.metrics_lag_tolerance_ms, opts.metrics_lag_tolerance_ratio)
     gauge_problems, gauge = _backlog_gauge(snapshot)
-    problems = [*_inserted(snapshot, rows, [f for f in faults if _on_append_path(f)], settle),
+    problems = [*_inserted(snapshot, rows, faults_on(faults, "append"), settle),
                 *_published(snapshot, rows, faults_on(faults, "publish"), settle, tolerance), *gauge_problems]
     evidence: dict[str, Any] = {"rows": len(rows), "insert_lines": len(snapshot.inserts),
                                 "publish_lines": len(snapshot.publishes),
