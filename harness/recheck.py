@@ -108,8 +108,8 @@ def recheck_all(root: Path, names: Sequence[str], *, every: bool = False) -> lis
     return [recheck_folder(f, names, single=single, every=every) for f in folders]
 
 
-def overall(rechecks: Sequence[Recheck]) -> Any:
-    judged = [r.valid for r in rechecks if r.result is not None]
+def overall(rechecks: Sequence[Recheck]) -> Valid:
+    judged = [v for v in (r.valid for r in rechecks) if v is not None]  # None: skipped
     return merge_valid(judged) if judged else "unknown"
 
 

@@ -55,7 +55,9 @@ def silences_of(conn: Conn) -> list[dict[str, Any]]:
 def _exercised(conns: list[Conn], interval: float, faults: list[FaultWindow]) -> bool:
     """Some connection was open for a whole interval outside faults, so a heartbeat was due."""
     for c in conns:
-        end = c.closed.mono if c.closed else max([c.opened.mono] + [x.mono for x in (*c.frames, *c.heartbeats)])  # type: ignore[union-attr]
-        if end - c.opened.mono >= interval and (c.heartbeats or not overlaps_fault(c.opened.mono, end, faults)):  # type: ignore[union-attr]
+        assert c.opened is not None
+        end = c.closed.mono if c.closed else max([c.opened.mono, *(f.mono for f in c.frames),
+                                                  *(h.mono for h in c.heartbeats)])
+        if end - c.opened.mono >= interval and (c.heartbeats or not overlaps_fault(c.opened.mono, end, faults)):
             return True
     return False

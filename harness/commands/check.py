@@ -10,11 +10,13 @@ import typer
 
 from harness.commands.output import stdout
 from harness.commands.runbook_common import JsonOpt, emit_json
+from harness.checks import Valid
 from harness.recheck import Recheck, overall, recheck_all
 
 __all__ = ["register"]
 
 _STYLE = {True: ("pass", "green"), False: ("FAIL", "bold red")}
+_EXIT: dict[Valid, int] = {True: 0, False: 1, "unknown": 2}
 _UNKNOWN = ("unknown", "yellow")
 
 
@@ -42,10 +44,10 @@ def check_cmd(
         emit_json({"valid": verdict, "scenarios": [r.to_dict() for r in rechecks]})
     else:
         _table(rechecks, verdict)
-    raise typer.Exit({True: 0, False: 1}.get(verdict, 2))
+    raise typer.Exit(_EXIT[verdict])
 
 
-def _table(rechecks: list[Recheck], verdict: Any) -> None:
+def _table(rechecks: list[Recheck], verdict: Valid) -> None:
     for r in rechecks:
         _line(f"[bold]{r.folder.name}[/]")
         if r.result is None:
