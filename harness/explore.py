@@ -173,14 +173,18 @@ def make_machine(stack: LocalStack, folder: Path, log: ScheduleLog) -> type[Rule
             with self._step("reset: heal the stack, truncate the tables"):
                 stack.heal()
                 truncate_service_tables(stack.info.dsn)
-            slow = self.start_run(0, SLOW_INTERVALS * _heartbeat_ms(stack))
+            slow = self._new_run(0, SLOW_INTERVALS * _heartbeat_ms(stack))
             self.connect_consumer(slow, "from_seq", 0)
-            ref = self.start_run(steps, interval_ms)
+            ref = self._new_run(steps, interval_ms)
             self.connect_consumer(ref, "from_seq", 0)
             return ref
 
         @rule(target=runs, steps=RUN_STEPS, interval_ms=RUN_INTERVALS_MS)
         def start_run(self, steps: int, interval_ms: int) -> RunRef:
+            return self._new_run(steps, interval_ms)
+
+        def _new_run(self, steps: int, interval_ms: int) -> RunRef:
+            """start_run's body, callable with its type: a @rule method's result is typed as a bundle value."""
             label = f"run{len(self.refs)}"
             with self._step(f"{label} = start_run(steps={steps}, interval_ms={interval_ms})"):
                 run_id = self.loop.run(self._create(RunScript(steps=steps, interval_ms=interval_ms)), 30)
@@ -272,7 +276,7 @@ def make_machine(stack: LocalStack, folder: Path, log: ScheduleLog) -> type[Rule
                               "an append after each run's end, judge")
             for ref in self.refs:
                 self._consume(ref, f"final-{ref.label}", "from_seq", 0)
-            steady = self.start_run(STEADY_STEPS, STEADY_INTERVAL_MS)
+            steady = self._new_run(STEADY_STEPS, STEADY_INTERVAL_MS)
             self._consume(steady, f"steady-{steady.label}", "from_seq", 0)
             unfinished = self._wait_consumers()
             ids = [ref.run_id for ref in self.refs]
