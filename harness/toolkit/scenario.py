@@ -11,7 +11,8 @@
 - `nemesis`: faults on this stack, recorded in this history (`harness.toolkit.nemesis`).
 - `db`, `logs`, `runbook`: the database rows, the service's log lines, the runbook as code.
 - `start_run`, `client`, `consume`: the workload, recording into this history.
-- `frames`, `seqs`, `heartbeats`, `conns`: what clients received so far (`harness.toolkit.views`).
+- `frames`, `seqs`, `heartbeats`, `conns`, `resumptions`: what clients received so far
+  (`harness.toolkit.views`); `http()`: a plain client for checks of the wire itself.
 - `until`: a bounded wait that keeps the consumers reading; `hold`: a fault window's duration.
 - `judge`, `snapshot`, `assert_invariants`: the checkers over this history and the database.
 
@@ -25,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
+import httpx
+
 from harness.checks import Result
 from harness.history import Frame
 from harness.checks._deliveries import Conn
@@ -35,7 +38,16 @@ from harness.stack import LocalStack, until
 from harness.toolkit import views
 from harness.toolkit.nemesis import Nemesis
 from harness.toolkit.sources import Database, Runbook, ServiceLogs
-from harness.workload import ClientConfig, ConsumerConfig, ConsumerOutcome, RunsClient, RunScript, consume_all
+from harness.workload import (
+    ClientConfig,
+    ConsumerConfig,
+    ConsumerOutcome,
+    RunsClient,
+    RunScript,
+    StreamOpener,
+    consume_all,
+    open_lines,
+)
 
 __all__ = ["Scenario"]
 
@@ -91,11 +103,17 @@ class Scenario(ScenarioRecord):
                                  **overrides})
 
     def consume(self, run_id: str, n: int = 1, *, prefix: str = "c", from_seq: int = 0,
-                **config: Any) -> asyncio.Task[list[ConsumerOutcome]]:
+                open_stream: StreamOpener = open_lines, **config: Any) -> asyncio.Task[list[ConsumerOutcome]]:
         """`n` subscribers (`<prefix>0`, `<prefix>1`, ...) reading the run in the background; await the
-        task for their outcomes. `config`: `ConsumerConfig` fields (`resume="last_event_id"`, ...)."""
+        task for their outcomes. `config`: `ConsumerConfig` fields (`resume="last_event_id"`, ...);
+        `open_stream`: the client library that reads the stream (`open_httpx_sse`: httpx-sse)."""
         return asyncio.ensure_future(consume_all(self.consumer_config(**config), self.history, run_id, n,
-                                                 from_seq=from_seq, prefix=prefix))
+                                                 from_seq=from_seq, prefix=prefix, open_stream=open_stream))
+
+    def http(self) -> httpx.AsyncClient:
+        """A plain HTTP client on the stack's API (through the sse proxy), for checks of the wire itself:
+        status codes, headers, error bodies (`async with scenario.http() as http:`)."""
+        return httpx.AsyncClient(base_url=self.stack.info.api_url, timeout=10)
 
     # -- what clients received so far --
 
@@ -108,6 +126,9 @@ class Scenario(ScenarioRecord):
 
     def seqs(self, run_id: str | None = None, *, consumer: str | None = None, prefix: str | None = None) -> list[int]:
         return views.seqs(self.history, run_id, consumer=consumer, prefix=prefix)
+
+    def resumptions(self, run_id: str | None = None) -> list[views.Resumption]:
+        return views.resumptions(self.history, run_id)
 
     def heartbeats(self, run_id: str | None = None, *, consumer: str | None = None, prefix: str | None = None) -> int:
         return views.heartbeats(self.history, run_id, consumer=consumer, prefix=prefix)

@@ -5,10 +5,25 @@ same thing the checkers judge. Filters: the run, one consumer by name, or consum
 (`prefix="late"`: the consumers started as `late0`, `late1`, ...)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from harness.checks._deliveries import Conn, connections
 from harness.history import Frame, History
 
-__all__ = ["conns", "frames", "heartbeats", "seqs"]
+__all__ = ["Resumption", "conns", "frames", "heartbeats", "resumptions", "seqs"]
+
+ENDED_WITH_RUN = frozenset({"terminal", "terminal_open", "204"})  # a connection that ended with its run, not cut
+
+
+@dataclass(frozen=True)
+class Resumption:
+    """A connection that ended before its run did, and what its consumer did next."""
+
+    conn: str
+    consumer: str
+    cursor: int | None  # the consumer's cursor when the connection ended
+    next_cursor: int | None  # the cursor its next request asked for; None: it never asked again
+    resumed_at: int | None  # the first seq it received after the cut; None: none
 
 
 def conns(history: History, run_id: str | None = None, *, consumer: str | None = None,
@@ -36,3 +51,17 @@ def heartbeats(history: History, run_id: str | None = None, *, consumer: str | N
                prefix: str | None = None) -> int:
     """How many heartbeat comments the filtered connections received."""
     return sum(len(c.heartbeats) for c in conns(history, run_id, consumer=consumer, prefix=prefix))
+
+
+def resumptions(history: History, run_id: str | None = None) -> list[Resumption]:
+    """Every connection cut before its run ended, with the consumer's cursor then and how it resumed."""
+    all_conns = conns(history, run_id)
+    out = []
+    for i, conn in enumerate(all_conns):
+        if conn.closed is None or conn.closed.reason in ENDED_WITH_RUN:
+            continue
+        later = [c for c in all_conns[i + 1:] if c.consumer == conn.consumer]
+        resumed_at = next((f.seq for c in later for f in c.frames if f.seq is not None), None)
+        out.append(Resumption(conn.conn, conn.consumer, conn.closed.last_seq, later[0].cursor if later else None,
+                              resumed_at))
+    return out
