@@ -7,19 +7,12 @@ The page is served on the API's origin (see harness/workload/browser_consumer.py
 no CORS headers, so a cross-origin EventSource would be refused."""
 from __future__ import annotations
 
-import asyncio
-import time
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
-from harness.nemesis import down
-from harness.scenario import (
-    ScenarioRecord,
-    assert_invariants,
-)
 from harness.stack import LocalStack
-from harness.workload import ClientConfig, RunsClient, RunScript
+from harness.toolkit import Scenario
 from harness.workload.browser_consumer import BrowserConsumer
 
 pytestmark = [pytest.mark.tool("chromium"), pytest.mark.stack, pytest.mark.anyio]
@@ -38,40 +31,26 @@ def _playwright_available() -> None:
                     "(no `playwright install`: the Debian chromium is used)", pytrace=False)
 
 
-def _stream_log_lines(stack: LocalStack, run_id: str) -> int:
-    """The service's `stream-run` lines for the run: one per connection the API accepted."""
-    return sum(1 for path in Path(stack.info.logs_dir).glob("api*.log")
-               for line in path.read_text(errors="replace").splitlines()
-               if '"msg":"stream-run"' in line.replace(" ", "") and run_id in line)
-
-
-async def _wait_for(predicate, timeout_s: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
 async def test_a_browser_eventsource_resumes_after_a_cut_and_stops_after_the_terminal_event(
-        stack_factory, scenario: ScenarioRecord) -> None:
-    stack: LocalStack = stack_factory(sse_retry_ms=RETRY_MS)
-    async with BrowserConsumer(stack.info.api_url, scenario.history) as browser:
-        async with RunsClient(ClientConfig(stack.info.api_url), scenario.history) as client:
-            run_id = await client.start_run(RunScript(steps=STEPS, interval_ms=INTERVAL_MS))
+        stack_factory: Callable[..., LocalStack], scenario: Scenario) -> None:
+    s = scenario.on(stack_factory(sse_retry_ms=RETRY_MS))
+    async with BrowserConsumer(s.stack.info.api_url, s.history) as browser:
+        run_id = await s.start_run(steps=STEPS, interval_ms=INTERVAL_MS)
         await browser.open(run_id)
         frames = lambda: sum(1 for e in browser.page_events if e["k"] == "event")  # noqa: E731
-        await _wait_for(lambda: frames() >= 5, 10, "the browser's first frames")
+        await s.until(lambda: frames() >= 5, 10, "the browser's first frames")
         # Disabling the proxy closes the open stream for sure (a reset_peer toxic added mid-stream
         # sometimes lets an established connection live on); the browser retries after RETRY_MS.
-        with down(stack, scenario.history, "sse"):
-            await asyncio.sleep(0.2)
+        with s.nemesis.down("sse"):
+            await s.hold(0.2)
         assert frames() < STEPS + 2, f"the cut came after the whole stream: {browser.describe()}"
         await browser.wait_closed(timeout_s=20)
-        # The 204 closed the EventSource; the browser must not come back (nor the service see it).
-        requests, logged = browser.connection_count, _stream_log_lines(stack, run_id)
-        await asyncio.sleep(QUIET_S)
-        assert (browser.connection_count, _stream_log_lines(stack, run_id)) == (requests, logged), \
+        # The 204 closed the EventSource; the browser must not come back (nor the service see it): one
+        # `stream-run` line per connection the API accepted.
+        accepted = lambda: len(s.logs.lines("stream-run", process="api-*", run_id=run_id))  # noqa: E731
+        requests, logged = browser.connection_count, accepted()
+        await s.hold(QUIET_S)
+        assert (browser.connection_count, accepted()) == (requests, logged), \
             f"the browser reconnected after the 204: {browser.describe()}"
         stream = await browser.record()
 
@@ -84,4 +63,4 @@ async def test_a_browser_eventsource_resumes_after_a_cut_and_stops_after_the_ter
     seqs = [f.seq for r in stream for f in r.frames]
     assert seqs == list(range(1, STEPS + 3)), f"the page got {seqs}"
 
-    assert_invariants(stack, scenario, [run_id], require_204_probe=True)
+    await s.assert_invariants([run_id], require_204_probe=True)

@@ -143,8 +143,9 @@ class Scenario(ScenarioRecord):
 
     @staticmethod
     async def hold(seconds: float) -> None:
-        """Keep the open fault windows open this long: a duration the scenario is about (long against
-        a poll interval or a heartbeat), never a wait for something to happen; that is `until`."""
+        """Let this much time pass: a duration the scenario is about (a fault window long against a poll
+        interval or a heartbeat, a quiet period in which nothing may happen), never a wait for something
+        to happen; that is `until`."""
         await asyncio.sleep(seconds)
 
     # -- judgement --
