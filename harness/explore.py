@@ -39,7 +39,7 @@ from hypothesis.stateful import (
 
 from harness.checks import CHECKERS, CheckOptions
 from harness.history import History
-from harness.nemesis import armed_failpoint, killed, paused, toxic
+from harness.nemesis import Latency, LimitData, ResetPeer, armed_failpoint, killed, link_toxic, paused
 from harness.observer import take_snapshot, wait_for_outbox
 from harness.scenario import ScenarioRecord, explain
 from harness.stack import Intervals, LocalStack, truncate_service_tables
@@ -208,11 +208,10 @@ def make_machine(stack: LocalStack, folder: Path, log: ScheduleLog) -> type[Rule
                                     deadline_s=CONSUMER_DEADLINE_S, backoff_initial_s=0.05, backoff_max_s=0.5)
             self.consumers.append(self.loop.submit(SSEConsumer(config, self.history).consume(run.run_id, name, cursor)))
 
-        @rule(kind=st.sampled_from(["reset_peer", "limit_data"]), window_ms=st.sampled_from([100, 300]))
-        def cut_sse(self, kind: str, window_ms: int) -> None:
-            attributes = {"timeout": 0} if kind == "reset_peer" else {"bytes": 600}
-            with self._step(f"cut_sse({kind}, window_ms={window_ms})"):
-                with toxic(stack, self.history, "sse", kind, **attributes):
+        @rule(cut=st.sampled_from([ResetPeer(timeout=0), LimitData(bytes=600)]), window_ms=st.sampled_from([100, 300]))
+        def cut_sse(self, cut: ResetPeer | LimitData, window_ms: int) -> None:
+            with self._step(f"cut_sse({cut}, window_ms={window_ms})"):
+                with link_toxic(stack, self.history, "sse", cut):
                     time.sleep(window_ms / 1000)
 
         @rule(process=st.sampled_from(["outbox-worker-0", "queue-worker-0", "api-0"]),
@@ -241,7 +240,7 @@ def make_machine(stack: LocalStack, folder: Path, log: ScheduleLog) -> type[Rule
         @rule(link=st.sampled_from(["pg_api", "pg_outbox", "pg_queue"]), latency_ms=st.sampled_from([50, 250]))
         def pg_latency(self, link: str, latency_ms: int) -> None:
             with self._step(f"pg_latency({link}, latency_ms={latency_ms}) (held until heal)"):
-                self._hold("pg", toxic(stack, self.history, link, "latency", latency=latency_ms))
+                self._hold("pg", link_toxic(stack, self.history, link, Latency(latency=latency_ms)))
 
         def _hold(self, slot: str, fault: contextlib.AbstractContextManager[Any]) -> None:
             held = contextlib.ExitStack()
