@@ -2,7 +2,8 @@
 the ``CheckOptions`` (``harness.checks.options``).
 
 One module per invariant of DESIGN.md; ``compose`` folds them (false > unknown > true) and turns a
-checker that raises into ``unknown``. ``check_all`` is every invariant composed.
+checker that raises into ``unknown``. ``check_all`` is every invariant composed. ``connections`` groups a
+history's records by SSE connection, as the checkers see them (the scenario toolkit's views use it too).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from harness.checks._result import (
     unknown,
 )
 from harness.checks.lag import LagSample, LagSummary, classify_lag, increasing_trend, lag_class
+from harness.checks._deliveries import Conn, connections
 from harness.checks.options import DEFAULT_OPTIONS, CheckOptions
 
 # In DESIGN.md's order: invariant n is the n-th entry.
@@ -59,6 +61,8 @@ CHECKERS: dict[str, Checker] = {
 check_all: Checker = compose(CHECKERS)
 
 __all__ = [
+    "Conn",
+    "connections",
     "CHECKERS",
     "CheckOptions",
     "DEFAULT_OPTIONS",

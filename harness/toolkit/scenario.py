@@ -28,9 +28,8 @@ from typing import Any, Callable, TypeVar
 
 import httpx
 
-from harness.checks import Result
+from harness.checks import Conn, Result
 from harness.history import Frame
-from harness.checks._deliveries import Conn
 from harness.model import Snapshot
 from harness.observer import gauge_probe, take_snapshot, wait_for_outbox_async
 from harness.scenario import DELIVERY, WAIT_S, ScenarioRecord, assert_invariants

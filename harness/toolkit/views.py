@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.checks._deliveries import Conn, connections
+from harness.checks import Conn, connections
 from harness.history import Frame, History
 
 __all__ = ["Resumption", "conns", "frames", "heartbeats", "resumptions", "seqs"]
