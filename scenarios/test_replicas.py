@@ -6,69 +6,50 @@ reconnect (to api-1 again, once restarted: a consumer has one base URL), and eve
 every event exactly once. Both workers must have published before the kill, or nothing was shared."""
 from __future__ import annotations
 
-import asyncio
-import json
-from pathlib import Path
+from collections import Counter
+from collections.abc import Callable
 
 import pytest
 
-from harness.history import Frame, of_kind
-from harness.nemesis import killed
-from harness.scenario import (
-    ScenarioRecord,
-    BACKFILL,
-    assert_invariants,
-    consumer_config,
-    start_run,
-)
-from harness.stack import LocalStack, wait_until
-from harness.workload import consume_all
+from harness.scenario import BACKFILL
+from harness.service_logs import PUBLISHED
+from harness.stack import LocalStack
+from harness.toolkit import Scenario
 
 pytestmark = [pytest.mark.stack, pytest.mark.anyio, pytest.mark.replicas]
 
 RUNS = 6
 STEPS = 60
-DOWN_S = 1.0  # both processes stay dead this long before the heal restarts them
+DOWN_S = 1.0  # both processes stay dead this long before they are restarted
+WORKERS = {"outbox-worker-0", "outbox-worker-1"}
 
 
-def _publishers(logs_dir: Path, run_ids: set[str]) -> dict[str, int]:
+def _publishers(scenario: Scenario, run_ids: set[str]) -> Counter[str]:
     """Per outbox worker (by its own log file): how many events of these runs it published."""
-    counts = {}
-    for path in sorted(logs_dir.glob("outbox-worker-*.log")):
-        n = 0
-        for line in path.read_text(errors="replace").splitlines():
-            if '"metric.events_published"' in line:
-                n += json.loads(line[line.find("{"):]).get("runId") in run_ids
-        counts[path.stem] = n
-    return counts
+    return Counter(line.file.removesuffix(".log") for line in scenario.logs.lines(PUBLISHED, process="outbox-worker-*")
+                   if line.run_id in run_ids)
 
 
-async def test_killing_a_worker_and_a_replica_loses_and_duplicates_nothing(stack_factory,
-                                                                          scenario: ScenarioRecord) -> None:
-    stack: LocalStack = stack_factory(api_replicas=2, outbox_workers=2)
+async def test_killing_a_worker_and_a_replica_loses_and_duplicates_nothing(
+        stack_factory: Callable[..., LocalStack], scenario: Scenario) -> None:
+    stack = stack_factory(api_replicas=2, outbox_workers=2)
+    s = scenario.on(stack)
     replica_1 = stack.info.api_direct_urls[1]  # the sse proxy points at api-0 only
-    run_ids = [await start_run(stack, scenario, steps=STEPS, interval_ms=40) for _ in range(RUNS)]
-    consuming = asyncio.ensure_future(asyncio.gather(*(
-        consume_all(consumer_config(stack, base_url=url, **cfg), scenario.history, run_id, 1,
-                    prefix=f"{replica}{kind}-r{i}-")
-        for i, run_id in enumerate(run_ids)
-        for replica, url in (("a0", stack.info.api_url), ("a1", replica_1))
-        for kind, cfg in (("q", {}), ("h", {"resume": "last_event_id"})))))
-    logs = Path(stack.info.logs_dir)
-    await asyncio.to_thread(wait_until, lambda: min(_publishers(logs, set(run_ids)).values()) > 0, 20,
-                            "both outbox workers to publish")
-    shared = _publishers(logs, set(run_ids))
-    frames_before = len(of_kind(scenario.history, Frame))
-    with killed(stack, scenario.history, "outbox-worker-1"), killed(stack, scenario.history, "api-1"):
-        in_flight = frames_before < RUNS * (STEPS + 2) * 4
-        await asyncio.sleep(DOWN_S)
-    outcomes = [o for group in await consuming for o in group]
-    assert set(shared) == {"outbox-worker-0", "outbox-worker-1"} and all(shared.values()), \
-        f"the outbox workers did not share the work before the kill: {shared}"
-    assert in_flight, "every event was delivered before the kill: nothing was tested"
+    run_ids = [await s.start_run(steps=STEPS, interval_ms=40) for _ in range(RUNS)]
+    consuming = [s.consume(run_id, 1, prefix=f"{replica}{kind}-r{i}-", base_url=url, resume=resume)
+                 for i, run_id in enumerate(run_ids)
+                 for replica, url in (("a0", stack.info.api_url), ("a1", replica_1))
+                 for kind, resume in (("q", "from_seq"), ("h", "last_event_id"))]
+    # The work shared before the kill: both workers have published events of these runs.
+    await s.until(lambda: set(_publishers(s, set(run_ids))) == WORKERS, 20, "both outbox workers to publish")
+    frames_before = len(s.frames())
+    with s.nemesis.killed("outbox-worker-1"), s.nemesis.killed("api-1"):
+        await s.hold(DOWN_S)
+    outcomes = [o for task in consuming for o in await task]
+    assert frames_before < RUNS * (STEPS + 2) * 4, "every event was delivered before the kill: nothing was tested"
     assert all(o.reached_terminal for o in outcomes), [o for o in outcomes if not o.reached_terminal]
     reconnected = [o for o in outcomes if o.consumer.startswith("a1") and o.connections > 1]
     assert reconnected, "no consumer of api-1 had to reconnect: the kill missed the streams"
     assert all(o.connections == 1 for o in outcomes if o.consumer.startswith("a0")), \
         "consumers of the surviving replica were disconnected"
-    assert_invariants(stack, scenario, run_ids, BACKFILL)  # the kills span the runs' live phase
+    await s.assert_invariants(run_ids, BACKFILL)  # the kills span the runs' live phase
