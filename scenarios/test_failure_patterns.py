@@ -10,54 +10,49 @@ import asyncio
 import pytest
 
 from harness.model import Snapshot
-from harness.history import ConnOpened, Frame, of_kind
-from harness.nemesis import armed_failpoint, toxic
-from harness.observer import take_snapshot
-from harness.scenario import (
-    BACKFILL,
-    ScenarioRecord,
-    assert_invariants,
-    consumer_config,
-    start_run,
-)
+from harness.nemesis import LimitData
+from harness.scenario import BACKFILL
 from harness.stack import LocalStack
-from harness.workload import (
-    consume_all,
-)
+from harness.toolkit import Scenario
+from harness.toolkit.calibration import limit_inside_frame, measure_frame_ends, measuring_scenario
 
 pytestmark = [pytest.mark.stack, pytest.mark.anyio, pytest.mark.failure_patterns]
 
+JOINERS = 8
+PAYLOAD_BYTES = 300  # the cut run's step payload: a RunStep frame several times the response head
+# Frames each consumer reads before the cuts: a few may be backfill (events appended before it connected).
+STEADY_FRAMES = 5
 
 
 async def test_backfill_never_shows_unpublished_events_while_the_outbox_is_held_back(
-        stack: LocalStack, clean_db: str, scenario: ScenarioRecord) -> None:
+        clean_db: str, scenario: Scenario) -> None:
     # Every outbox cycle sleeps 400 ms before it publishes: appended events sit unpublished that long,
     # and each new consumer's backfill runs inside such a window.
-    with armed_failpoint(stack, scenario.history, "outbox-worker-0", "outbox.before_publish", "sleep(400)"):
-        run_id = await start_run(stack, scenario, steps=20, interval_ms=50)
+    with scenario.nemesis.failpoint("outbox-worker-0", "outbox.before_publish", "sleep(400)"):
+        run_id = await scenario.start_run(steps=20, interval_ms=50)
         joiners = []
-        for i in range(8):
-            await asyncio.sleep(0.15)
+        for i in range(JOINERS):
+            # Joiners spread over the run, one every three appends (150 ms of its 50 ms steps).
+            await scenario.until(lambda: scenario.db.run(run_id).last_seq >= 3 * i + 1, 20, f"append {3 * i + 1}")
             resume = "from_seq" if i % 2 else "last_event_id"
-            joiners.append(asyncio.ensure_future(
-                consume_all(consumer_config(stack, resume=resume), scenario.history, run_id, 1, prefix=f"j{i}-")))
+            joiners.append(scenario.consume(run_id, 1, prefix=f"j{i}-", resume=resume))
         outcomes = [o for group in await asyncio.gather(*joiners) for o in group]
     assert all(o.reached_terminal for o in outcomes)
-    assert len(of_kind(scenario.history, Frame)) >= 8 * 22
+    assert len(scenario.frames(run_id)) >= JOINERS * 22
     # The publish log's record of each publish is the time bound; the default tolerance is 100 ms.
-    assert_invariants(stack, scenario, [run_id], BACKFILL)  # the outbox is held while clients join
+    await scenario.assert_invariants([run_id], BACKFILL)  # the outbox is held while clients join
     # The hold hit the backfills: joiners connected while the database had an event past their cursor
     # that was appended and not yet published, which a backfill that ignores publishedAt would send.
-    overlapping = _joined_over_unpublished(scenario, take_snapshot(clean_db, [run_id]), run_id)
+    overlapping = _joined_over_unpublished(scenario, scenario.snapshot([run_id]), run_id)
     assert overlapping, "no joiner connected while an event past its cursor was unpublished"
 
 
-def _joined_over_unpublished(scenario: ScenarioRecord, snapshot: Snapshot, run_id: str) -> list[tuple[str, int]]:
+def _joined_over_unpublished(scenario: Scenario, snapshot: Snapshot, run_id: str) -> list[tuple[str, int]]:
     """(connection, an unpublished seq past its cursor) for each connection opened while the run had one."""
     offset = snapshot.clock_offset_s or 0.0  # harness minus PostgreSQL clock; one host's clock when unmeasured
     events = snapshot.runs[run_id].events
     out = []
-    for opened in of_kind(scenario.history, ConnOpened):
+    for opened in (c.opened for c in scenario.conns(run_id) if c.opened is not None):
         at = opened.wall - offset  # on PostgreSQL's clock, like ts and publishedAt
         seq = next((e.seq for e in events if e.seq > opened.cursor and e.ts is not None and e.ts <= at
                     and (e.published_at is None or e.published_at > at)), None)
@@ -66,18 +61,26 @@ def _joined_over_unpublished(scenario: ScenarioRecord, snapshot: Snapshot, run_i
     return out
 
 
+@pytest.fixture(scope="module")  # the scope of the anyio backend that runs it
+async def cut_bytes(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> int:
+    """The `limit_data` bytes that end every connection inside its third or fourth frame, as measured on
+    this stack's wire for `PAYLOAD_BYTES` steps: a first connection and a resumed one alike."""
+    measuring = measuring_scenario(stack, tmp_path_factory.mktemp("calibration"))
+    return limit_inside_frame(await measure_frame_ends(measuring, PAYLOAD_BYTES), whole_frames=2)
+
+
 @pytest.mark.parametrize("resume", ["from_seq", "last_event_id"])
 async def test_limit_data_cutting_frames_in_half_causes_no_duplicate_on_reconnect(
-        stack: LocalStack, clean_db: str, scenario: ScenarioRecord, resume: str) -> None:
-    # Frames are ~560 bytes (300-byte payload); 1777 bytes per connection land inside the third or
-    # fourth frame (after the response head), so every connection ends with half a frame.
-    run_id = await start_run(stack, scenario, steps=40, interval_ms=30, payload_bytes=300)
-    config = consumer_config(stack, resume=resume, backoff_initial_s=0.05, backoff_max_s=0.2)
-    consuming = asyncio.ensure_future(consume_all(config, scenario.history, run_id, 2))
-    await asyncio.sleep(0.2)
-    with toxic(stack, scenario.history, "sse", "limit_data", bytes=1777):
-        await asyncio.sleep(1.5)
+        clean_db: str, scenario: Scenario, cut_bytes: int, resume: str) -> None:
+    run_id = await scenario.start_run(steps=40, interval_ms=30, payload_bytes=PAYLOAD_BYTES)
+    consumers = ("c0", "c1")
+    consuming = scenario.consume(run_id, len(consumers), resume=resume, backoff_initial_s=0.05, backoff_max_s=0.2)
+    # A steady phase first: live frames, on which delivered lag is judged (the cuts' window is excused).
+    await scenario.until(lambda: all(len(scenario.seqs(run_id, consumer=c)) >= STEADY_FRAMES for c in consumers),
+                         10, "a steady phase before the cuts")
+    with scenario.nemesis.toxic("sse", LimitData(bytes=cut_bytes)):
+        await scenario.hold(1.5)  # longer than the rest of the run: it is read cut after cut
     outcomes = await consuming
     assert all(o.reached_terminal for o in outcomes)
     assert all(o.connections > 2 for o in outcomes), [o.connections for o in outcomes]
-    assert_invariants(stack, scenario, [run_id])
+    await scenario.assert_invariants([run_id])
