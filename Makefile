@@ -1,4 +1,4 @@
-# The two commands of the README: `make run` (the main job) and `make test` (the whole test suite).
+# The two commands of the README: `make run` (the main job) and `make test` (mypy, then the whole test suite).
 # Both set up what they need first (scripts/setup.sh: .venv, toxiproxy-server, nginx).
 PY := .venv/bin/python
 PYTEST_ARGS ?=
@@ -12,6 +12,7 @@ run: setup
 	$(PY) -m harness.cli run
 
 test: setup
+	$(PY) -m mypy
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 unit: setup
@@ -21,4 +22,4 @@ bench: setup
 	$(PY) -m harness.cli bench --write docs/BENCHMARKS.md
 
 clean:
-	rm -rf .harness reports .pytest_cache .hypothesis
+	rm -rf .harness reports .pytest_cache .hypothesis .mypy_cache
