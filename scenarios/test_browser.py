@@ -37,7 +37,10 @@ async def test_a_browser_eventsource_resumes_after_a_cut_and_stops_after_the_ter
     async with BrowserConsumer(s.stack.info.api_url, s.history) as browser:
         run_id = await s.start_run(steps=STEPS, interval_ms=INTERVAL_MS)
         await browser.open(run_id)
-        frames = lambda: sum(1 for e in browser.page_events if e["k"] == "event")  # noqa: E731
+
+        def frames() -> int:
+            return sum(1 for e in browser.page_events if e["k"] == "event")
+
         await s.until(lambda: frames() >= 5, 10, "the browser's first frames")
         # Disabling the proxy closes the open stream for sure (a reset_peer toxic added mid-stream
         # sometimes lets an established connection live on); the browser retries after RETRY_MS.
@@ -47,7 +50,9 @@ async def test_a_browser_eventsource_resumes_after_a_cut_and_stops_after_the_ter
         await browser.wait_closed(timeout_s=20)
         # The 204 closed the EventSource; the browser must not come back (nor the service see it): one
         # `stream-run` line per connection the API accepted.
-        accepted = lambda: len(s.logs.lines("stream-run", process="api-*", run_id=run_id))  # noqa: E731
+        def accepted() -> int:
+            return len(s.logs.lines("stream-run", process="api-*", run_id=run_id))
+
         requests, logged = browser.connection_count, accepted()
         await s.hold(QUIET_S)
         assert (browser.connection_count, accepted()) == (requests, logged), \

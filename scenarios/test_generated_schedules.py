@@ -8,6 +8,7 @@ fails, its reproduction (seed, shrunk schedule, replay command) is written to th
 `harness explore` runs the same machine with a larger budget."""
 from __future__ import annotations
 
+import dataclasses
 import random
 from typing import Callable
 
@@ -18,7 +19,7 @@ from harness.toolkit import Scenario
 
 pytestmark = [pytest.mark.stack]
 
-FRESH = {"examples": 3, "steps": 10}  # small: make test pays for it on every run
+FRESH = ExploreBudget(examples=3, steps=10)  # small: make test pays for it on every run
 
 
 def test_generated_fault_schedules_keep_every_invariant(scenario: Scenario) -> None:
@@ -28,12 +29,12 @@ def test_generated_fault_schedules_keep_every_invariant(scenario: Scenario) -> N
 def test_a_fresh_random_seed_keeps_every_invariant(scenario: Scenario, capsys: pytest.CaptureFixture[str],
                                                    record_property: Callable[[str, object], None]) -> None:
     seed = random.randrange(2**32)
-    replay = f"harness explore --seed {seed} --examples {FRESH['examples']} --steps {FRESH['steps']}"
+    replay = f"harness explore --seed {seed} --examples {FRESH.examples} --steps {FRESH.steps}"
     record_property("seed", seed)
     with capsys.disabled():
         print(f"\ngenerated schedules: fresh seed {seed} (replay: {replay})")
     folder = scenario.folder / f"schedules_seed_{seed}"
-    outcome = explore_report(scenario.stack, ExploreBudget(**FRESH, seed=seed), folder)
+    outcome = explore_report(scenario.stack, dataclasses.replace(FRESH, seed=seed), folder)
     if not outcome.passed:
         (folder / "reproduction.txt").write_text(f"replay: {replay}\n{outcome.reproduction}")
     assert outcome.passed, f"fresh seed {seed} failed; replay: {replay}; files in {folder}\n{outcome.reproduction}"

@@ -135,7 +135,7 @@ class Scenario(ScenarioRecord):
     # -- time --
 
     @staticmethod
-    async def until(predicate: Callable[[], T], timeout: float, what: str) -> T:
+    async def until(predicate: Callable[[], T | None], timeout: float, what: str) -> T:
         """Wait (bounded, `WaitTimeout` naming `what`) until `predicate()` is truthy; returns its value.
         The consumers keep reading meanwhile."""
         return await until(predicate, timeout, what)

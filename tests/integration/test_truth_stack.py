@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -29,7 +30,7 @@ async def _finished_run(stack: LocalStack, scenario: ScenarioRecord, **script: i
     return run_id
 
 
-def _judge(stack: LocalStack, scenario: ScenarioRecord, run_id: str) -> dict:
+def _judge(stack: LocalStack, scenario: ScenarioRecord, run_id: str) -> dict[str, Any]:
     snapshot = take_snapshot(stack.info.dsn, [run_id], Path(stack.info.logs_dir), gauge_probe(stack))
     return scenario.judge(snapshot, TRUTH).evidence
 
