@@ -31,8 +31,9 @@ __all__ = ["ThroughputParams", "ThroughputResult", "outbox_log_lags", "run_throu
 # Only the bench's own runs: an existing server (HARNESS_POSTGRES_DSN) may hold other rows.
 _PUBLISHED = """SELECT count(*) FROM run_events WHERE runId = ANY(%s)
 AND publishedAt >= to_timestamp(%s) AND publishedAt < to_timestamp(%s)"""
+# percentile_disc: the nearest-rank rule of harness.checks.lag.percentile, so the bench and `harness lag` agree
 _PUBLISH_LAG = """
-SELECT count(*), percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY lag), max(lag), avg(lag)
+SELECT count(*), percentile_disc(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY lag), max(lag), avg(lag)
 FROM (SELECT extract(epoch FROM publishedAt - ts) * 1000 AS lag FROM run_events
       WHERE runId = ANY(%s) AND ts >= to_timestamp(%s) AND ts < to_timestamp(%s) AND publishedAt IS NOT NULL) l
 """
