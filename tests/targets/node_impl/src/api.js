@@ -139,7 +139,10 @@ export async function runApi(config, signal) {
   await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
   const closed = new Promise((resolve) => server.close(resolve));
   shutdown.abort(); // ends open streams now instead of waiting for their clients
+  // A connection goes idle once its stream or request is answered; close each as soon as it does.
+  const reaper = setInterval(() => server.closeIdleConnections(), 50);
   server.closeIdleConnections();
   await withTimeout(closed, 5000, 'closing the api').catch(() => server.closeAllConnections());
+  clearInterval(reaper);
   await Promise.all([gauge, bus.stop(), pool.end().catch(() => {})]);
 }
