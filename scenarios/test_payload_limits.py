@@ -9,16 +9,10 @@ from __future__ import annotations
 import asyncio
 import json
 
-import httpx
 import pytest
 
-from harness.scenario import (
-    ScenarioRecord,
-    assert_invariants,
-    consumer_config,
-)
-from harness.stack import LocalStack
-from harness.workload import ClientConfig, ConsumerOutcome, ResumeMode, RunScript, RunsClient, SSEConsumer
+from harness.toolkit import Scenario
+from harness.workload import ConsumerOutcome, ResumeMode, RunScript
 
 pytestmark = [pytest.mark.stack, pytest.mark.anyio, pytest.mark.failure_patterns]
 
@@ -38,24 +32,22 @@ SETTLED_S = 5  # the consumers waited out the runs' end already: the outbox conv
 
 
 async def test_events_around_the_notify_payload_limit_arrive_live_and_by_backfill_with_their_content(
-        stack: LocalStack, clean_db: str, scenario: ScenarioRecord) -> None:
-    async with RunsClient(ClientConfig(stack.info.api_url), scenario.history) as client:
+        clean_db: str, scenario: Scenario) -> None:
+    async with scenario.client() as client:
         # One after the other: the runs' events interleave rather than arrive as one burst of 7.
         run_ids = [await client.start_run(RunScript(steps=STEPS, interval_ms=INTERVAL_MS, payload_bytes=size))
                    for size in PAYLOAD_BYTES]
-    live = await _consume_each(stack, scenario, run_ids, ("from_seq", "last_event_id"), "live")
-    backfill = await _consume_each(stack, scenario, run_ids, ("from_seq",), "backfill")
-    assert_invariants(stack, scenario, run_ids, wait_s=SETTLED_S)
+    live = await _consume_each(scenario, run_ids, ("from_seq", "last_event_id"), "live")
+    backfill = await _consume_each(scenario, run_ids, ("from_seq",), "backfill")
+    await scenario.assert_invariants(run_ids, wait_s=SETTLED_S)
     outcomes = [*live, *backfill]
     assert all(o.reached_terminal for o in outcomes), outcomes
 
 
-async def _consume_each(stack: LocalStack, scenario: ScenarioRecord, run_ids: list[str],
-                        resumes: tuple[ResumeMode, ...], prefix: str) -> list[ConsumerOutcome]:
-    """A consumer per run and resume mode, all on one HTTP client: a client's set-up costs tens of ms on a
-    loaded machine, and a dozen of them in a row would have the live consumers connect after the runs."""
-    async with httpx.AsyncClient() as client:
-        return list(await asyncio.gather(*(
-            SSEConsumer(consumer_config(stack, deadline_s=DEADLINE_S, resume=resume), scenario.history, client)
-            .consume(run_id, f"{prefix}-{resume}-{size}")
-            for run_id, size in zip(run_ids, PAYLOAD_BYTES) for resume in resumes)))
+async def _consume_each(scenario: Scenario, run_ids: list[str], resumes: tuple[ResumeMode, ...],
+                        prefix: str) -> list[ConsumerOutcome]:
+    """A consumer per run and resume mode (`<prefix>-<resume>-<payload bytes>-0`), all started at once."""
+    groups = await asyncio.gather(*(
+        scenario.consume(run_id, 1, prefix=f"{prefix}-{resume}-{size}-", deadline_s=DEADLINE_S, resume=resume)
+        for run_id, size in zip(run_ids, PAYLOAD_BYTES) for resume in resumes))
+    return [o for group in groups for o in group]
