@@ -11,14 +11,8 @@ import asyncio
 import pytest
 
 from harness.checks.lag import NORMAL_MS
-from harness.scenario import (
-    ScenarioRecord,
-    assert_invariants,
-    consumer_config,
-    start_run,
-)
-from harness.stack import Intervals, LocalStack
-from harness.workload import consume_all
+from harness.stack import Intervals
+from harness.toolkit import Scenario
 
 pytestmark = [pytest.mark.stack, pytest.mark.anyio, pytest.mark.outbox_lag]
 
@@ -27,12 +21,11 @@ RUNS = 3
 SCRIPT = {"steps": 15, "interval_ms": 200}
 
 
-async def test_steady_state_delivered_lag_is_normal(stack: LocalStack, clean_db: str, scenario: ScenarioRecord,
+async def test_steady_state_delivered_lag_is_normal(clean_db: str, scenario: Scenario,
                                                     service_intervals: Intervals) -> None:
     assert service_intervals.heartbeat_ms >= 10 * NORMAL_MS, \
         f"heartbeat {service_intervals.heartbeat_ms} ms: heartbeat-paced delivery would pass as normal lag"
-    run_ids = [await start_run(stack, scenario, **SCRIPT) for _ in range(RUNS)]
-    await asyncio.gather(*(consume_all(consumer_config(stack, resume=resume), scenario.history, run_id, 1,
-                                       prefix=f"{resume}-{i}-")
+    run_ids = [await scenario.start_run(**SCRIPT) for _ in range(RUNS)]
+    await asyncio.gather(*(scenario.consume(run_id, 1, prefix=f"{resume}-{i}-", resume=resume)
                            for i, run_id in enumerate(run_ids) for resume in ("from_seq", "last_event_id")))
-    assert_invariants(stack, scenario, run_ids)
+    await scenario.assert_invariants(run_ids)
