@@ -7,15 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.history import ConnOpened, Frame, of_kind
-from harness.scenario import (
-    ScenarioRecord,
-    assert_invariants,
-    consumer_config,
-    start_run,
-)
-from harness.stack import LocalStack
-from harness.workload import consume_all
+from harness.toolkit import Scenario
 
 pytestmark = [pytest.mark.stack, pytest.mark.anyio]
 
@@ -24,13 +16,13 @@ pytestmark = [pytest.mark.stack, pytest.mark.anyio]
 SCRIPT = {"steps": 5, "interval_ms": 400}
 
 
-async def test_a_live_run_finished_closes_the_stream_at_once(stack: LocalStack, clean_db: str,
-                                                              scenario: ScenarioRecord) -> None:
-    run_id = await start_run(stack, scenario, **SCRIPT)
-    await consume_all(consumer_config(stack, probe_after_terminal=True), scenario.history, run_id, 3)
-    assert_invariants(stack, scenario, [run_id], require_204_probe=True)
-    opened = {c.consumer: c.wall for c in reversed(of_kind(scenario.history, ConnOpened))}  # first connection
-    finished = [f for f in of_kind(scenario.history, Frame) if f.type == "RunFinished"]
+async def test_a_live_run_finished_closes_the_stream_at_once(clean_db: str, scenario: Scenario) -> None:
+    run_id = await scenario.start_run(**SCRIPT)
+    await scenario.consume(run_id, 3, probe_after_terminal=True)
+    await scenario.assert_invariants([run_id], require_204_probe=True)
+    opened = {c.consumer: c.opened.wall for c in reversed(scenario.conns(run_id))  # each one's first connection
+              if c.opened is not None}
+    finished = [f for f in scenario.frames(run_id) if f.type == "RunFinished"]
     assert len(finished) == 3 and all(f.event_ts is not None and f.event_ts > opened[f.consumer] + 1.0
                                       for f in finished), \
         f"RunFinished was not appended well after the consumers connected: {finished}, connected at {opened}"
