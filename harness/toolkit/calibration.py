@@ -4,8 +4,9 @@ A `limit_data` meant to cut frames in half needs the frames' size on the wire; a
 publish lag in the warning class needs how much lag a millisecond of latency adds on this machine; a
 client timeout meant to fall between heartbeats needs the heartbeat interval. Tuned by hand, such
 figures hold on the machine they were tuned on. Here each is derived, with why: from the stack's
-configured `Intervals` (pure functions), or from a figure measured on the running stack at the start
-of a session (the `measure_*` coroutines, through a `Scenario` of their own, never the judged one)."""
+configured `Intervals` (pure functions), or from a figure measured on the running stack before the
+tests that need it (the `measure_*` coroutines, once per module in a module-scoped fixture, the scope of
+the anyio backend that runs them; through a `Scenario` of their own, never the judged one)."""
 from __future__ import annotations
 
 import asyncio
