@@ -115,14 +115,16 @@ class LocalStack:
             self._api_port = free_port()  # for an API run by hand on this port
             return
         self.service = Service(self.config.service, role_dsns, self.logs_dir, admin_token=self.admin_token)
-        self._api_port = self.service.apis[0].port
+        port = self.service.apis[0].port
+        assert port is not None  # the profile's api listens (harness/target/profile.py checks it)
+        self._api_port = port
 
     def _start_front(self) -> None:
         """The "sse" proxy, to nginx (in front of every replica) or to the first replica."""
         assert self.api is not None
         target = self._api_port
         if self.config.nginx is not NginxMode.OFF:
-            ports = tuple(a.port for a in self.service.apis) if self.service else (self._api_port,)
+            ports = tuple(a.port for a in self.service.apis if a.port) if self.service else (self._api_port,)
             self.nginx = Nginx(ports, self.config.nginx, self.logs_dir)
             self.nginx.start()
             target = self.nginx.port
@@ -133,7 +135,7 @@ class LocalStack:
         proxies = self.api.list_proxies()
         listen = {name: proxies[self.proxy_name(name)].listen for name in LINKS}
         apis = self.service.apis if self.service else []
-        direct = tuple(a.url for a in apis) or (f"http://{LOOPBACK}:{self._api_port}",)
+        direct = tuple(a.url for a in apis if a.url) or (f"http://{LOOPBACK}:{self._api_port}",)
         return StackInfo(
             api_url=f"http://{listen['sse']}",
             api_direct_url=direct[0],
@@ -146,7 +148,8 @@ class LocalStack:
             role_dsns=role_dsns,
             proxies={name: self.proxy_name(name) for name in LINKS},
             proxy_listen=listen,
-            admin_urls={p.name: p.url for p in self.service.processes if p.role != "api"} if self.service else {},
+            admin_urls={p.name: p.url for p in self.service.processes if p.role != "api" and p.url}
+            if self.service else {},
             processes=tuple(self._process_info(p) for p in self.managed_processes()),
             owner_pid=os.getpid(),
         )

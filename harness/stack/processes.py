@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Callable, Mapping
@@ -117,6 +118,7 @@ class ManagedProcess:
         self.spec = spec
         self._popen: subprocess.Popen[bytes] | None = None
         self._paused = False
+        self._started_mono: float | None = None
         self._on_start = on_start
         self._on_exit = on_exit
         self.start_ticks: int | None = None
@@ -145,6 +147,10 @@ class ManagedProcess:
     def returncode(self) -> int | None:
         return self._popen.poll() if self._popen else None
 
+    def uptime(self) -> float:
+        """Seconds since the last start (0 when never started)."""
+        return 0.0 if self._started_mono is None else time.monotonic() - self._started_mono
+
     def start(self) -> ManagedProcess:
         if self.running:
             raise ProcessError(f"{self.name} is already running (pid {self.pid})")
@@ -152,6 +158,7 @@ class ManagedProcess:
         with open(self.spec.log_path, "ab") as log:
             self._popen = self._spawn(log)
         self._paused = False
+        self._started_mono = time.monotonic()
         self.start_ticks = start_ticks(self._popen.pid)
         if self._on_start:
             self._on_start(self)

@@ -1,9 +1,11 @@
-"""The processes of the service under test, as docs/CONTRACTS.md describes them.
+"""The processes of the service under test, as its target profile describes them (harness/target).
 
-`<command> migrate` once, then `api` x N (each on its own port), `outbox-worker` x N and
-`queue-worker` x N (each with an ops port). Each role reaches PostgreSQL through its own toxiproxy
-link, so every link can be faulted alone. The command and the source directory are settings: another
-implementation under test is another command, a mutant is a patched copy of the source.
+The profile's `migrate` process once, then `api` x N (each on its own port), `outbox-worker` x N and
+`queue-worker` x N, each with the command and environment its profile gives, placeholders filled. Each
+role reaches PostgreSQL through its own toxiproxy link, so every link can be faulted alone. The default
+profile is the reference service's (profiles/reference.toml); `command` replaces every process's command
+by `<command> <role>` (an implementation with the reference's environment), and `source_dir` runs a
+patched copy of a Python implementation (a mutant).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from harness.stack.paths import repo_root
 from harness.stack.ports import LOOPBACK, free_ports
 from harness.stack.processes import ManagedProcess, ProcessSpec
 from harness.stack.waiting import wait_until
+from harness.target.profile import ProcessEntry, TargetProfile, fill, reference_profile
 
 __all__ = ["ROLES", "Intervals", "Service", "ServiceConfig", "ServiceProcess"]
 
@@ -46,19 +49,6 @@ class Intervals:
         """For tests: an idle stream heartbeats every second, a dead worker's job is retaken in 3 s."""
         return cls(heartbeat_ms=1000, outbox_poll_ms=200, queue_poll_ms=100, job_lease_ms=3000, backlog_sample_ms=500)
 
-    def env(self) -> dict[str, str]:
-        env = {
-            "HEARTBEAT_MS": str(self.heartbeat_ms),
-            "OUTBOX_POLL_MS": str(self.outbox_poll_ms),
-            "QUEUE_POLL_MS": str(self.queue_poll_ms),
-            "OUTBOX_TX_TIMEOUT_MS": str(self.outbox_tx_timeout_ms),
-            "JOB_LEASE_MS": str(self.job_lease_ms),
-            "BACKLOG_SAMPLE_MS": str(self.backlog_sample_ms),
-        }
-        if self.sse_retry_ms is not None:
-            env["SSE_RETRY_MS"] = str(self.sse_retry_ms)
-        return env
-
 
 @dataclass(frozen=True)
 class ServiceConfig:
@@ -75,6 +65,7 @@ class ServiceConfig:
     role_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # per role, wins over extra_env
     ready_timeout: float = 30.0
     migrate: bool = True
+    profile: TargetProfile = field(default_factory=reference_profile)
 
     def __post_init__(self) -> None:
         counts = {"api_replicas": self.api_replicas, "outbox_workers": self.outbox_workers,
@@ -85,12 +76,30 @@ class ServiceConfig:
         if unknown:
             raise ConfigError(f"role_env names unknown roles {sorted(unknown)}; roles are {ROLES}")
 
-    def argv(self, role: str) -> tuple[str, ...]:
-        return (*(self.command or (sys.executable, "-m", "reference_impl")), role)
+    def entry(self, role: str) -> ProcessEntry:
+        entry = self.profile.entry(role)
+        if entry is None:
+            raise ConfigError(f"the target {self.profile.name!r} has no {role} process")
+        return entry
 
     def count(self, role: str) -> int:
+        """How many of `role` run: the setting, or none when the target has no such process."""
+        if self.profile.entry(role) is None:
+            return 0
         return {"api": self.api_replicas, "outbox-worker": self.outbox_workers,
                 "queue-worker": self.queue_workers}[role]
+
+    def placeholders(self, name: str, dsn: str, port: int | None, logs_dir: Path, admin_token: str) -> dict[str, str]:
+        """What the profile's `{placeholders}` stand for, for one process."""
+        iv = self.intervals
+        return {"port": "" if port is None else str(port), "dsn": dsn, "host": LOOPBACK, "name": name,
+                "admin_token": admin_token, "logs_dir": str(logs_dir), "failpoints": self.failpoints,
+                "python": sys.executable, "profile_dir": str(self.profile.source.parent if self.profile.source else ""),
+                "heartbeat_ms": str(iv.heartbeat_ms), "heartbeat_s": f"{iv.heartbeat_ms / 1000:g}",
+                "poll_ms": str(iv.outbox_poll_ms), "outbox_poll_ms": str(iv.outbox_poll_ms),
+                "queue_poll_ms": str(iv.queue_poll_ms), "outbox_tx_timeout_ms": str(iv.outbox_tx_timeout_ms),
+                "job_lease_ms": str(iv.job_lease_ms), "backlog_sample_ms": str(iv.backlog_sample_ms),
+                "sse_retry_ms": "" if iv.sse_retry_ms is None else str(iv.sse_retry_ms)}
 
     def workdir(self) -> Path:
         return self.source_dir or repo_root()
@@ -102,20 +111,21 @@ class ServiceProcess:
 
     role: str
     index: int
-    port: int
+    port: int | None  # None: the process listens on no port
     process: ManagedProcess
+    health: str | None = None  # the path answering 200 once ready; None: up for the profile's ready_after_s
 
     @property
     def name(self) -> str:
         return f"{self.role}-{self.index}"
 
     @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
+    def url(self) -> str | None:
+        return None if self.port is None else f"http://{LOOPBACK}:{self.port}"
 
     @property
-    def health_url(self) -> str:
-        return f"{self.url}/healthz"
+    def health_url(self) -> str | None:
+        return None if self.url is None or self.health is None else f"{self.url}{self.health}"
 
 
 class Service:
@@ -128,9 +138,10 @@ class Service:
         self.logs_dir = logs_dir
         self.admin_token = admin_token
         self._janitor = janitor or get_janitor()
-        total = sum(config.count(r) for r in ROLES)
-        ports = iter(free_ports(total))  # chosen now, so proxies and nginx can point at the API first
-        self.processes = [self._make(role, i, next(ports)) for role in ROLES for i in range(config.count(role))]
+        listening = sum(config.count(r) for r in ROLES if config.count(r) and config.entry(r).listens)
+        ports = iter(free_ports(listening))  # chosen now, so proxies and nginx can point at the API first
+        self.processes = [self._make(role, i, next(ports) if config.entry(role).listens else None)
+                          for role in ROLES for i in range(config.count(role))]
 
     @property
     def apis(self) -> list[ServiceProcess]:
@@ -142,29 +153,35 @@ class Service:
                 return proc
         raise KeyError(f"no service process {name!r}; have {[p.name for p in self.processes]}")
 
-    def env(self, role: str, name: str, port: int | None) -> dict[str, str]:
+    def launch(self, role: str, name: str, dsn_role: str, port: int | None) -> tuple[tuple[str, ...], dict[str, str]]:
+        """The argv and environment of one process: the profile's, placeholders filled. A variable
+        whose value comes out empty from a placeholder (`SSE_RETRY_MS = "{sse_retry_ms}"` with no retry
+        set) is left out, so the target's own default applies."""
         cfg = self.config
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "DATABASE_URL": self.role_dsns[role],
-               "ADMIN_TOKEN": self.admin_token, "SERVICE_NAME": name, "LOGS_DIR": str(self.logs_dir),
-               "FAILPOINTS": cfg.failpoints, **cfg.intervals.env()}
+        entry = cfg.entry(role)
+        values = cfg.placeholders(name, self.role_dsns[dsn_role], port, self.logs_dir, self.admin_token)
+        argv = (*cfg.command, role) if cfg.command else tuple(fill(arg, values) for arg in entry.command)
+        env = {**os.environ, **{k: fill(v, values) for k, v in entry.env.items() if fill(v, values) or v == ""}}
         if cfg.source_dir is not None:  # the patched copy must win over the installed package
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cfg.source_dir), os.environ.get("PYTHONPATH")]))
-        if port is not None:  # None: a one-off command (migrate) that listens nowhere
-            env |= {"API_HOST": LOOPBACK, "API_PORT": str(port)} if role == "api" else \
-                {"ADMIN_HOST": LOOPBACK, "ADMIN_PORT": str(port)}
-        return env | dict(cfg.extra_env) | dict(cfg.role_env.get(role, {}))
+        return argv, env | dict(cfg.extra_env) | dict(cfg.role_env.get(role, {}))
 
-    def _make(self, role: str, index: int, port: int) -> ServiceProcess:
+    def _make(self, role: str, index: int, port: int | None) -> ServiceProcess:
         name = f"{role}-{index}"
-        spec = ProcessSpec(name=name, argv=self.config.argv(role), log_path=self.logs_dir / f"{name}.log",
-                           env=self.env(role, name, port), cwd=self.config.workdir(), stop_timeout=8.0,
-                           extra={"role": role, "url": f"http://{LOOPBACK}:{port}"})
-        return ServiceProcess(role, index, port, ManagedProcess(spec, self._janitor.register,
-                                                                self._janitor.unregister))
+        argv, env = self.launch(role, name, role, port)
+        url = None if port is None else f"http://{LOOPBACK}:{port}"
+        spec = ProcessSpec(name=name, argv=argv, log_path=self.logs_dir / f"{name}.log", env=env,
+                           cwd=self.config.workdir(), stop_timeout=8.0,
+                           extra={"role": role, **({"url": url} if url else {})})
+        return ServiceProcess(role, index, port, ManagedProcess(spec, self._janitor.register, self._janitor.unregister),
+                              self.config.entry(role).health)
 
     def migrate(self, timeout: float = 60.0) -> None:
-        spec = ProcessSpec(name="migrate", argv=self.config.argv("migrate"), log_path=self.logs_dir / "migrate.log",
-                           env=self.env("api", "migrate", None), cwd=self.config.workdir())
+        if self.config.profile.entry("migrate") is None:
+            return  # the target migrates by itself
+        argv, env = self.launch("migrate", "migrate", "api", None)  # through the api's link
+        spec = ProcessSpec(name="migrate", argv=argv, log_path=self.logs_dir / "migrate.log", env=env,
+                           cwd=self.config.workdir())
         proc = self._janitor.spawn(spec)
         code = proc.wait_exit(timeout)
         if code != 0:
@@ -180,11 +197,17 @@ class Service:
     def wait_ready(self, procs: list[ServiceProcess] | None = None, timeout: float | None = None) -> None:
         """Every listed process answers 200 on /healthz (the API's, or a worker's ops listener)."""
         pending = list(procs if procs is not None else self.processes)
+        grace = self.config.profile.ready_after_s
         with httpx.Client(timeout=2.0) as http:
+            def ready(proc: ServiceProcess) -> bool:
+                if proc.health_url is None:  # no health path: ready once it has stayed up a while
+                    return proc.process.uptime() >= grace
+                return http.get(proc.health_url).status_code == 200
+
             def all_ready() -> bool:
                 for proc in list(pending):
                     self._check_alive(proc)
-                    if http.get(proc.health_url).status_code == 200:
+                    if ready(proc):
                         pending.remove(proc)
                 return not pending
 

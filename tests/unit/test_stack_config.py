@@ -8,6 +8,8 @@ import pytest
 
 from harness.errors import ConfigError
 from harness.stack import Intervals, NginxMode, ProcessInfo, ServiceConfig, StackConfig, StackInfo
+from harness.stack.service import Service
+from harness.target.profile import parse_profile
 from harness.stack.ports import free_ports
 
 
@@ -36,21 +38,43 @@ def test_from_env(tmp_path: Path) -> None:
     config = StackConfig.from_env(env, heartbeat_ms=1000)
     assert config.postgres_dsn == "postgresql://x@db/y" and config.toxiproxy_url == "http://tp:8474"
     assert config.service is not None
-    assert config.service.argv("api") == ("node", "dist/main.js", "--flag", "api")
+    assert _launch(config.service, "api")[0] == ("node", "dist/main.js", "--flag", "api")
     assert config.service.source_dir == tmp_path and config.service.intervals.heartbeat_ms == 1000
     with pytest.raises(ConfigError, match="not a directory"):
         StackConfig.from_env({"HARNESS_SERVICE_DIR": str(tmp_path / "missing")})
 
 
-def test_default_command_is_the_reference_service() -> None:
-    argv = ServiceConfig().argv("outbox-worker")
+def _launch(config: ServiceConfig, role: str, port: int | None = 4100) -> tuple[tuple[str, ...], dict[str, str]]:
+    dsns = {r: f"postgresql://{r}" for r in ("api", "outbox-worker", "queue-worker")}
+    service = Service(config, dsns, Path("/tmp/logs"), admin_token="tok")
+    return service.launch(role, f"{role}-0", role, port)
+
+
+def test_the_default_target_is_the_reference_service_with_its_placeholders_filled() -> None:
+    argv, env = _launch(ServiceConfig(intervals=Intervals.fast()), "outbox-worker")
     assert argv[1:] == ("-m", "reference_impl", "outbox-worker")
+    assert env["DATABASE_URL"] == "postgresql://outbox-worker" and env["ADMIN_PORT"] == "4100"
+    assert env["HEARTBEAT_MS"] == "1000" and env["OUTBOX_POLL_MS"] == "200" and env["SERVICE_NAME"] == "outbox-worker-0"
+    assert "SSE_RETRY_MS" not in env  # no retry set: left out, the service's own default applies
+    _, env = _launch(ServiceConfig(intervals=Intervals(sse_retry_ms=500)), "api")
+    assert env["SSE_RETRY_MS"] == "500" and env["API_PORT"] == "4100"
 
 
-def test_intervals_env() -> None:
-    env = Intervals.fast().env()
-    assert env["HEARTBEAT_MS"] == "1000" and env["OUTBOX_POLL_MS"] == "200" and "SSE_RETRY_MS" not in env
-    assert Intervals(sse_retry_ms=500).env()["SSE_RETRY_MS"] == "500"
+def test_another_targets_processes_come_from_its_profile() -> None:
+    profile = parse_profile({
+        "target": {"name": "node"},
+        "process": [{"role": "api", "command": ["node", "main.js", "api"],
+                     "env": {"PORT": "{port}", "DATABASE_URL": "{dsn}", "HEARTBEAT_INTERVAL_S": "{heartbeat_s}"}},
+                    {"role": "outbox-worker", "command": ["node", "main.js", "outbox"], "env": {"PG": "{dsn}"}}]})
+    config = ServiceConfig(profile=profile, intervals=Intervals.fast(), role_env={"api": {"EXTRA": "1"}})
+    argv, env = _launch(config, "api")
+    assert argv == ("node", "main.js", "api") and env["PORT"] == "4100" and env["HEARTBEAT_INTERVAL_S"] == "1"
+    assert env["EXTRA"] == "1" and "HEARTBEAT_MS" not in env  # nothing of the reference's naming
+    assert config.count("queue-worker") == 0 and config.count("outbox-worker") == 1
+    assert not profile.entry("outbox-worker").listens  # type: ignore[union-attr]
+    service = Service(config, {"api": "a", "outbox-worker": "o"}, Path("/tmp/logs"), admin_token="t")
+    assert [(p.name, p.port is None, p.health) for p in service.processes] == [
+        ("api-0", False, "/healthz"), ("outbox-worker-0", True, None)]
 
 
 def test_stack_info_json_roundtrip() -> None:

@@ -1,0 +1,240 @@
+"""A target profile: how to run and read an implementation of the layer the harness has never seen.
+
+A TOML file (docs/TARGETS.md, field by field) says which processes to start for which role, with what
+command and environment (placeholders the harness fills: `{port}`, `{dsn}`, `{heartbeat_ms}`, ...),
+how each answers when ready, which of the contract's endpoints and capabilities it has, and how its
+log lines map onto the runbook's names. `profiles/reference.toml` describes the reference service and is
+one file like any other. A bad field is one `ConfigError` naming the field and the file.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError
+from harness.stack.paths import repo_root
+
+__all__ = ["CAPABILITIES", "ENDPOINTS", "LOG_NAMES", "PLACEHOLDERS", "ROLES", "LogSpec", "ProcessEntry",
+           "TargetProfile", "default_profile_path", "fill", "load_profile", "parse_profile", "reference_profile"]
+
+ROLES = ("migrate", "api", "outbox-worker", "queue-worker")
+ENDPOINTS = ("create_run", "get_run", "cancel", "append")
+# The fixed vocabulary a scenario's `needs(...)` marker draws on: what a target may lack.
+CAPABILITIES: dict[str, str] = {
+    "failpoints": "faults placed inside the service (`/admin/failpoints`): crash between publish and mark, ...",
+    "admin_endpoint": "a loopback admin endpoint per process (with `failpoints`: where they are armed)",
+    "last_event_id": "the stream resumes from a `Last-Event-ID` header",
+    "cancel": "`POST /api/agents/runs/{id}/cancel`",
+    "append_endpoint": "`POST /api/agents/runs/{id}/events`: clients append events themselves",
+    "queue_worker": "a queue worker that runs a run's script (`run_jobs`)",
+    "separate_roles": "api, outbox worker and queue worker are separate processes, each with its own DB link",
+    "metrics_endpoint": "`/metrics` with the `outbox_backlog_avg` gauge",
+    "json_logs": "log lines the runbook's `grep | jq` pipelines read as written",
+    "x_accel_buffering": "streams answer `X-Accel-Buffering: no`",
+    "sse_retry": "the stream's `retry:` field is set from `{sse_retry_ms}`",
+}
+# What the harness fills in a command or an environment value.
+PLACEHOLDERS = ("port", "dsn", "host", "name", "admin_token", "logs_dir", "failpoints", "python", "profile_dir",
+                "heartbeat_ms", "heartbeat_s", "poll_ms", "outbox_poll_ms", "queue_poll_ms", "outbox_tx_timeout_ms",
+                "job_lease_ms", "backlog_sample_ms", "sse_retry_ms")
+# The runbook's names a `[logs.names]` table may map (message names and field names alike).
+LOG_NAMES = ("msg", "timestamp", "level", "component", "service", "runId", "seq", "type", "lag_ms", "publishedAt",
+             "expectedSeq", "metric.events_published", "metric.events_inserted", "outbox-publisher",
+             "worker:job:start", "stream-run", "outbox.gap", "outbox.error")
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+
+@dataclass(frozen=True)
+class ProcessEntry:
+    role: str
+    command: tuple[str, ...]  # argv, placeholders unfilled
+    env: Mapping[str, str] = field(default_factory=dict)
+    health: str | None = None  # a path answering 200 on {port} once ready; None: up for `ready_after_s`
+
+    @property
+    def listens(self) -> bool:
+        """Whether the process gets a port: it names `{port}` in its command or environment."""
+        return any("{port}" in part for part in (*self.command, *self.env.values()))
+
+
+@dataclass(frozen=True)
+class LogSpec:
+    format: str = "json"  # json | logfmt
+    names: Mapping[str, str] = field(default_factory=dict)  # the runbook's name -> the target's
+
+    def to_runbook(self) -> dict[str, str]:
+        """The target's name -> the runbook's: how a parsed line is renamed."""
+        return {theirs: ours for ours, theirs in self.names.items() if theirs != ours}
+
+
+@dataclass(frozen=True)
+class TargetProfile:
+    name: str
+    processes: tuple[ProcessEntry, ...]
+    stream_path: str = "/api/agents/runs/{run_id}/stream"
+    endpoints: frozenset[str] = frozenset(ENDPOINTS)
+    capabilities: frozenset[str] = frozenset()
+    logs: LogSpec = field(default_factory=LogSpec)
+    ready_after_s: float = 1.0  # a process without `health` is ready once it has run this long
+    source: Path | None = None  # the file it was read from
+
+    def entry(self, role: str) -> ProcessEntry | None:
+        return next((p for p in self.processes if p.role == role), None)
+
+    def lacks(self, *capabilities: str) -> list[str]:
+        return [c for c in capabilities if c not in self.capabilities]
+
+
+def default_profile_path() -> Path:
+    return repo_root() / "profiles" / "reference.toml"
+
+
+@functools.cache
+def reference_profile() -> TargetProfile:
+    """The reference service's profile, read once."""
+    return load_profile(default_profile_path())
+
+
+def load_profile(path: str | Path | None = None) -> TargetProfile:
+    """The profile in `path` (None: the reference service's)."""
+    file = Path(path) if path is not None else default_profile_path()
+    try:
+        data = tomllib.loads(file.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read the target profile {file}: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
+    return parse_profile(data, file)
+
+
+def parse_profile(data: Mapping[str, Any], source: Path | None = None) -> TargetProfile:
+    where = str(source) if source else "the profile"
+    _only(data, {"target", "process", "logs"}, "", where)
+    target = _table(data, "target", where)
+    _only(target, {"name", "stream_path", "endpoints", "capabilities", "ready_after_s"}, "target", where)
+    raw_processes = data.get("process")
+    if not isinstance(raw_processes, list) or not raw_processes:
+        raise ConfigError(f"{where}: [[process]]: at least one process is needed (an `api`)")
+    processes = tuple(_process(p, i, where) for i, p in enumerate(raw_processes))
+    roles = [p.role for p in processes]
+    if "api" not in roles:
+        raise ConfigError(f"{where}: [[process]]: no process has role = \"api\"")
+    twice = sorted({r for r in roles if roles.count(r) > 1})
+    if twice:
+        raise ConfigError(f"{where}: [[process]]: role {twice[0]!r} appears twice; how many run is the harness's"
+                          " setting (`--api-replicas`, `--outbox-workers`, `--queue-workers`)")
+    stream_path = _str(target, "stream_path", "target", where, "/api/agents/runs/{run_id}/stream")
+    if "{run_id}" not in stream_path:
+        raise ConfigError(f"{where}: target.stream_path must contain {{run_id}}, got {stream_path!r}")
+    return TargetProfile(
+        name=_str(target, "name", "target", where),
+        processes=processes,
+        stream_path=stream_path,
+        endpoints=_words(target, "endpoints", "target", where, ENDPOINTS, default=ENDPOINTS),
+        capabilities=_words(target, "capabilities", "target", where, tuple(CAPABILITIES), default=()),
+        logs=_logs(data.get("logs", {}), where),
+        ready_after_s=_number(target, "ready_after_s", "target", where, 1.0),
+        source=source,
+    )
+
+
+def _process(raw: Any, index: int, where: str) -> ProcessEntry:
+    key = f"process[{index}]"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: {key}: must be a table")
+    _only(raw, {"role", "command", "env", "health"}, key, where)
+    role = _str(raw, "role", key, where)
+    if role not in ROLES:
+        raise ConfigError(f"{where}: {key}.role: {role!r} is not a role; roles: {', '.join(ROLES)}")
+    command = raw.get("command")
+    if not isinstance(command, list) or not command or not all(isinstance(a, str) and a for a in command):
+        raise ConfigError(f"{where}: {key}.command: an argv list of non-empty strings, e.g. [\"node\", \"main.js\"]")
+    env = raw.get("env", {})
+    if not isinstance(env, dict) or not all(isinstance(v, (str, int)) for v in env.values()):
+        raise ConfigError(f"{where}: {key}.env: a table of NAME = \"value\"")
+    health = raw.get("health")
+    if health is not None and not (isinstance(health, str) and (health == "" or health.startswith("/"))):
+        raise ConfigError(f"{where}: {key}.health: a path such as \"/healthz\", or \"\" for none")
+    if role == "migrate" and health:
+        raise ConfigError(f"{where}: {key}.health: migrate runs once and exits; it has no health path")
+    entry = ProcessEntry(role, tuple(command), {str(k): str(v) for k, v in env.items()}, health or None)
+    if health is None and role != "migrate" and entry.listens:  # unset: the contract's /healthz on its port
+        entry = replace(entry, health="/healthz")
+    for text in (*entry.command, *entry.env.values()):
+        for name in _PLACEHOLDER.findall(text):
+            if name not in PLACEHOLDERS:
+                raise ConfigError(f"{where}: {key}: unknown placeholder {{{name}}}; known: "
+                                  + ", ".join(f"{{{p}}}" for p in PLACEHOLDERS))
+    if entry.health and not entry.listens:
+        raise ConfigError(f"{where}: {key}.health: the process answers no port; give it \"{{port}}\" in its"
+                          " command or env, or set health = \"\"")
+    if role == "api" and not entry.listens:
+        raise ConfigError(f"{where}: {key}: the api must listen on \"{{port}}\" (in its command or env)")
+    return entry
+
+
+def _logs(raw: Any, where: str) -> LogSpec:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: [logs] must be a table")
+    _only(raw, {"format", "names"}, "logs", where)
+    fmt = _str(raw, "format", "logs", where, "json")
+    if fmt not in ("json", "logfmt"):
+        raise ConfigError(f"{where}: logs.format: {fmt!r}; formats: json, logfmt")
+    names = raw.get("names", {})
+    if not isinstance(names, dict) or not all(isinstance(v, str) and v for v in names.values()):
+        raise ConfigError(f"{where}: logs.names: a table of \"runbook name\" = \"the target's name\"")
+    unknown = sorted(set(names) - set(LOG_NAMES))
+    if unknown:
+        raise ConfigError(f"{where}: logs.names: {unknown[0]!r} is not a runbook name; names: {', '.join(LOG_NAMES)}")
+    return LogSpec(fmt, dict(names))
+
+
+def _only(table: Mapping[str, Any], allowed: set[str], key: str, where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        name = f"{key}.{unknown[0]}" if key else unknown[0]
+        raise ConfigError(f"{where}: unknown field {name!r}; fields{' of ' + key if key else ''}: "
+                          + ", ".join(sorted(allowed)))
+
+
+def _table(data: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
+    value = data.get(key)
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: [{key}] is missing or not a table")
+    return value
+
+
+def _str(table: Mapping[str, Any], key: str, section: str, where: str, default: str | None = None) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}: {section}.{key}: a non-empty string is needed, got {value!r}")
+    return value
+
+
+def _number(table: Mapping[str, Any], key: str, section: str, where: str, default: float) -> float:
+    value = table.get(key, default)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f"{where}: {section}.{key}: a number of seconds, got {value!r}")
+    return float(value)
+
+
+def _words(table: Mapping[str, Any], key: str, section: str, where: str, vocabulary: tuple[str, ...],
+           default: tuple[str, ...]) -> frozenset[str]:
+    value = table.get(key, list(default))
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: {section}.{key}: a list of strings from: {', '.join(vocabulary)}")
+    unknown = sorted(set(value) - set(vocabulary))
+    if unknown:
+        raise ConfigError(f"{where}: {section}.{key}: {unknown[0]!r} is not one of: {', '.join(vocabulary)}")
+    return frozenset(value)
+
+
+def fill(text: str, values: Mapping[str, str]) -> str:
+    """`text` with each `{placeholder}` replaced by its value (validated names only reach here)."""
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
