@@ -22,6 +22,13 @@ TERMINATED_S = 0.5  # the window recorded around the terminations, in which the 
 RELEASE_BOUND_S = 3.0  # the backlog clears this soon after the release: well under the 5 s tx timeout
 RECONNECT_SETTLE_S = 3.0  # terminated sessions reconnect with a backoff of up to 1 s, then the API resyncs
 STEPS = 60
+RESUME = {"q": "from_seq", "h": "last_event_id"}  # the locked-row scenario's consumers of each run, by kind
+
+
+def _received(scenario: Scenario, runs: dict[str, str], published: dict[str, int]) -> bool:
+    """Every consumer of these runs (`<name>-q0`, `<name>-h0`) has received its run up to `published[name]`."""
+    return all(max(scenario.seqs(run_id, consumer=f"{name}-{kind}0"), default=0) >= published[name]
+               for name, run_id in runs.items() for kind in RESUME)
 
 
 @pytest.mark.parametrize("target", ["api", "outbox-worker", "queue-worker"])
@@ -46,17 +53,20 @@ async def test_terminated_sessions_lose_and_duplicate_nothing(clean_db: str, sce
 async def test_a_locked_outbox_row_stalls_only_its_run_then_publishes_exactly_once(
         clean_db: str, scenario: Scenario) -> None:
     started_at = time.time()
-    locked_run = await scenario.start_run(steps=STEPS, interval_ms=40)
-    free_run = await scenario.start_run(steps=STEPS, interval_ms=40)
+    runs = {name: await scenario.start_run(steps=STEPS, interval_ms=40) for name in ("locked", "free")}
+    locked_run, free_run = runs["locked"], runs["free"]
     consuming = [scenario.consume(run_id, 1, prefix=f"{name}-{kind}", resume=resume)
-                 for name, run_id in (("locked", locked_run), ("free", free_run))
-                 for kind, resume in (("q", "from_seq"), ("h", "last_event_id"))]
+                 for name, run_id in runs.items() for kind, resume in RESUME.items()]
     await scenario.until(lambda: len(scenario.seqs(locked_run)) >= 10, 20, "first frames to arrive")
     with scenario.nemesis.locked_outbox(locked_run) as locked:
-        # Taking the lock waited for any cycle holding the row: what was published is final now.
-        published = scenario.db.run(locked_run).published_max or 0
-        await scenario.until(lambda: all(max(scenario.seqs(locked_run, prefix=f"locked-{kind}"), default=0) >= published
-                                         for kind in ("q", "h")), 10, "what was published to reach every client")
+        at_lock = scenario.db.run(locked_run).last_seq
+        # Two events of the locked run appended under the lock: the worker has been woken for it since (and
+        # skipped its row, or waits on it); what it had published by then reaches every client.
+        await scenario.until(lambda: scenario.db.run(locked_run).last_seq >= at_lock + 2, 10,
+                             "two events of the locked run appended under the lock")
+        published = {name: scenario.db.run(run_id).published_max or 0 for name, run_id in runs.items()}
+        await scenario.until(lambda: _received(scenario, runs, published), 10,
+                             "what was published to reach every client")
         frozen, free_before = len(scenario.seqs(locked_run)), len(scenario.seqs(free_run))
         before = scenario.db.run(locked_run)
         await scenario.hold(HOLD_S)
