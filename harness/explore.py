@@ -40,7 +40,7 @@ from hypothesis.stateful import (
 from harness.checks import CHECKERS, CheckOptions
 from harness.history import History
 from harness.nemesis import Latency, LimitData, ResetPeer, armed_failpoint, killed, link_toxic, paused
-from harness.observer import take_snapshot, wait_for_outbox
+from harness.observer import snapshot_of, wait_for_outbox
 from harness.scenario import ScenarioRecord, explain
 from harness.stack import Intervals, LocalStack, truncate_service_tables
 from harness.workload import ClientConfig, ConsumerConfig, ConsumerOutcome, RunsClient, RunScript, SSEConsumer
@@ -281,7 +281,7 @@ def make_machine(stack: LocalStack, folder: Path, log: ScheduleLog) -> type[Rule
             ids = [ref.run_id for ref in self.refs]
             wait_for_outbox(stack.info.dsn, ids, timeout=OUTBOX_DEADLINE_S)
             self.loop.run(self._append_after_terminal(), 30)
-            snapshot = take_snapshot(stack.info.dsn, ids, Path(stack.info.logs_dir))
+            snapshot = snapshot_of(stack, ids)
             result = ScenarioRecord(folder, self.history).judge(snapshot, CHECKS, _opts(stack))
             if result.valid is True and not unfinished:
                 return

@@ -16,7 +16,7 @@ from harness.checks import CHECKERS, CheckOptions, Result, Valid, compose
 from harness.model import Snapshot
 from harness.errors import WaitTimeout
 from harness.history import FaultWindow, History, of_kind
-from harness.observer import gauge_probe, take_snapshot, wait_for_outbox
+from harness.observer import snapshot_of, wait_for_outbox
 from harness.stack import LocalStack
 from harness.workload import ClientConfig, ConsumerConfig, RunsClient, RunScript
 
@@ -106,7 +106,7 @@ def assert_invariants(stack: LocalStack, record: ScenarioRecord, run_ids: list[s
         timed_out = None
     except WaitTimeout as exc:
         timed_out = exc
-    snapshot = take_snapshot(stack.info.dsn, run_ids, Path(stack.info.logs_dir), gauge_probe(stack))
+    snapshot = snapshot_of(stack, run_ids)
     result = record.judge(snapshot, names, options)
     if timed_out is not None:
         raise AssertionError(f"the wait for the runs' end timed out: {timed_out}\n{explain(result)}")

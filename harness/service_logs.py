@@ -1,5 +1,6 @@
-"""The one reader of the service's JSON log lines (`LOGS_DIR/<process>.log`), optionally the last N
-minutes: the observer, the runbook commands, the bench and the scenarios all read through it.
+"""The one reader of the service's log lines (`LOGS_DIR/<process>.log`), optionally the last N minutes:
+the observer, the runbook commands, the bench and the scenarios all read through it. A target's lines
+(JSON or logfmt, its own names: its profile's `[logs]`) are renamed to the runbook's names as they are read.
 
 Lines that are not JSON objects (a traceback, a library's stray print) are skipped, not fatal: the
 runbook's `grep | jq` pipelines would skip them too. Times come from the `timestamp` field (epoch
@@ -18,10 +19,14 @@ from typing import Any
 
 from harness.errors import LogsError
 from harness.model import InsertRecord, PublishRecord, to_epoch
+from harness.target.profile import LogSpec
 
-__all__ = ["INSERTED", "PUBLISHED", "LogLine", "inserts_from_log_lines", "parse_duration", "parse_line",
+__all__ = ["INSERTED", "PUBLISHED", "RUNBOOK_LOGS", "LogLine", "inserts_from_log_lines", "parse_duration", "parse_line",
            "publishes_from_log_lines", "read_log_lines"]
 
+RUNBOOK_LOGS = LogSpec()  # JSON lines with the runbook's own names: the reference service's
+_LOGFMT_PAIR = re.compile(r'([^\s=]+)=("(?:[^"\\]|\\.)*"|\S*)')
+_RENAMED_VALUES = ("msg", "component")  # fields whose value is a name the profile may map too
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
@@ -38,7 +43,13 @@ class LogLine:
 
     @property
     def timestamp(self) -> float | None:
+        """Epoch seconds: a number, a numeric string (logfmt) or an ISO-8601 time."""
         value = self.obj.get("timestamp")
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                return to_epoch(value)
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
     @property
@@ -55,7 +66,21 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNIT_S[match.group(2)]
 
 
-def parse_line(raw: str, file: str = "") -> LogLine | None:
+def parse_line(raw: str, file: str = "", spec: LogSpec = RUNBOOK_LOGS) -> LogLine | None:
+    """One line in the target's format, renamed to the runbook's names (`spec`); None when it is not one."""
+    obj = _json_object(raw) if spec.format == "json" else _logfmt_object(raw)
+    if obj is None:
+        return None
+    rename = spec.to_runbook()
+    if rename:
+        obj = {rename.get(k, k): v for k, v in obj.items()}
+        for key in _RENAMED_VALUES:
+            if isinstance(obj.get(key), str):
+                obj[key] = rename.get(obj[key], obj[key])
+    return LogLine(file, raw.rstrip("\n"), obj)
+
+
+def _json_object(raw: str) -> dict[str, Any] | None:
     start = raw.find("{")  # tolerate `grep`'s "file:" prefix
     if start < 0:
         return None
@@ -63,7 +88,15 @@ def parse_line(raw: str, file: str = "") -> LogLine | None:
         obj = json.loads(raw[start:])
     except ValueError:
         return None
-    return LogLine(file, raw.rstrip("\n"), obj) if isinstance(obj, dict) else None
+    return obj if isinstance(obj, dict) else None
+
+
+def _logfmt_object(raw: str) -> dict[str, Any] | None:
+    """`key=value key="quoted \"value\""` pairs; a line with none is not a log line."""
+    pairs = _LOGFMT_PAIR.findall(raw)
+    if not pairs:
+        return None
+    return {key: json.loads(value) if value.startswith('"') else value for key, value in pairs}
 
 
 def log_files(logs_dir: Path, pattern: str = "*.log") -> list[Path]:
@@ -73,16 +106,17 @@ def log_files(logs_dir: Path, pattern: str = "*.log") -> list[Path]:
     return sorted(logs_dir.glob(pattern))
 
 
-def iter_lines(paths: Iterable[Path], msgs: Collection[str] = ()) -> Iterator[LogLine]:
-    """The JSON lines of these files; with `msgs`, only lines of those messages (a substring test first:
-    a shared stack's logs grow long, and most lines are not asked for)."""
+def iter_lines(paths: Iterable[Path], msgs: Collection[str] = (), spec: LogSpec = RUNBOOK_LOGS) -> Iterator[LogLine]:
+    """The log lines of these files; with `msgs`, only lines of those messages (a substring test on the
+    target's names first: a shared stack's logs grow long, and most lines are not asked for)."""
+    needles = [spec.names.get(m, m) for m in msgs]
     for path in paths:
         try:
             with open(path, encoding="utf-8", errors="replace") as handle:
                 for raw in handle:
-                    if msgs and not any(m in raw for m in msgs):
+                    if needles and not any(n in raw for n in needles):
                         continue
-                    line = parse_line(raw, path.name)
+                    line = parse_line(raw, path.name, spec)
                     if line is not None and (not msgs or line.msg in msgs):
                         yield line
         except OSError as exc:
@@ -91,13 +125,13 @@ def iter_lines(paths: Iterable[Path], msgs: Collection[str] = ()) -> Iterator[Lo
 
 def read_log_lines(logs_dir: Path, *, since_s: float | None = None, now: float | None = None,
                    msg: str | Collection[str] | None = None, files: str = "*.log",
-                   run_id: str | None = None) -> list[LogLine]:
-    """Every JSON line of `logs_dir/<files>` (of `msg` only, one message or several; of `run_id` only),
-    at most `since_s` old, in time order."""
+                   run_id: str | None = None, spec: LogSpec = RUNBOOK_LOGS) -> list[LogLine]:
+    """Every line of `logs_dir/<files>` (of `msg` only, one message or several; of `run_id` only), at
+    most `since_s` old, in time order; read as `spec` says (format, the target's names)."""
     cutoff = None if since_s is None else (now if now is not None else time.time()) - since_s
     msgs = () if msg is None else (msg,) if isinstance(msg, str) else tuple(msg)
     out = []
-    for line in iter_lines(log_files(logs_dir, files), msgs):
+    for line in iter_lines(log_files(logs_dir, files), msgs, spec):
         if run_id is not None and line.run_id != run_id:
             continue
         if cutoff is not None and (line.timestamp is None or line.timestamp < cutoff):

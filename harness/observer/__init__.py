@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from harness.observer.convergence import wait_for_outbox, wait_for_outbox_async
 from harness.observer.rows import JobRow, RunRow, job_of, run_of
-from harness.observer.snapshot import GaugeProbe, gauge_probe, take_snapshot
+from harness.observer.snapshot import GaugeProbe, gauge_probe, snapshot_of, take_snapshot
 
-__all__ = ["GaugeProbe", "JobRow", "RunRow", "gauge_probe", "job_of", "run_of", "take_snapshot", "wait_for_outbox",
+__all__ = ["GaugeProbe", "JobRow", "RunRow", "gauge_probe", "job_of", "run_of", "snapshot_of", "take_snapshot", "wait_for_outbox",
            "wait_for_outbox_async"]

@@ -22,7 +22,15 @@ from harness.model import (
     payload_digest,
     to_epoch,
 )
-from harness.service_logs import INSERTED, PUBLISHED, inserts_from_log_lines, publishes_from_log_lines, read_log_lines
+from harness.service_logs import (
+    INSERTED,
+    PUBLISHED,
+    RUNBOOK_LOGS,
+    inserts_from_log_lines,
+    publishes_from_log_lines,
+    read_log_lines,
+)
+from harness.target.profile import LogSpec
 from harness.errors import PostgresError, WaitTimeout
 from harness.stack import LocalStack
 from harness.stack.waiting import wait_until
@@ -55,14 +63,22 @@ class GaugeProbe:
 def gauge_probe(stack: LocalStack) -> GaugeProbe | None:
     """The API replicas' /metrics of a stack whose service the harness runs (its sample period known)."""
     service = stack.config.service
-    if service is None or not stack.info.api_direct_urls:
+    if service is None or not stack.info.api_direct_urls or "metrics_endpoint" not in service.profile.capabilities:
         return None
     return GaugeProbe(tuple(f"{url.rstrip('/')}/metrics" for url in stack.info.api_direct_urls),
                       service.intervals.backlog_sample_ms / 1000)
 
 
+def snapshot_of(stack: LocalStack, run_ids: Iterable[str]) -> Snapshot:
+    """`take_snapshot` of a stack the harness runs: its logs read as its target's profile says, its
+    backlog gauge scraped where the target has one."""
+    service = stack.config.service
+    spec = service.profile.logs if service is not None else RUNBOOK_LOGS
+    return take_snapshot(stack.info.dsn, run_ids, Path(stack.info.logs_dir), gauge_probe(stack), spec)
+
+
 def take_snapshot(dsn: str, run_ids: Iterable[str], logs_dir: Path | None = None,
-                  gauges: GaugeProbe | None = None) -> Snapshot:
+                  gauges: GaugeProbe | None = None, log_spec: LogSpec = RUNBOOK_LOGS) -> Snapshot:
     ids = sorted(set(run_ids))
     try:
         with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
@@ -72,7 +88,7 @@ def take_snapshot(dsn: str, run_ids: Iterable[str], logs_dir: Path | None = None
             readings = None if gauges is None else _backlog_readings(conn, gauges)
     except psycopg.Error as exc:
         raise PostgresError(f"observer could not read the database at {dsn}: {exc}") from exc
-    inserts, publishes = _metric_lines(logs_dir, set(ids))
+    inserts, publishes = _metric_lines(logs_dir, set(ids), log_spec)
     return Snapshot(runs=_runs(runs, events), publishes=publishes, taken_at=time.time(),
                     clock_offset_s=offset, clock_uncertainty_s=uncertainty, inserts=inserts,
                     backlog_gauge=readings, backlog_sample_s=None if gauges is None else gauges.sample_s)
@@ -152,13 +168,13 @@ def _runs(runs: list[tuple[Any, ...]], events: list[tuple[Any, ...]]) -> dict[st
             for rid, state, last_seq, next_seq in runs}
 
 
-def _metric_lines(logs_dir: Path | None, run_ids: set[str]
+def _metric_lines(logs_dir: Path | None, run_ids: set[str], spec: LogSpec
                   ) -> tuple[tuple[InsertRecord, ...] | None, tuple[PublishRecord, ...] | None]:
     """The insert and publish lines of these runs only: a shared stack's logs hold other scenarios'
     runs too. None, None: no logs collected, so checks that need them answer unknown."""
     if logs_dir is None:
         return None, None
-    lines = read_log_lines(logs_dir, msg=(INSERTED, PUBLISHED))
+    lines = read_log_lines(logs_dir, msg=(INSERTED, PUBLISHED), spec=spec)
     inserts = tuple(i for i in inserts_from_log_lines(lines) if i.run_id in run_ids)
     publishes = tuple(p for p in publishes_from_log_lines(lines) if p.run_id in run_ids)
     return inserts, publishes

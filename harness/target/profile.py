@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
-from harness.stack.paths import repo_root
 
 __all__ = ["CAPABILITIES", "ENDPOINTS", "LOG_NAMES", "PLACEHOLDERS", "ROLES", "LogSpec", "ProcessEntry",
            "TargetProfile", "default_profile_path", "fill", "load_profile", "parse_profile", "reference_profile"]
@@ -92,7 +91,8 @@ class TargetProfile:
 
 
 def default_profile_path() -> Path:
-    return repo_root() / "profiles" / "reference.toml"
+    """`<repo>/profiles/reference.toml` (not through harness.stack: the stack imports this module)."""
+    return Path(__file__).resolve().parents[2] / "profiles" / "reference.toml"
 
 
 @functools.cache

@@ -31,7 +31,8 @@ import httpx
 from harness.checks import Conn, Result
 from harness.history import Frame
 from harness.model import Snapshot
-from harness.observer import gauge_probe, take_snapshot, wait_for_outbox_async
+from harness.observer import snapshot_of, wait_for_outbox_async
+from harness.service_logs import RUNBOOK_LOGS
 from harness.scenario import DELIVERY, WAIT_S, ScenarioRecord, assert_invariants
 from harness.stack import LocalStack, until
 from harness.toolkit import views
@@ -79,7 +80,8 @@ class Scenario(ScenarioRecord):
 
     @property
     def logs(self) -> ServiceLogs:
-        return ServiceLogs(Path(self.stack.info.logs_dir))
+        service = self.stack.config.service
+        return ServiceLogs(Path(self.stack.info.logs_dir), service.profile.logs if service else RUNBOOK_LOGS)
 
     @property
     def runbook(self) -> Runbook:
@@ -151,7 +153,7 @@ class Scenario(ScenarioRecord):
 
     def snapshot(self, run_ids: list[str]) -> Snapshot:
         """The runs' rows, the service's metric lines and its backlog gauge, as the checkers read them."""
-        return take_snapshot(self.stack.info.dsn, run_ids, Path(self.stack.info.logs_dir), gauge_probe(self.stack))
+        return snapshot_of(self.stack, run_ids)
 
     async def wait_for_outbox(self, run_ids: list[str], timeout: float = WAIT_S, *, finished: bool = True) -> None:
         """Until the runs have ended and the outbox published and marked all their events (bounded)."""

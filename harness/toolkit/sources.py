@@ -10,8 +10,9 @@ from harness.history import History
 from harness.observer import JobRow, RunRow, job_of, run_of
 from harness.runbook import BacklogRow, Diagnosis, backlog, cancel_run, diagnose, restart_outbox_in_stack
 from harness.runbook.recovery import CancelResult, RestartResult
-from harness.service_logs import LogLine, read_log_lines
+from harness.service_logs import RUNBOOK_LOGS, LogLine, read_log_lines
 from harness.stack import LocalStack
+from harness.target.profile import LogSpec
 
 __all__ = ["Database", "Runbook", "ServiceLogs"]
 
@@ -37,11 +38,12 @@ class ServiceLogs:
     """The service's JSON log lines (`LOGS_DIR/<process>.log`)."""
 
     folder: Path
+    spec: LogSpec = RUNBOOK_LOGS  # the target's format and names (its profile's [logs])
 
     def lines(self, msg: str | None = None, *, process: str = "*", run_id: str | None = None) -> list[LogLine]:
         """Lines of `msg` (all when None) logged by `process` (a name like `api-0`, or a glob like
         `outbox-worker-*`), of `run_id` only when given, in time order."""
-        return read_log_lines(self.folder, msg=msg, files=f"{process}.log", run_id=run_id)
+        return read_log_lines(self.folder, msg=msg, files=f"{process}.log", run_id=run_id, spec=self.spec)
 
 
 @dataclass(frozen=True)

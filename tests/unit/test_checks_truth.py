@@ -347,7 +347,7 @@ def test_a_timed_out_wait_still_writes_checks_with_counterexamples(tmp_path: Pat
 
     stuck = _run("started", terminal=False, next_seq=3)
     monkeypatch.setattr(scenario_module, "wait_for_outbox", never_ends)
-    monkeypatch.setattr(scenario_module, "take_snapshot", lambda *_: stuck)
+    monkeypatch.setattr(scenario_module, "snapshot_of", lambda *_: stuck)
     stack = SimpleNamespace(config=SimpleNamespace(service=None),
                             info=SimpleNamespace(dsn="postgresql://unused", logs_dir=str(tmp_path)))
     record = ScenarioRecord(tmp_path)

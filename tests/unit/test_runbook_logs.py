@@ -105,3 +105,22 @@ def test_field_references_checked_on_selected_lines() -> None:
     assert "does not yield the runId" in check_pipeline_fields(wrong, lines)[0]
     none = pipeline_stages('grep "worker:job:start" logs/*.log')
     assert check_pipeline_fields(none, lines) == ["no log line contains 'worker:job:start'"]
+
+
+def test_a_targets_logfmt_lines_are_read_with_the_runbooks_names(tmp_path: Path) -> None:
+    from harness.service_logs import publishes_from_log_lines
+    from harness.target.profile import LogSpec
+
+    spec = LogSpec("logfmt", {"msg": "event", "timestamp": "time", "runId": "run", "lag_ms": "lagMs",
+                              "metric.events_published": "outbox_published"})
+    (tmp_path / "outbox-worker-0.log").write_text(
+        'time=2026-12-02T10:00:01.500Z level=info event=outbox_published run=r1 seq=3 lagMs=12.5'
+        ' publishedAt=2026-12-02T10:00:01.490Z\n'
+        'time=2026-12-02T10:00:02Z level=info event=listening note="a \\"quoted\\" value"\n'
+        'a stray line without pairs\n')
+    lines = read_log_lines(tmp_path, spec=spec)
+    assert [ln.msg for ln in lines] == ["metric.events_published", "listening"]
+    assert lines[0].run_id == "r1" and lines[0].timestamp == 1796205601.5 and lines[1].obj["note"] == 'a "quoted" value'
+    (record,) = publishes_from_log_lines(read_log_lines(tmp_path, msg="metric.events_published", spec=spec))
+    assert (record.run_id, record.seq, record.lag_ms, record.time) == ("r1", 3, 12.5, 1796205601.49)
+    assert read_log_lines(tmp_path, msg="metric.events_published") == []  # read as JSON: nothing
