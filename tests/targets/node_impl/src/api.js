@@ -1,5 +1,6 @@
 // The HTTP API on node:http: runs, appends, cancel, the SSE stream, /healthz and /metrics.
 
+import { setMaxListeners } from 'node:events';
 import http from 'node:http';
 import { startBacklogGauge } from './backlog.js';
 import { startBus } from './bus.js';
@@ -129,6 +130,7 @@ export async function runApi(config, signal) {
   const pool = makePool(config, { queryTimeoutMs: QUERY_TIMEOUT_MS });
   const bus = startBus(config);
   const shutdown = new AbortController();
+  setMaxListeners(0, shutdown.signal); // every open stream listens for the shutdown
   const gauge = startBacklogGauge(config, shutdown.signal);
   const server = http.createServer(handler({ config, pool, bus, shutdown: shutdown.signal }));
   await new Promise((resolve, reject) => {

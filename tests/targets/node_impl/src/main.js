@@ -4,6 +4,7 @@
 // A bad role or configuration value is one line on stderr and exit status 2. SIGTERM/SIGINT stop the
 // process after its in-flight work, exit 0, bounded by STOP_DEADLINE_MS.
 
+import { setMaxListeners } from 'node:events';
 import http from 'node:http';
 import { runApi } from './api.js';
 import { ConfigError, loadConfig } from './config.js';
@@ -83,6 +84,7 @@ async function main(argv) {
       return 0;
     }
     const stop = new AbortController();
+    setMaxListeners(0, stop.signal); // every running job and loop listens for the stop
     const onSignal = () => {
       stop.abort();
       setTimeout(() => process.exit(0), STOP_DEADLINE_MS).unref();

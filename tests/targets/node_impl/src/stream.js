@@ -89,8 +89,13 @@ export async function serveStream({ config, pool, bus, shutdown }, req, res, run
   function drained() {
     if (!res.writableNeedDrain || gone.signal.aborted) return Promise.resolve();
     return new Promise((resolve) => {
-      res.once('drain', resolve);
-      gone.signal.addEventListener('abort', resolve, { once: true });
+      const done = () => {
+        res.off('drain', done);
+        gone.signal.removeEventListener('abort', done);
+        resolve();
+      };
+      res.once('drain', done);
+      gone.signal.addEventListener('abort', done, { once: true });
     });
   }
 
