@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-from pathlib import Path
 from typing import Callable
 
 import pytest
 
-from harness.runbook.alerts import AlertThresholds, evaluate_alerts
+from harness.runbook.alerts import AlertThresholds
 from harness.scenario import DELIVERY, explain
 from harness.stack import Intervals, LocalStack
 from harness.toolkit import Scenario
@@ -27,7 +26,6 @@ from harness.toolkit.calibration import (
     read_timeout_below,
     reconnects_watch_s,
 )
-from harness.workload import RunScript
 
 pytestmark = [pytest.mark.stack, pytest.mark.anyio, pytest.mark.client_flapping]
 
@@ -35,12 +33,6 @@ FLAP_HEARTBEAT_MS = int(os.environ.get("HARNESS_FLAP_HEARTBEAT_MS", "2000"))
 TOLERANCE_S = float(os.environ.get("HARNESS_HEARTBEAT_TOLERANCE_S", "1.0"))
 IDLE_S = float(os.environ.get("HARNESS_IDLE_S", "5.0"))  # how long an idle stream is watched
 FLAP_BACKOFF_MAX_S = 0.1  # the flapping client reconnects at once, as a browser's EventSource does
-
-
-async def _idle_run(scenario: Scenario) -> str:
-    """A run without a job: nothing ever appends to it, so its stream only carries heartbeats."""
-    async with scenario.client() as client:
-        return await client.start_run(RunScript(), job=False)
 
 
 async def _watch_idle(scenario: Scenario, run_id: str, heartbeat_s: float) -> None:
@@ -56,7 +48,7 @@ async def _watch_idle(scenario: Scenario, run_id: str, heartbeat_s: float) -> No
 async def test_an_idle_stream_heartbeats_within_the_interval(clean_db: str, scenario: Scenario,
                                                              service_intervals: Intervals) -> None:
     interval_s = service_intervals.heartbeat_ms / 1000
-    run_id = await _idle_run(scenario)
+    run_id = await scenario.open_run()  # nothing ever appends to it: only heartbeats
     await _watch_idle(scenario, run_id, interval_s)
     result = scenario.judge(scenario.snapshot([run_id]), ("heartbeat",), {"heartbeat_interval_s": interval_s,
                                                                         "heartbeat_tolerance_s": TOLERANCE_S})
@@ -69,7 +61,7 @@ async def test_heartbeats_and_frames_flow_through_a_buffering_nginx(stack_factor
     front = stack_factory(nginx="buffered", heartbeat_ms=FLAP_HEARTBEAT_MS)
     on_front = scenario.on(front)
     interval_s = FLAP_HEARTBEAT_MS / 1000
-    idle_id = await _idle_run(on_front)
+    idle_id = await on_front.open_run()
     live_id = await on_front.start_run(steps=12, interval_ms=300)
     live = on_front.consume(live_id, 1, prefix="live")
     asked = scenario.history.mono()
@@ -101,7 +93,7 @@ async def test_a_client_timeout_below_the_heartbeat_flaps_and_fires_sse_churn(
     churn = AlertThresholds().churn_reconnects  # the runbook's: more connections than this fire the alert
     short_timeout_s = read_timeout_below(heartbeat_s)
     watch_s = reconnects_watch_s(churn, short_timeout_s, FLAP_BACKOFF_MAX_S)
-    run_id = await _idle_run(scenario)
+    run_id = await scenario.open_run()  # nothing ever appends to it: only heartbeats
     flapping, steady = await asyncio.gather(
         scenario.consume(run_id, 1, prefix="short", read_timeout_s=short_timeout_s, deadline_s=watch_s,
                          backoff_initial_s=FLAP_BACKOFF_MAX_S / 2, backoff_max_s=FLAP_BACKOFF_MAX_S,
@@ -110,6 +102,5 @@ async def test_a_client_timeout_below_the_heartbeat_flaps_and_fires_sse_churn(
     assert steady[0].connections == 1, steady
     assert flapping[0].connections > churn, flapping
     thresholds = AlertThresholds(churn_window_s=watch_s + 5)  # a window over all of this test's connections
-    alerts = {a.name: a for a in evaluate_alerts(scenario.stack.info.dsn, Path(scenario.stack.info.logs_dir),
-                                                 thresholds)}
+    alerts = {a.name: a for a in scenario.runbook.alerts(thresholds)}
     assert alerts["sse_churn"].firing and run_id in alerts["sse_churn"].evidence["runs"], alerts["sse_churn"]

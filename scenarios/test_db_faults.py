@@ -25,12 +25,6 @@ STEPS = 60
 RESUME = {"q": "from_seq", "h": "last_event_id"}  # the locked-row scenario's consumers of each run, by kind
 
 
-def _received(scenario: Scenario, runs: dict[str, str], published: dict[str, int]) -> bool:
-    """Every consumer of these runs (`<name>-q0`, `<name>-h0`) has received its run up to `published[name]`."""
-    return all(max(scenario.seqs(run_id, consumer=f"{name}-{kind}0"), default=0) >= published[name]
-               for name, run_id in runs.items() for kind in RESUME)
-
-
 @pytest.mark.parametrize("target", ["api", "outbox-worker", "queue-worker"])
 async def test_terminated_sessions_lose_and_duplicate_nothing(clean_db: str, scenario: Scenario, target: str) -> None:
     # A 6 s run: live frames go on for seconds after the fault and its reconnect settle, so delivered lag
@@ -64,9 +58,8 @@ async def test_a_locked_outbox_row_stalls_only_its_run_then_publishes_exactly_on
         # skipped its row, or waits on it); what it had published by then reaches every client.
         await scenario.until(lambda: scenario.db.run(locked_run).last_seq >= at_lock + 2, 10,
                              "two events of the locked run appended under the lock")
-        published = {name: scenario.db.run(run_id).published_max or 0 for name, run_id in runs.items()}
-        await scenario.until(lambda: _received(scenario, runs, published), 10,
-                             "what was published to reach every client")
+        for name, run_id in runs.items():
+            await scenario.caught_up(run_id, tuple(f"{name}-{kind}0" for kind in RESUME))
         frozen, free_before = len(scenario.seqs(locked_run)), len(scenario.seqs(free_run))
         before = scenario.db.run(locked_run)
         await scenario.hold(HOLD_S)
@@ -82,7 +75,6 @@ async def test_a_locked_outbox_row_stalls_only_its_run_then_publishes_exactly_on
     assert time.monotonic() - released_at <= RELEASE_BOUND_S
     outcomes = [o for task in consuming for o in await task]
     assert all(o.reached_terminal for o in outcomes), outcomes
-    errors = [line.obj for line in scenario.logs.lines("outbox.error", process="outbox-worker-*")
-              if (line.timestamp or 0) >= started_at]
+    errors = [line.obj for line in scenario.logs.lines("outbox.error", process="outbox-worker-*", since=started_at)]
     assert errors == [], f"the outbox hit an error (a tx timeout?): {errors}"
     await scenario.assert_invariants([locked_run, free_run], BACKFILL)  # the lock spans both runs' live phase

@@ -22,7 +22,7 @@ async def test_a_live_run_finished_closes_the_stream_at_once(clean_db: str, scen
     await scenario.assert_invariants([run_id], require_204_probe=True)
     opened = {c.consumer: c.opened.wall for c in reversed(scenario.conns(run_id))  # each one's first connection
               if c.opened is not None}
-    finished = [f for f in scenario.frames(run_id) if f.type == "RunFinished"]
+    finished = scenario.frames(run_id, type="RunFinished")
     assert len(finished) == 3 and all(f.event_ts is not None and f.event_ts > opened[f.consumer] + 1.0
                                       for f in finished), \
         f"RunFinished was not appended well after the consumers connected: {finished}, connected at {opened}"

@@ -17,7 +17,7 @@ import pytest
 
 from harness.errors import WaitTimeout
 from harness.scenario import BACKFILL
-from harness.stack import Intervals, until
+from harness.stack import Intervals
 from harness.toolkit import Scenario
 from harness.toolkit.calibration import heartbeat_phase_s
 from harness.workload import RunsClient
@@ -95,11 +95,10 @@ async def test_a_live_event_that_skips_ahead_is_preceded_by_the_missing_events(
             first = await scenario.until(lambda: scenario.frames(run_id), 3, "the backfilled RunStarted")
             assert [f.seq for f in first] == [1]
             # Past the post-backfill re-checks, right after a heartbeat: the next heartbeat (and its DB
-            # re-check) is a full interval away. Polled finely (scenario.until's polls grow to 0.2 s,
-            # as long as the phase): a late look would leave less than the interval.
-            beats = await until(lambda: [h for c in scenario.conns(run_id) for h in c.heartbeats
-                                         if h.mono > first[0].mono + RECHECKS_DONE_S],
-                                3, "a heartbeat after the re-checks", interval=0.005, max_interval=0.005)
+            # re-check) is a full interval away. Polled finely: a late look would leave less than the interval.
+            beats = await scenario.until(lambda: [h for c in scenario.conns(run_id) for h in c.heartbeats
+                                                  if h.mono > first[0].mono + RECHECKS_DONE_S],
+                                         3, "a heartbeat after the re-checks", poll_s=0.005)
             assert scenario.history.mono() - beats[0].mono < phase_s, "missed the heartbeat's phase"
             assert (await client.append_event(run_id, "RunStep", {"step": 1})).value["seq"] == 3
         # The hang is released: the outbox marks seq 2 and publishes seq 3, which reaches the stream

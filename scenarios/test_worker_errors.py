@@ -45,8 +45,8 @@ TookEffect = Callable[[FaultStart], bool]
 
 def _logged(scenario: Scenario, msg: str, process: str, **fields: str) -> TookEffect:
     """`process` has logged `msg` with these fields since the fault began."""
-    return lambda start: any((line.timestamp or 0) >= start.at and all(line.obj.get(k) == v for k, v in fields.items())
-                             for line in scenario.logs.lines(msg, process=process))
+    return lambda start: any(all(line.obj.get(k) == v for k, v in fields.items())
+                             for line in scenario.logs.lines(msg, process=process, since=start.at))
 
 
 def _held_back(scenario: Scenario) -> TookEffect:
@@ -71,9 +71,7 @@ async def _through_fault(scenario: Scenario, fault: AbstractContextManager[objec
     start = FaultStart(run_id, time.time(), scenario.db.run(run_id).last_seq)
     with fault:
         await scenario.until(lambda: took_effect(start), TAKES_EFFECT_S, "the fault to hold back the worker's work")
-        await scenario.until(lambda: all(max(scenario.seqs(run_id, consumer=c), default=0)
-                                         >= (scenario.db.run(run_id).published_max or 0) for c in ("q0", "h0")),
-                             10, "what was published to reach every client")
+        await scenario.caught_up(run_id, ("q0", "h0"))
         delivered, appended = _delivered(scenario, run_id), scenario.db.run(run_id).last_seq
         await scenario.hold(hold_s)
         during = (delivered, _delivered(scenario, run_id)), (appended, scenario.db.run(run_id).last_seq)

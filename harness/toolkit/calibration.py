@@ -14,6 +14,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from harness.checks.lag import NORMAL_MS, WARNING_MS, lag_samples, percentile
@@ -158,13 +159,13 @@ class LagResponse:
     per_latency_ms: float  # added per ms of latency
 
 
-async def _publish_lag_p50(scenario: Scenario, script: Mapping[str, int], runs: int, timeout_s: float) -> float:
+async def _publish_lag_p50(scenario: Scenario, script: Mapping[str, Any], runs: int, timeout_s: float) -> float:
     run_ids = [await scenario.start_run(**script) for _ in range(runs)]
     await scenario.wait_for_outbox(run_ids, timeout_s)
     return percentile([s.lag_ms for s in lag_samples(scenario.history, scenario.snapshot(run_ids), "publish")], 50)
 
 
-async def measure_lag_response(scenario: Scenario, script: Mapping[str, int], runs: int = 1,
+async def measure_lag_response(scenario: Scenario, script: Mapping[str, Any], runs: int = 1,
                                probe_latency_ms: int = 40, timeout_s: float = 30.0) -> LagResponse:
     """Median publish lag of `runs` concurrent runs of `script` (the workload the latencies are meant
     for) on the idle stack, then under `probe_latency_ms` on `pg_outbox`. How many round trips a publish

@@ -98,6 +98,11 @@ class Scenario(ScenarioRecord):
         async with self.client() as client:
             return await client.start_run(RunScript(**script))
 
+    async def open_run(self) -> str:
+        """A run no worker executes: the scenario appends to it itself (`client().append_event`)."""
+        async with self.client() as client:
+            return await client.start_run(RunScript(), job=False)
+
     def consumer_config(self, **overrides: Any) -> ConsumerConfig:
         """Consumers of the stack's `api_url` (through the sse proxy) with bounded reads and an overall deadline."""
         return ConsumerConfig(**{"base_url": self.stack.info.api_url, "read_timeout_s": 10, "deadline_s": 60,
@@ -121,9 +126,9 @@ class Scenario(ScenarioRecord):
     def conns(self, run_id: str | None = None, *, consumer: str | None = None, prefix: str | None = None) -> list[Conn]:
         return views.conns(self.history, run_id, consumer=consumer, prefix=prefix)
 
-    def frames(self, run_id: str | None = None, *, consumer: str | None = None,
-               prefix: str | None = None) -> list[Frame]:
-        return views.frames(self.history, run_id, consumer=consumer, prefix=prefix)
+    def frames(self, run_id: str | None = None, *, consumer: str | None = None, prefix: str | None = None,
+               type: str | None = None) -> list[Frame]:
+        return views.frames(self.history, run_id, consumer=consumer, prefix=prefix, type=type)
 
     def seqs(self, run_id: str | None = None, *, consumer: str | None = None, prefix: str | None = None) -> list[int]:
         return views.seqs(self.history, run_id, consumer=consumer, prefix=prefix)
@@ -137,10 +142,23 @@ class Scenario(ScenarioRecord):
     # -- time --
 
     @staticmethod
-    async def until(predicate: Callable[[], T | None], timeout: float, what: str) -> T:
+    async def until(predicate: Callable[[], T | None], timeout: float, what: str, *,
+                    poll_s: float | None = None) -> T:
         """Wait (bounded, `WaitTimeout` naming `what`) until `predicate()` is truthy; returns its value.
-        The consumers keep reading meanwhile."""
-        return await until(predicate, timeout, what)
+        The consumers keep reading meanwhile. Polls start at 20 ms and grow; `poll_s`: poll at this fixed
+        interval instead (a moment that must be caught within milliseconds)."""
+        if poll_s is None:
+            return await until(predicate, timeout, what)
+        return await until(predicate, timeout, what, interval=poll_s, max_interval=poll_s)
+
+    async def caught_up(self, run_id: str, consumers: tuple[str, ...], timeout: float = 10.0) -> int:
+        """Until each of `consumers` has received everything of the run published now (the database's
+        highest published seq, read once: a run still publishing is not chased); returns that seq.
+        Under a fault that holds the outbox, what was on the wire before it has then landed."""
+        published = self.db.run(run_id).published_max or 0
+        await self.until(lambda: all(max(self.seqs(run_id, consumer=c), default=0) >= published for c in consumers),
+                         timeout, f"{', '.join(consumers)} to receive what was published (seq {published})")
+        return published
 
     @staticmethod
     async def hold(seconds: float) -> None:

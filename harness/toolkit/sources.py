@@ -8,7 +8,17 @@ from pathlib import Path
 from harness.errors import PostgresError
 from harness.history import History
 from harness.observer import JobRow, RunRow, job_of, run_of
-from harness.runbook import BacklogRow, Diagnosis, backlog, cancel_run, diagnose, restart_outbox_in_stack
+from harness.runbook import (
+    AlertResult,
+    AlertThresholds,
+    BacklogRow,
+    Diagnosis,
+    backlog,
+    cancel_run,
+    diagnose,
+    evaluate_alerts,
+    restart_outbox_in_stack,
+)
 from harness.runbook.recovery import CancelResult, RestartResult
 from harness.service_logs import RUNBOOK_LOGS, LogLine, read_log_lines
 from harness.stack import LocalStack
@@ -40,10 +50,13 @@ class ServiceLogs:
     folder: Path
     spec: LogSpec = RUNBOOK_LOGS  # the target's format and names (its profile's [logs])
 
-    def lines(self, msg: str | None = None, *, process: str = "*", run_id: str | None = None) -> list[LogLine]:
+    def lines(self, msg: str | None = None, *, process: str = "*", run_id: str | None = None,
+              since: float | None = None) -> list[LogLine]:
         """Lines of `msg` (all when None) logged by `process` (a name like `api-0`, or a glob like
-        `outbox-worker-*`), of `run_id` only when given, in time order."""
-        return read_log_lines(self.folder, msg=msg, files=f"{process}.log", run_id=run_id, spec=self.spec)
+        `outbox-worker-*`), of `run_id` only, and logged at or after `since` (epoch seconds) only, when
+        given (a shared stack's logs hold earlier tests' lines), in time order."""
+        lines = read_log_lines(self.folder, msg=msg, files=f"{process}.log", run_id=run_id, spec=self.spec)
+        return lines if since is None else [ln for ln in lines if (ln.timestamp or 0.0) >= since]
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,10 @@ class Runbook:
         """The last resort, run only for a run the checklist confirms stuck (else `RecoveryError`)."""
         return cancel_run(self.stack.info.dsn, run_id, confirm=True, stuck_after_s=stuck_after_s,
                           stalled_after_s=stalled_after_s)
+
+    def alerts(self, thresholds: AlertThresholds | None = None) -> list[AlertResult]:
+        """The runbook's alert rules evaluated on this stack's database and logs now."""
+        return evaluate_alerts(self.stack.info.dsn, Path(self.stack.info.logs_dir), thresholds or AlertThresholds())
 
     def restart_outbox(self) -> RestartResult:
         """"Restart the outbox worker": each outbox worker stopped and started again, then ready; the

@@ -35,10 +35,11 @@ def conns(history: History, run_id: str | None = None, *, consumer: str | None =
 
 
 def frames(history: History, run_id: str | None = None, *, consumer: str | None = None,
-           prefix: str | None = None) -> list[Frame]:
-    """Frames received with a seq, connection by connection (reconnects included, duplicates kept)."""
+           prefix: str | None = None, type: str | None = None) -> list[Frame]:
+    """Frames received with a seq (of event `type` only, when given), connection by connection
+    (reconnects included, duplicates kept)."""
     return [f for c in conns(history, run_id, consumer=consumer, prefix=prefix) for f in c.frames
-            if f.seq is not None]
+            if f.seq is not None and (type is None or f.type == type)]
 
 
 def seqs(history: History, run_id: str | None = None, *, consumer: str | None = None,
