@@ -18,7 +18,6 @@ from harness.errors import WaitTimeout
 from harness.history import FaultWindow, History, of_kind
 from harness.observer import snapshot_of, wait_for_outbox
 from harness.stack import LocalStack
-from harness.workload import ClientConfig, ConsumerConfig, RunsClient, RunScript
 
 
 @dataclass
@@ -70,23 +69,13 @@ def _checks_entry(result: Result, history: History) -> dict[str, Any]:
     return {"invariants": result.valid, "checks": result.evidence, "faults": faults}
 
 
-# -- steps every scenario composes: one consumer configuration, one way to start a run, one judgement --
+# -- the judgement every scenario composes --
 
 # What every scenario judges unless it names its own: delivery as clients saw it, checked against the
 # database rows, and the service's own record (run state, metric lines) reconciled with them.
 BACKFILL = ("exactly_once", "ordering", "terminal", "gapless", "outbox_converged", "no_duplicate_delivery",
             "time_travel", "content", "run_state", "metrics_agree")
 DELIVERY = (*BACKFILL, "delivered_lag")  # BACKFILL alone for clients that never saw a live frame
-
-
-def consumer_config(stack: LocalStack, **overrides: Any) -> ConsumerConfig:
-    """Consumers of the stack's `api_url` (through the sse proxy) with bounded reads and an overall deadline."""
-    return ConsumerConfig(**{"base_url": stack.info.api_url, "read_timeout_s": 10, "deadline_s": 60, **overrides})
-
-
-async def start_run(stack: LocalStack, record: ScenarioRecord, **script: Any) -> str:
-    async with RunsClient(ClientConfig(stack.info.api_url), record.history) as client:
-        return await client.start_run(RunScript(**script))
 
 
 WAIT_S = 30.0  # runs end and the outbox converges within this once the scenario's faults healed

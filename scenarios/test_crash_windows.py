@@ -38,7 +38,7 @@ async def test_a_crash_before_publishing_the_terminal_batch_loses_nothing_live(
         consuming = s.consume(run_id, 2, deadline_s=12, read_timeout_s=HEARTBEAT_MS / 1000 + 5, max_reconnects=0)
         # The head is paced well past the stream's post-backfill re-checks, so the clients are live.
         for step in range(HEAD):
-            await asyncio.sleep(HEAD_PACE_S)  # the workload's pace, not a wait for anything
+            await s.hold(HEAD_PACE_S)  # the workload's pace, not a wait for anything
             await client.append_event(run_id, "RunStep", {"step": step})
         await s.until(lambda: all(len(set(s.seqs(run_id, consumer=c))) >= HEAD for c in ("c0", "c1")), 15,
                       "both clients to receive the head live")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from harness.nemesis.db_faults import locked_outbox, removed_event, terminate_backends, terminated_backends
 from harness.nemesis.failpoints import armed_failpoint, set_failpoint
-from harness.nemesis.link_faults import down, link_toxic, toxic
+from harness.nemesis.link_faults import down, link_toxic
 from harness.nemesis.process_faults import killed, paused
 from harness.nemesis.schedule import FAULTS, Entry, parse_schedule, run_schedule
 from harness.nemesis.toxics import (
@@ -24,6 +24,6 @@ from harness.nemesis.toxics import (
 __all__ = [
     "FAULTS", "LINKS", "TOXIC_TYPES", "Bandwidth", "Entry", "Latency", "LimitData", "ResetPeer", "Slicer",
     "SlowClose", "Timeout", "armed_failpoint", "down", "killed", "link_toxic", "locked_outbox", "parse_schedule",
-    "paused", "removed_event", "run_schedule", "set_failpoint", "terminate_backends", "terminated_backends", "toxic",
+    "paused", "removed_event", "run_schedule", "set_failpoint", "terminate_backends", "terminated_backends",
     "toxic_from_params",
 ]

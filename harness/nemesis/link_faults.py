@@ -10,24 +10,15 @@ from contextlib import contextmanager
 from typing import Any
 
 from harness.history import History
-from harness.nemesis.toxics import Direction, _ToxicSpec, check_direction, check_link
+from harness.nemesis.toxics import Direction, _ToxicSpec, check_link
 from harness.stack import LocalStack, Toxic, ToxiproxyApi
 
-__all__ = ["down", "link_toxic", "toxic"]
+__all__ = ["down", "link_toxic"]
 
 
 def _api(stack: LocalStack) -> ToxiproxyApi:
     assert stack.api is not None, "the stack is not started"
     return stack.api
-
-
-@contextmanager
-def toxic(stack: LocalStack, history: History, link: str, type: str, stream: str = "downstream",
-          **attributes: Any) -> Iterator[Toxic]:
-    """`link` is the logical name (`sse`, `pg_api`, `pg_outbox`, `pg_queue`); the toxic is removed on exit."""
-    spec = Toxic(type=type, stream=check_direction(stream), attributes=attributes)
-    with _applied(stack, history, check_link(link), spec) as added:
-        yield added
 
 
 @contextmanager

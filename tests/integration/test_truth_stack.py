@@ -13,19 +13,20 @@ import pytest
 from harness.errors import WaitTimeout
 from harness.nemesis import armed_failpoint
 from harness.observer import gauge_probe, take_snapshot, wait_for_outbox, wait_for_outbox_async
-from harness.scenario import ScenarioRecord, consumer_config, explain, start_run
+from harness.scenario import ScenarioRecord, explain
 from harness.stack import LocalStack, wait_until
-from harness.workload import ClientConfig, RunsClient, consume_all
+from harness.toolkit import Scenario
+from harness.workload import ClientConfig, RunsClient
 
 pytestmark = [pytest.mark.stack, pytest.mark.anyio]
 TRUTH = ("metrics_agree", "run_state")
 
 
-async def _finished_run(stack: LocalStack, scenario: ScenarioRecord, **script: int | str) -> str:
-    run_id = await start_run(stack, scenario, **script)
-    await consume_all(consumer_config(stack), scenario.history, run_id, 1)
-    await wait_for_outbox_async(stack.info.dsn, [run_id], 20)
-    async with RunsClient(ClientConfig(stack.info.api_url), scenario.history) as client:
+async def _finished_run(scenario: Scenario, **script: int | str) -> str:
+    run_id = await scenario.start_run(**script)
+    await scenario.consume(run_id)
+    await scenario.wait_for_outbox([run_id], 20)
+    async with scenario.client() as client:
         assert (await client.get_run(run_id)).type == "ok"
     return run_id
 
@@ -36,8 +37,8 @@ def _judge(stack: LocalStack, scenario: ScenarioRecord, run_id: str) -> dict[str
 
 
 async def test_a_correct_run_agrees_with_its_metrics_and_state(stack: LocalStack, clean_db: str,
-                                                               scenario: ScenarioRecord) -> None:
-    run_id = await _finished_run(stack, scenario, steps=8, interval_ms=5, outcome="failed")
+                                                               scenario: Scenario) -> None:
+    run_id = await _finished_run(scenario, steps=8, interval_ms=5, outcome="failed")
     verdicts = _judge(stack, scenario, run_id)
     assert verdicts["metrics_agree"]["valid"] is True and verdicts["metrics_agree"]["rows"] == 10, verdicts
     assert verdicts["run_state"]["valid"] is True and verdicts["run_state"]["reads_compared"] == 1, verdicts
@@ -45,8 +46,8 @@ async def test_a_correct_run_agrees_with_its_metrics_and_state(stack: LocalStack
 
 
 async def test_the_backlog_gauge_is_compared_with_the_runbook_s_query(stack: LocalStack, clean_db: str,
-                                                                     scenario: ScenarioRecord) -> None:
-    run_id = await _finished_run(stack, scenario, steps=2, interval_ms=0)
+                                                                     scenario: Scenario) -> None:
+    run_id = await _finished_run(scenario, steps=2, interval_ms=0)
     with psycopg.connect(clean_db, autocommit=True) as conn:  # a started run again, its backlog -1
         conn.execute("UPDATE runs SET state = 'started' WHERE id = %s", (run_id,))
     snapshot = take_snapshot(clean_db, [run_id], Path(stack.info.logs_dir), gauge_probe(stack))
@@ -56,8 +57,8 @@ async def test_the_backlog_gauge_is_compared_with_the_runbook_s_query(stack: Loc
 
 
 async def test_a_stored_state_that_contradicts_the_terminal_event_fails(stack: LocalStack, clean_db: str,
-                                                                        scenario: ScenarioRecord) -> None:
-    run_id = await _finished_run(stack, scenario, steps=3, interval_ms=0, outcome="cancelled")
+                                                                        scenario: Scenario) -> None:
+    run_id = await _finished_run(scenario, steps=3, interval_ms=0, outcome="cancelled")
     with psycopg.connect(clean_db, autocommit=True) as conn:
         conn.execute("UPDATE runs SET state = 'succeeded' WHERE id = %s", (run_id,))
     verdicts = _judge(stack, scenario, run_id)
@@ -67,10 +68,10 @@ async def test_a_stored_state_that_contradicts_the_terminal_event_fails(stack: L
 
 
 async def test_a_crash_between_publish_and_mark_is_the_republish_s_excuse(stack: LocalStack, clean_db: str,
-                                                                          scenario: ScenarioRecord) -> None:
+                                                                          scenario: Scenario) -> None:
     worker = stack.process("outbox-worker-0")
     with armed_failpoint(stack, scenario.history, "outbox-worker-0", "outbox.after_publish", "1*crash"):
-        run_id = await start_run(stack, scenario, steps=20, interval_ms=10)
+        run_id = await scenario.start_run(steps=20, interval_ms=10)
         await asyncio.to_thread(wait_until, lambda: not worker.running, 20, "the outbox worker to crash")
         stack.heal()  # restarted inside the fault window, as the runbook's "restart outbox worker"
     await wait_for_outbox_async(stack.info.dsn, [run_id], 20)
@@ -82,7 +83,7 @@ async def test_a_crash_between_publish_and_mark_is_the_republish_s_excuse(stack:
 
 
 async def test_the_outbox_wait_waits_for_the_run_s_end(stack: LocalStack, clean_db: str,
-                                                       scenario: ScenarioRecord) -> None:
+                                                       scenario: Scenario) -> None:
     async with RunsClient(ClientConfig(stack.info.api_url), scenario.history) as client:
         run_id = await client.start_run(job=False)  # fresh: nextSeq 1, lastSeq 0, nothing will end it
         with pytest.raises(WaitTimeout):
