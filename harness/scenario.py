@@ -86,9 +86,10 @@ def assert_invariants(stack: LocalStack, record: ScenarioRecord, run_ids: list[s
                       **opts: Any) -> Result:
     """Once the runs have ended and the outbox has converged (within a bound; ``wait_finished=False``:
     converged only, for runs kept unfinished on purpose; ``wait_s``: the bound, shorter where the
-    clients already waited out the run's end), the named invariants hold over what clients got. A wait that times out is a failure too, but only after the judgement and its counterexamples
-    are written: a stalled run is exactly when they are needed. Returns the judgement, whose evidence
-    a scenario may assert more on."""
+    clients already waited out the run's end), the named invariants hold over what clients got. A wait
+    that times out is a failure too, but only after the judgement and its counterexamples are written:
+    a stalled run is exactly when they are needed. Returns the judgement, whose evidence a scenario may
+    assert more on. Scenarios call it as ``await scenario.assert_invariants(run_ids)`` (harness.toolkit)."""
     options = CheckOptions.from_mapping(opts)  # a misspelt option fails before the wait, not after
     try:
         wait_for_outbox(stack.info.dsn, run_ids, timeout=wait_s, finished=wait_finished)
