@@ -39,6 +39,7 @@ from harness.report.junit_results import STACK_NOT_STARTED
 if TYPE_CHECKING:  # the stack package is imported lazily: loading the plugin must stay cheap
     from harness.toolkit import Scenario
     from harness.stack import Intervals, LocalStack, StackConfig, StackInfo, ToxiproxyApi
+    from harness.target import TargetProfile
 
 COLLECTION_FILE = "collection.json"  # in the report folder: what pytest collected
 
@@ -53,6 +54,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="the service's command (env HARNESS_SERVICE_COMMAND; default python -m reference_impl)")
     group.addoption("--service-dir", default=None,
                     help="source directory of the service, e.g. a mutant's patched copy (env HARNESS_SERVICE_DIR)")
+    group.addoption("--target", default=None,
+                    help="the target profile of the implementation under test (env HARNESS_TARGET; default"
+                         " profiles/reference.toml); scenarios needing what it lacks are not applicable")
     group.addoption("--strict-tools", action="store_true", default=False,
                     help="a missing tool fails the tests that need it instead of skipping them (also when CI is set)")
 
@@ -61,6 +65,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "stack: needs the real local stack (PostgreSQL, toxiproxy, service)")
     config.addinivalue_line("markers", "nginx: needs nginx in front of the API")
     config.addinivalue_line("markers", f"tool(name): needs that program ({', '.join(TOOLS)}); see --strict-tools")
+    config.addinivalue_line("markers", "needs(*capabilities): the target must have these (harness.target.CAPABILITIES);"
+                                       " without them the scenario is reported not applicable")
     for marker, section in (("run_stuck", '"Run Stuck" Diagnostic Checklist'),
                             ("rebuild_stream", '"Rebuild Stream" Recovery'),
                             ("failure_patterns", '"Common Failure Patterns"'),
@@ -125,12 +131,50 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         (Path(root) / COLLECTION_FILE).write_text(json.dumps({"collected": len(session.items)}))
 
 
+OPTION_ENV = (("postgres_dsn", "HARNESS_POSTGRES_DSN"), ("toxiproxy_url", "TOXIPROXY_URL"),
+              ("service_command", "HARNESS_SERVICE_COMMAND"), ("service_dir", "HARNESS_SERVICE_DIR"),
+              ("target", "HARNESS_TARGET"))
+_PROFILE = pytest.StashKey["TargetProfile"]()
+
+
+def target_profile(config: pytest.Config) -> TargetProfile:
+    """The run's target profile (`--target`, HARNESS_TARGET, else the reference's), read once."""
+    if _PROFILE not in config.stash:
+        from harness.target import load_profile, reference_profile
+
+        path = config.getoption("target", default=None) or os.environ.get("HARNESS_TARGET")
+        try:
+            config.stash[_PROFILE] = load_profile(path) if path else reference_profile()
+        except HarnessError as exc:
+            raise pytest.UsageError(str(exc)) from exc
+    return config.stash[_PROFILE]
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Tools before any fixture: a missing one skips the test (or, strict, errors it) before a stack starts."""
+    """Tools and capabilities before any fixture: a missing tool skips the test (or, strict, errors it),
+    a capability the target lacks makes it not applicable, before a stack starts."""
     tools = [m.args[0] if m.args else "" for m in item.iter_markers("tool")]
     for name in dict.fromkeys(tools + (["nginx"] if item.get_closest_marker("nginx") else [])):
         require_tool(name, strict=strict_tools(item.config))
+    needed = [cap for marker in item.iter_markers("needs") for cap in marker.args]
+    if needed:
+        require_capabilities(target_profile(item.config), needed)
+
+
+def require_capabilities(profile: TargetProfile, needed: list[str]) -> None:
+    """Return when the target has them all; else skip as not applicable, naming what it lacks."""
+    from harness.report.junit_results import NOT_APPLICABLE
+    from harness.target import CAPABILITIES
+
+    unknown = sorted(set(needed) - set(CAPABILITIES))
+    if unknown:
+        pytest.fail(f"unknown capability {unknown[0]!r} in a needs marker; known: {', '.join(CAPABILITIES)}",
+                    pytrace=False)
+    lacking = profile.lacks(*dict.fromkeys(needed))
+    if lacking:
+        pytest.skip(f"{NOT_APPLICABLE} target {profile.name} lacks " + "; ".join(
+            f"{cap} ({CAPABILITIES[cap]})" for cap in lacking))
 
 
 @pytest.fixture(scope="session")
@@ -139,8 +183,7 @@ def stack_config(pytestconfig: pytest.Config) -> StackConfig:
 
     opt = pytestconfig.getoption
     env = dict(os.environ)
-    for option, var in (("postgres_dsn", "HARNESS_POSTGRES_DSN"), ("toxiproxy_url", "TOXIPROXY_URL"),
-                        ("service_command", "HARNESS_SERVICE_COMMAND"), ("service_dir", "HARNESS_SERVICE_DIR")):
+    for option, var in OPTION_ENV:
         if opt(option):
             env[var] = opt(option)
     return StackConfig.from_env(env, intervals=Intervals.fast())

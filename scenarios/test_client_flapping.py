@@ -56,6 +56,7 @@ async def test_an_idle_stream_heartbeats_within_the_interval(clean_db: str, scen
 
 
 @pytest.mark.nginx
+@pytest.mark.needs("x_accel_buffering")
 async def test_heartbeats_and_frames_flow_through_a_buffering_nginx(stack_factory: Callable[..., LocalStack],
                                                                     scenario: Scenario) -> None:
     front = stack_factory(nginx="buffered", heartbeat_ms=FLAP_HEARTBEAT_MS)

@@ -47,6 +47,7 @@ async def test_reconnect_from_a_cursor_starts_at_the_next_seq(clean_db: str, sce
     await scenario.assert_invariants([run_id], BACKFILL)  # every client joined after the end
 
 
+@pytest.mark.needs("last_event_id", "x_accel_buffering")
 async def test_last_event_id_wins_over_from_seq(clean_db: str, scenario: Scenario) -> None:
     run_id = await scenario.start_run(steps=10, interval_ms=0)
     await scenario.wait_for_outbox([run_id])
@@ -71,6 +72,7 @@ async def test_a_cursor_at_or_past_the_terminal_event_gets_204(clean_db: str, sc
     assert before_terminal.status_code == 200 and "id: 5" in before_terminal.text
 
 
+@pytest.mark.needs("append_endpoint", "cancel")
 async def test_concurrent_appenders_leave_no_gap(clean_db: str, scenario: Scenario) -> None:
     # The queue worker is held so only the 8 appenders write: seq must be exactly 1..1600.
     with scenario.nemesis.paused("queue-worker-0"):
@@ -89,6 +91,7 @@ async def test_concurrent_appenders_leave_no_gap(clean_db: str, scenario: Scenar
     await scenario.assert_invariants([run_id], ("gapless", "outbox_converged"))
 
 
+@pytest.mark.needs("append_endpoint", "cancel")
 async def test_append_after_the_terminal_event_is_refused(clean_db: str, scenario: Scenario) -> None:
     run_id = await scenario.start_run(steps=2, interval_ms=0)
     await scenario.consume(run_id)  # the terminal event is seen first
@@ -122,6 +125,7 @@ async def test_reset_peer_mid_stream_loses_and_duplicates_nothing(clean_db: str,
     await scenario.assert_invariants([run_id])
 
 
+@pytest.mark.needs("sse_retry")
 async def test_httpx_sse_takes_the_streams_retry_and_resumes_after_a_cut(stack_factory: Callable[..., LocalStack],
                                                                         scenario: Scenario) -> None:
     # The stream opens with a data-less `retry:` block, which httpx-sse (unlike EventSource) yields.

@@ -19,7 +19,7 @@ from harness.stack import LocalStack
 from harness.toolkit import Scenario
 from harness.workload import RunScript
 
-pytestmark = [pytest.mark.anyio, pytest.mark.failure_patterns]
+pytestmark = [pytest.mark.anyio, pytest.mark.failure_patterns, pytest.mark.needs("append_endpoint")]
 
 HEAD = 5  # events published before the crash
 HEAD_PACE_S = 0.4  # 5 x 0.4 s: well past the stream's re-checks 0.2 s and 1 s after its backfill

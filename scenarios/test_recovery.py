@@ -37,6 +37,7 @@ def _confirmed_stuck(scenario: Scenario, run_id: str) -> Diagnosis | None:
     return diagnosis if diagnosis.verdict == "outbox_stuck" and age >= STUCK_AFTER_S else None
 
 
+@pytest.mark.needs("append_endpoint")
 async def test_last_resort_cancel_ends_open_streams(clean_db: str, scenario: Scenario) -> None:
     async with scenario.client() as client:
         run_id = await client.start_run(RunScript(), job=False)

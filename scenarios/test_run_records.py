@@ -14,7 +14,7 @@ import pytest
 from harness.toolkit import Scenario
 from harness.workload import RunScript
 
-pytestmark = [pytest.mark.stack, pytest.mark.anyio]
+pytestmark = [pytest.mark.stack, pytest.mark.anyio, pytest.mark.needs("append_endpoint", "cancel")]
 
 CANCELLED_STEPS = 40  # long enough (4 s) to be cancelled mid-way
 APPENDED_STEPS = 5

@@ -22,7 +22,7 @@ from harness.toolkit import Scenario
 from harness.toolkit.calibration import heartbeat_phase_s
 from harness.workload import RunsClient
 
-pytestmark = [pytest.mark.stack, pytest.mark.anyio, pytest.mark.stream_races]
+pytestmark = [pytest.mark.stack, pytest.mark.anyio, pytest.mark.stream_races, pytest.mark.needs("append_endpoint")]
 
 WINDOW_MS = 2000  # stream.after_backfill sleep
 # A heartbeat this long after the backfilled frame comes after the stream's post-backfill DB re-checks

@@ -1,13 +1,15 @@
 """`harness run`: run scenario suites on the local stack and write a report a person and a pipeline can read."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import typer
 
 from harness.commands.output import stdout
-from harness.report import exit_code
+from harness.report import describe_counts, exit_code
 from harness.suite_runner import DEFAULT_SUITES, RunRequest, run_suites, suite_paths
+from harness.target import load_profile
 
 
 def register(app: typer.Typer) -> None:
@@ -20,15 +22,18 @@ def run(
     keyword: Optional[str] = typer.Option(None, "-k", help="only scenarios matching this pytest -k expression"),
     postgres_dsn: Optional[str] = typer.Option(None, help="use this PostgreSQL instead of an embedded one"),
     toxiproxy_url: Optional[str] = typer.Option(None, help="use this toxiproxy server instead of starting one"),
+    target: Optional[Path] = typer.Option(None, envvar="HARNESS_TARGET", dir_okay=False,
+                                          help="the target profile of the implementation under test (docs/TARGETS.md)"),
 ) -> None:
     """Run the suites; exit 0 when all pass, 1 when any fails, 2 when a verdict is unknown, the stack could not
     start, or the run was interrupted (pytest did not finish every collected test)."""
     suites = tuple(suite or DEFAULT_SUITES)
     suite_paths(suites)  # an unknown suite is a usage error before anything starts
     args = [*(("-k", keyword) if keyword else ()), *(("--postgres-dsn", postgres_dsn) if postgres_dsn else ()),
-            *(("--toxiproxy-url", toxiproxy_url) if toxiproxy_url else ())]
+            *(("--toxiproxy-url", toxiproxy_url) if toxiproxy_url else ()),
+            *(("--target", str(load_profile(target).source)) if target else ())]  # a bad profile: exit 2 now
     summary, folder = run_suites(RunRequest(suites=suites, pytest_args=tuple(args)))
-    counts = ", ".join(f"{n} {v}" for v, n in summary["counts"].items())
+    counts = describe_counts(summary)
     why = f" ({summary['interrupted']}; reports/latest not moved)" if summary["verdict"] == "interrupted" else ""
     stdout.print(f"[bold]{summary['verdict'].upper()}[/]{why}: {counts}; report: {folder / 'index.html'}")
     raise typer.Exit(exit_code(summary))

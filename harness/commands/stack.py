@@ -16,6 +16,7 @@ from rich.table import Table
 from harness.commands.output import stdout
 from harness.errors import ConfigError, NoStackRunning
 from harness.stack.config import StackConfig
+from harness.target import load_profile, reference_profile
 from harness.stack.info import StackInfo
 from harness.stack.service import Intervals
 from harness.stack.supervisor import StateFiles, detach, down, read_info, running_owner, serve
@@ -53,6 +54,9 @@ def up(
     sse_retry_ms: Annotated[Optional[int], typer.Option(min=0)] = None,
     failpoints: Annotated[str, typer.Option(help="FAILPOINTS for every process: name=action;...")] = "",
     env: Annotated[Optional[list[str]], typer.Option("--env", "-e", help="KEY=VALUE for every service process.")] = None,
+    target: Annotated[Optional[Path], typer.Option(envvar="HARNESS_TARGET", dir_okay=False,
+                                                   help="The target profile of the implementation to run"
+                                                        " (docs/TARGETS.md; default profiles/reference.toml).")] = None,
     service_command: Annotated[Optional[str], typer.Option(envvar="HARNESS_SERVICE_COMMAND",
                                                            help="The service's command (default: python -m reference_impl).")] = None,
     service_dir: Annotated[Optional[Path], typer.Option(envvar="HARNESS_SERVICE_DIR", exists=True, file_okay=False,
@@ -96,7 +100,8 @@ def _build_config(opts: dict[str, Any], files: StateFiles) -> StackConfig:
         api_replicas=opts["api_replicas"], outbox_workers=opts["outbox_workers"],
         queue_workers=opts["queue_workers"], failpoints=opts["failpoints"], intervals=intervals,
         extra_env=_parse_env(opts["env"] or []), command=tuple(shlex.split(opts["service_command"] or "")),
-        source_dir=Path(service_dir).resolve() if service_dir else None, **overrides)
+        source_dir=Path(service_dir).resolve() if service_dir else None,
+        profile=load_profile(opts["target"]) if opts["target"] else reference_profile(), **overrides)
 
 
 def _parse_env(pairs: list[str]) -> dict[str, str]:

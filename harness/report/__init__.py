@@ -3,6 +3,6 @@ from __future__ import annotations
 
 from harness.report.html_page import render_index
 from harness.report.junit_results import CaseResult, read_junit
-from harness.report.summary import build_summary, exit_code
+from harness.report.summary import build_summary, describe_counts, exit_code
 
-__all__ = ["CaseResult", "build_summary", "exit_code", "read_junit", "render_index"]
+__all__ = ["CaseResult", "build_summary", "describe_counts", "exit_code", "read_junit", "render_index"]

@@ -6,11 +6,12 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from harness.report.summary import describe_counts
 from harness.report.timeline import timeline_for_history_file
 
 _STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:2em;max-width:1100px}
-.pass{color:#176f2c}.fail{color:#b3261e}.unknown{color:#8a5a00}
+.pass{color:#176f2c}.fail{color:#b3261e}.unknown{color:#8a5a00}.not_applicable{color:#666}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left;overflow-wrap:anywhere}
 h2{overflow-wrap:anywhere}
 pre{background:#f6f6f6;padding:8px;overflow:auto;max-height:24em}
@@ -20,12 +21,12 @@ pre{background:#f6f6f6;padding:8px;overflow:auto;max-height:24em}
 def render_index(summary: dict[str, Any]) -> str:
     parts = [f"<!doctype html><meta charset=utf-8><title>harness: {escape(summary['verdict'])}</title>",
              f"<style>{_STYLE}</style>", _headline(summary), _table(summary["scenarios"])]
-    parts += [_problem(s) for s in summary["scenarios"] if s["verdict"] != "pass"]
+    parts += [_problem(s) for s in summary["scenarios"] if s["verdict"] not in ("pass", "not_applicable")]
     return "\n".join(parts)
 
 
 def _headline(summary: dict[str, Any]) -> str:
-    counts = ", ".join(f"{n} {v}" for v, n in summary["counts"].items())
+    counts = describe_counts(summary)
     verdict = summary["verdict"]
     return (f"<h1 class={verdict}>{escape(verdict.upper())}</h1>"
             f"<p>{escape(counts)} &middot; {summary['seconds']} s &middot; started {escape(summary['started'])}</p>")
@@ -33,7 +34,8 @@ def _headline(summary: dict[str, Any]) -> str:
 
 def _table(scenarios: list[dict[str, Any]]) -> str:
     rows = "".join(
-        f"<tr><td class={s['verdict']}>{escape(s['verdict'])}</td><td>{escape(s['suite'])}</td>"
+        f"<tr><td class={s['verdict']} title='{escape(s.get('message', ''))}'>{escape(s['verdict'].replace('_', ' '))}"
+        f"</td><td>{escape(s['suite'])}</td>"
         f"<td><a href='#{_anchor(s)}'>{escape(s['nodeid'])}</a></td><td>{_invariants(s)}</td>"
         f"<td>{s['seconds']:.1f} s</td></tr>"
         for s in scenarios)

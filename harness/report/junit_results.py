@@ -2,7 +2,9 @@
 
 A test that errored in set-up (the stack could not start, a fixture failed) is `unknown`, not `fail`:
 the implementation was never judged. So is a test that failed because a stack it started in its body
-(`stack_factory`) could not start. A skipped test is `unknown` too, never a pass.
+(`stack_factory`) could not start. A skipped test is `unknown` too, never a pass, except one skipped
+because the target lacks a capability it needs (`needs(...)` marker): that one is `not_applicable`,
+reported as such with the missing capability, and counted neither as a pass nor against the run.
 """
 from __future__ import annotations
 
@@ -11,8 +13,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-Verdict = Literal["pass", "fail", "unknown"]
+Verdict = Literal["pass", "fail", "unknown", "not_applicable"]
 STACK_NOT_STARTED = "could not start the"  # how the pytest plugin fails a test whose stack did not start
+NOT_APPLICABLE = "not applicable:"  # how the pytest plugin skips a test its target lacks a capability for
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ def _outcome(case: ET.Element) -> tuple[Verdict, ET.Element | None]:
         if found is not None:
             if tag == "failure" and STACK_NOT_STARTED in found.get("message", ""):
                 return "unknown", found
+            if tag == "skipped" and NOT_APPLICABLE in found.get("message", ""):
+                return "not_applicable", found
             return verdict, found
     return "pass", None
 

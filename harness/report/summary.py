@@ -13,13 +13,22 @@ EXIT_PASS, EXIT_FAIL, EXIT_UNKNOWN = 0, 1, 2
 
 def build_summary(cases: list[CaseResult], started: str, seconds: float) -> dict[str, Any]:
     counts: Counter[str] = Counter(case.verdict for case in cases)
+    applied = len(cases) - counts.get("not_applicable", 0)
     return {
         "started": started,
         "seconds": round(seconds, 1),
-        "verdict": _overall(counts, len(cases)),
-        "counts": {v: counts.get(v, 0) for v in ("pass", "fail", "unknown")},
+        "verdict": _overall(counts, applied),
+        "counts": {v: counts.get(v, 0) for v in ("pass", "fail", "unknown", "not_applicable")},
+        "applied": {"scenarios": applied, "of": len(cases)},  # how much of the suite the target could be judged by
         "scenarios": [_scenario(case) for case in cases],
     }
+
+
+def describe_counts(summary: dict[str, Any]) -> str:
+    """`41 of 50 scenarios applied: 40 pass, 1 fail, 0 unknown, 9 not applicable` (older summaries: counts only)."""
+    counts = ", ".join(f"{n} {v.replace('_', ' ')}" for v, n in summary["counts"].items())
+    applied = summary.get("applied")
+    return f"{applied['scenarios']} of {applied['of']} scenarios applied: {counts}" if applied else counts
 
 
 def exit_code(summary: dict[str, Any]) -> int:

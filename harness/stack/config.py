@@ -13,6 +13,7 @@ from harness.errors import ConfigError
 from harness.stack.nginx import NginxMode
 from harness.stack.postgres import PostgresSettings
 from harness.stack.service import Intervals, ServiceConfig
+from harness.target.profile import load_profile, reference_profile
 
 __all__ = ["StackConfig", "service_config_from_env"]
 
@@ -81,9 +82,13 @@ def _nginx_mode(value: object) -> NginxMode:
 
 
 def service_config_from_env(env: Mapping[str, str]) -> ServiceConfig:
-    """HARNESS_SERVICE_COMMAND (shell words) and HARNESS_SERVICE_DIR pick the implementation under test."""
+    """HARNESS_TARGET (a target profile, docs/TARGETS.md; default the reference service's) picks the
+    implementation under test; HARNESS_SERVICE_COMMAND (shell words) runs another command with the
+    reference's environment, HARNESS_SERVICE_DIR a patched copy of a Python implementation."""
     command = tuple(shlex.split(env.get("HARNESS_SERVICE_COMMAND", "")))
     source = env.get("HARNESS_SERVICE_DIR")
     if source and not Path(source).is_dir():
         raise ConfigError(f"HARNESS_SERVICE_DIR={source!r} is not a directory")
-    return ServiceConfig(command=command, source_dir=Path(source).resolve() if source else None)
+    target = env.get("HARNESS_TARGET")
+    return ServiceConfig(command=command, source_dir=Path(source).resolve() if source else None,
+                         profile=load_profile(target) if target else reference_profile())

@@ -5,6 +5,7 @@ window is recorded in the scenario's history, and it ends on exit, touching only
 a kill restarts that process; other faults whose windows are open stay in force)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ __all__ = ["Nemesis"]
 class Nemesis:
     stack: LocalStack
     history: History
+    needs: Callable[..., None] = lambda *capabilities: None  # the scenario's: stops it when the target lacks one
 
     def paused(self, process: str) -> AbstractContextManager[None]:
         """SIGSTOP for the block, SIGCONT on exit."""
@@ -50,11 +52,13 @@ class Nemesis:
 
     def failpoint(self, process: str, name: str, action: str) -> AbstractContextManager[None]:
         """A failpoint of the service armed for the block (`crash`, `1*crash`, `sleep(200)`, `error`, `hang`)."""
+        self.needs("failpoints")
         return armed_failpoint(self.stack, self.history, process, name, action)
 
     def failpoint_until_restart(self, process: str, name: str, action: str) -> AbstractContextManager[None]:
         """A failpoint armed for good (a `hang` nothing disarms): its window lasts for the block, which
         must end by restarting the process (`killed`), whose new incarnation starts without it."""
+        self.needs("failpoints")
         set_failpoint(self.stack, process, name, action)
         return self.history.fault(f"failpoint:{name}", process, {"action": action})
 

@@ -68,11 +68,21 @@ class Scenario(ScenarioRecord):
         """This record (same folder and history) bound to another stack."""
         return Scenario(self.folder, self.history, lambda: stack)
 
+    def needs(self, *capabilities: str) -> None:
+        """The target must have these capabilities (harness.target.CAPABILITIES); when it lacks one, the
+        scenario stops here as not applicable, naming it. The toolkit calls it where a step needs one
+        (a failpoint, a `Last-Event-ID` resume); a scenario calls it, or uses the `needs` marker, for the rest."""
+        from harness.pytest_plugin import require_capabilities
+
+        service = self.stack.config.service
+        if service is not None:
+            require_capabilities(service.profile, list(capabilities))
+
     # -- roles bound to the stack and the history --
 
     @property
     def nemesis(self) -> Nemesis:
-        return Nemesis(self.stack, self.history)
+        return Nemesis(self.stack, self.history, self.needs)
 
     @property
     def db(self) -> Database:
@@ -95,6 +105,7 @@ class Scenario(ScenarioRecord):
 
     async def start_run(self, **script: Any) -> str:
         """A run with a job for the queue worker (`RunScript` fields: steps, interval_ms, payload_bytes, ...)."""
+        self.needs("queue_worker")
         async with self.client() as client:
             return await client.start_run(RunScript(**script))
 
@@ -113,6 +124,8 @@ class Scenario(ScenarioRecord):
         """`n` subscribers (`<prefix>0`, `<prefix>1`, ...) reading the run in the background; await the
         task for their outcomes. `config`: `ConsumerConfig` fields (`resume="last_event_id"`, ...);
         `open_stream`: the client library that reads the stream (`open_httpx_sse`: httpx-sse)."""
+        if config.get("resume") == "last_event_id":
+            self.needs("last_event_id")
         return asyncio.ensure_future(consume_all(self.consumer_config(**config), self.history, run_id, n,
                                                  from_seq=from_seq, prefix=prefix, open_stream=open_stream))
 
