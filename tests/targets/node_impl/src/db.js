@@ -26,6 +26,9 @@ function clientConfig(config, extra = {}) {
 export function makePool(config, { max = config.pgPoolSize, queryTimeoutMs } = {}) {
   const pool = new pg.Pool({ ...clientConfig(config), max, idleTimeoutMillis: 60000, query_timeout: queryTimeoutMs });
   pool.on('error', () => {}); // an idle client died (server restart, terminated session): the pool drops it
+  // A checked-out client has no pool listener: a FATAL arriving between two of its queries (the server
+  // going down) would be an unhandled 'error' event. Its next query fails instead, as an outage.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 

@@ -10,6 +10,7 @@
 // Wake-ups: an append NOTIFYs the run id, so the hot path locks just the named runs by primary key;
 // every OUTBOX_POLL_INTERVAL_MS a cycle scans all runs as the safety net for lost wake-ups.
 
+import { startBacklogGauge } from './backlog.js';
 import { connect, destroy, errorText, iso } from './db.js';
 import { CHANNELS, eventData } from './events.js';
 import { startListener } from './listener.js';
@@ -221,13 +222,14 @@ export function startOutbox(config, signal) {
     }
   }
 
+  const gauge = startBacklogGauge(config, signal); // for the runbook's backlog alert on the worker's own /metrics
   const done = (async () => {
     while (!signal.aborted) {
       await drain();
       if (signal.aborted || scanDue || hot.size) continue;
       if ((await wakeUp.sleep(config.outboxPollMs, signal)) === 'timeout') scanDue = true; // the poll tick
     }
-    await listener.stop();
+    await Promise.all([listener.stop(), gauge]);
     dropConnections();
   })();
 

@@ -9,7 +9,7 @@
 // state without a RunFinished event). The stream ends right after it sent RunFinished.
 
 import { randomBytes } from 'node:crypto';
-import { isOutage } from './db.js';
+import { errorText, isOutage } from './db.js';
 import { HEARTBEAT, TERMINAL_TYPE, eventData, sseFrame } from './events.js';
 import { logger } from './log.js';
 import { metrics } from './metrics.js';
@@ -27,6 +27,7 @@ const PAGE = 500; // a long run is backfilled page by page, never loaded whole
 // After a backfill, look again shortly: an event published before we subscribed but marked only after
 // the backfill read it is otherwise found at the next heartbeat.
 const RECHECKS_MS = [200, 1000];
+const MAX_UNSENT_BYTES = 16 * 1024 * 1024; // written but not taken by the client: a consumer this slow is cut
 const log = logger('stream');
 
 class StreamEnd extends Error {
@@ -51,16 +52,13 @@ export async function serveStream({ config, pool, bus, shutdown }, req, res, run
     run_id: runId, from_seq: cursor.fromSeq, last_event_id: cursor.lastEventId, cursor: cursor.value, conn_id: connId,
   });
   metrics.inc('sse_streams_open');
-  const wakeUp = () => sub.wake?.();
-  const onShutdown = () => {
+  const stopStream = () => {
     gone.abort();
-    wakeUp();
+    sub.wake?.();
   };
-  res.on('close', () => {
-    gone.abort();
-    wakeUp();
-  });
-  shutdown.addEventListener('abort', onShutdown, { once: true });
+  res.on('close', stopStream);
+  shutdown.addEventListener('abort', stopStream, { once: true });
+  if (shutdown.aborted) gone.abort(); // opened while the process stops: end at once
   res.writeHead(200, SSE_HEADERS);
   res.flushHeaders();
   req.socket.setNoDelay(true);
@@ -68,7 +66,7 @@ export async function serveStream({ config, pool, bus, shutdown }, req, res, run
   function write(text) {
     res.write(text);
     lastWrite = Date.now();
-    if (res.writableLength > 16 * 1024 * 1024) throw new StreamEnd('slow-consumer');
+    if (res.writableLength > MAX_UNSENT_BYTES) throw new StreamEnd('slow-consumer');
   }
 
   function emit(seq, type, data) {
@@ -183,11 +181,11 @@ export async function serveStream({ config, pool, bus, shutdown }, req, res, run
     if (err instanceof StreamEnd) {
       reason = err.reason;
     } else {
-      log.error('stream.failed', { run_id: runId, conn_id: connId, error: String(err?.message ?? err) });
+      log.error('stream.failed', { run_id: runId, conn_id: connId, error: errorText(err) });
     }
   } finally {
     sub.close();
-    shutdown.removeEventListener('abort', onShutdown);
+    shutdown.removeEventListener('abort', stopStream);
     metrics.inc('sse_streams_open', {}, -1);
     log.info('stream.closed', { run_id: runId, conn_id: connId, last_sent_seq: lastSent, reason });
     res.end();
