@@ -72,6 +72,26 @@ describe('node_impl end to end', { skip }, () => {
     assert.deepEqual(row, { lastseq: steps + 2, nextseq: steps + 3, unpublished: 0 });
   });
 
+  test('every session of every role terminated mid-run: the processes reconnect, nothing lost or duplicated', async () => {
+    const steps = 40;
+    const runId = await newRun({ script: { steps, interval_ms: 25 } });
+    const consumer = await openStream(runs(`/${runId}/stream`));
+    await waitFor(() => consumer.frames.length >= 10, 5000, 'ten frames');
+    for (let round = 0; round < 2; round += 1) {
+      const killed = await sql(`SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+                                WHERE application_name IN ('api', 'outbox-worker', 'queue-worker')`);
+      assert.ok(killed[0].n >= 3, `terminated ${killed[0].n} sessions`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    assert.equal(await consumer.ended, 'server-closed');
+    const resumed = await openStream(runs(`/${runId}/stream`), { 'Last-Event-ID': String(seqsOf(consumer).at(-1)) });
+    assert.ok([204, 200].includes(resumed.status));
+    await resumed.ended;
+    const seqs = [...seqsOf(consumer), ...seqsOf(resumed)];
+    assert.deepEqual(seqs, range(1, steps + 2));
+    for (const proc of Object.values(procs)) assert.equal(proc.child.exitCode, null, proc.stderr);
+  });
+
   test('the outbox stops at a seq gap and raises the alert', async () => {
     const runId = await newRun({ job: false });
     await appendEvent(runId, 'Before');
