@@ -43,7 +43,8 @@ async def test_reconnect_from_a_cursor_starts_at_the_next_seq(clean_db: str, sce
     await scenario.wait_for_outbox([run_id])
     for k in (0, 1, 7, 12):
         await scenario.consume(run_id, from_seq=k, prefix=f"from{k}-", resume=resume, open_stream=READERS[client])
-        assert scenario.seqs(run_id, consumer=f"from{k}-0")[0] == k + 1
+        first = scenario.seqs(run_id, consumer=f"from{k}-0")[0]
+        assert first == k + 1, f"a reconnect from cursor {k} started at seq {first}, not {k + 1}"
     await scenario.assert_invariants([run_id], BACKFILL)  # every client joined after the end
 
 

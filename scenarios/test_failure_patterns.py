@@ -32,8 +32,10 @@ async def test_backfill_never_shows_unpublished_events_while_the_outbox_is_held_
         run_id = await scenario.start_run(steps=20, interval_ms=50)
         joiners = []
         for i in range(JOINERS):
-            # Joiners spread over the run, one every three appends (150 ms of its 50 ms steps).
-            await scenario.until(lambda: scenario.db.run(run_id).last_seq >= 3 * i + 1, 20, f"append {3 * i + 1}")
+            # Joiners spread over the run, one every three appends (150 ms of its 50 ms steps), each while
+            # an appended event waits unpublished (a loaded machine must not let them all miss the holds).
+            await scenario.until(lambda: _appended_unpublished(scenario, run_id, 3 * i + 1), 20,
+                                 f"append {3 * i + 1} with an event unpublished")
             resume = "from_seq" if i % 2 else "last_event_id"
             joiners.append(scenario.consume(run_id, 1, prefix=f"j{i}-", resume=resume))
         outcomes = [o for group in await asyncio.gather(*joiners) for o in group]
@@ -45,6 +47,12 @@ async def test_backfill_never_shows_unpublished_events_while_the_outbox_is_held_
     # that was appended and not yet published, which a backfill that ignores publishedAt would send.
     overlapping = _joined_over_unpublished(scenario, scenario.snapshot([run_id]), run_id)
     assert overlapping, "no joiner connected while an event past its cursor was unpublished"
+
+
+def _appended_unpublished(scenario: Scenario, run_id: str, appended: int) -> bool:
+    """The run has `appended` events, and one of them is not published yet (or the run has ended)."""
+    row = scenario.db.run(run_id)
+    return row.last_seq >= appended and ((row.published_max or 0) < row.last_seq or row.state != "started")
 
 
 def _joined_over_unpublished(scenario: Scenario, snapshot: Snapshot, run_id: str) -> list[tuple[str, int]]:
