@@ -106,17 +106,16 @@ export function startOutbox(config, signal) {
   let tx = null;
   let pub = null;
 
-  const poke = () => wakeUp.wake();
   const listener = startListener(config, {
     channels: [CHANNELS.outboxWake],
     component: 'outbox',
     onNotify: (channel, runId) => {
       hot.add(runId);
-      poke();
+      wakeUp.wake();
     },
     onConnect: () => {
       scanDue = true; // wake-ups sent while nobody listened are lost
-      poke();
+      wakeUp.wake();
     },
   });
 

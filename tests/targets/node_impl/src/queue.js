@@ -63,7 +63,7 @@ function scriptOf(raw) {
 export function startQueue(config, signal) {
   const me = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   const pool = makePool(config, { max: config.queueMaxJobs + 2 });
-  const active = new Map(); // job id -> {controller, done}
+  const active = new Map(); // job id -> {job, done}: the jobs this worker runs now
   const pause = backoff();
   const wakeUp = alarm();
   const listener = startListener(config, {
