@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "harness.commands.mutants",
     "harness.commands.check",
     "harness.commands.explore",
+    "harness.commands.target",
 )
 
 app = typer.Typer(

@@ -89,6 +89,12 @@ def _nginx_found() -> bool:
     return True
 
 
+def _node_target_installed() -> bool:
+    from harness.stack.paths import repo_root
+
+    return (repo_root() / "tests" / "targets" / "node_impl" / "node_modules" / "pg").is_dir()
+
+
 def _chromium_found() -> bool:
     from harness.workload.browser_consumer import chromium_executable
 
@@ -101,6 +107,8 @@ TOOLS: dict[str, tuple[Callable[[], bool], str]] = {
     "nginx": (_nginx_found, "apt-get install nginx-light"),
     "chromium": (_chromium_found, "apt-get install chromium (Playwright drives it; no browser download)"),
     "promtool": (lambda: shutil.which("promtool") is not None, "apt-get install prometheus"),
+    "node": (lambda: shutil.which("node") is not None and _node_target_installed(),
+             "apt-get install nodejs npm, then scripts/setup.sh (npm ci in tests/targets/node_impl)"),
 }
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the harness needs on a fresh machine, idempotently, and says what is missing when it can't:
 #   .venv (Python packages), .tools/bin/toxiproxy-server (go install), patch, nginx, chromium and promtool
-#   (Debian packages, as root). Under CI (or pytest --strict-tools) a test whose tool is missing fails.
+#   (Debian packages, as root), the Node.js target's npm packages. Under CI (or pytest --strict-tools) a test whose tool is missing fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOXIPROXY_VERSION=2.12.0
@@ -60,10 +60,25 @@ setup_nginx() { apt_tool 'command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]'
 setup_chromium() { apt_tool '[ -x /usr/bin/chromium ]' chromium "the browser scenario (Playwright drives it, no browser download)"; }
 setup_promtool() { apt_tool 'command -v promtool >/dev/null' prometheus "the alert-rules test (promtool)"; }
 
+# The Node.js target (tests/targets/node_impl): its npm packages, pinned by package-lock.json.
+setup_node_target() {
+  local dir=tests/targets/node_impl
+  apt_tool 'command -v node >/dev/null && command -v npm >/dev/null' nodejs "the Node.js target's tests"
+  command -v npm >/dev/null || { apt_tool 'command -v npm >/dev/null' npm "the Node.js target's tests"; }
+  command -v npm >/dev/null || return 0
+  local stamp=$dir/node_modules/.installed-$(sha1sum $dir/package-lock.json | cut -c1-12)
+  if [ ! -e "$stamp" ]; then
+    say "installing the Node.js target's packages (npm ci)"
+    (cd $dir && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || die "npm ci in $dir failed"
+    touch "$stamp"
+  fi
+}
+
 setup_venv
 setup_toxiproxy
 setup_patch
 setup_nginx
 setup_chromium
 setup_promtool
+setup_node_target
 say "ready"

@@ -116,8 +116,10 @@ class Scenario(ScenarioRecord):
 
     def consumer_config(self, **overrides: Any) -> ConsumerConfig:
         """Consumers of the stack's `api_url` (through the sse proxy) with bounded reads and an overall deadline."""
+        service = self.stack.config.service
+        path = {"stream_path": service.profile.stream_path} if service else {}
         return ConsumerConfig(**{"base_url": self.stack.info.api_url, "read_timeout_s": 10, "deadline_s": 60,
-                                 **overrides})
+                                 **path, **overrides})
 
     def consume(self, run_id: str, n: int = 1, *, prefix: str = "c", from_seq: int = 0,
                 open_stream: StreamOpener = open_lines, **config: Any) -> asyncio.Task[list[ConsumerOutcome]]:

@@ -57,9 +57,10 @@ class ConsumerConfig:
     # With resume="last_event_id": the starting cursor also goes as `Last-Event-ID` on the first
     # request, with no `fromSeq` at all (a client resuming a stored id on a fresh page).
     cursor_header_from_start: bool = False
+    stream_path: str = "/api/agents/runs/{run_id}/stream"  # the target's (its profile's target.stream_path)
 
     def stream_url(self, run_id: str) -> str:
-        return f"{self.base_url.rstrip('/')}/api/agents/runs/{run_id}/stream"
+        return f"{self.base_url.rstrip('/')}{self.stream_path.format(run_id=run_id)}"
 
 
 @dataclass(frozen=True)
