@@ -9,6 +9,8 @@ import os
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -62,39 +64,69 @@ def test_check_profile_names_a_missing_index() -> None:
     assert set(problems) == {"schema"} and "run_events" in problems["schema"] and "publishedat" in problems["schema"]
 
 
-def _suite(tmp_path: Path, args: list[str], defect: str | None = None) -> tuple[int, list[tuple[str, str, str]]]:
-    """pytest on the node target in a child process: its exit code and each case's (name, verdict, message)."""
-    junit = tmp_path / "junit.xml"
+@dataclass(frozen=True)
+class SuiteRun:
+    args: tuple[str, ...]
+    defect: str | None = None
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    code: int
+    cases: tuple[tuple[str, str, str], ...]  # (test name, verdict, message)
+    output: str
+
+
+APPLICABLE = SuiteRun(("scenarios/test_conformance.py", "scenarios/test_run_stuck.py"))
+DEFECTS = {  # defect -> (the scenario meant to catch it, what its failure says)
+    "200_after_terminal": ("scenarios/test_conformance.py::test_a_cursor_at_or_past_the_terminal_event_gets_204",
+                           "204"),
+    "no_dedupe": ("scenarios/test_rebuild_stream.py", "exactly_once: False|resumed from"),
+    "backfill_unpublished": ("scenarios/test_run_stuck.py::test_a_seq_gap_stops_the_outbox_at_the_gap_and_alerts",
+                             "a client received past the gap"),
+}
+
+
+def _suite(folder: Path, run: SuiteRun) -> SuiteResult:
+    """pytest on the node target in a child process: its exit code and each case's verdict."""
+    folder.mkdir(parents=True, exist_ok=True)
+    junit = folder / "junit.xml"
     env = {k: v for k, v in os.environ.items() if k not in ("NODE_IMPL_DEFECT", "HARNESS_REPORT_DIR")}
-    if defect:
-        env["NODE_IMPL_DEFECT"] = defect  # the processes inherit the harness's environment
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--target", str(NODE_PROFILE),
-                           f"--junitxml={junit}", *args], cwd=repo_root(), env=env, capture_output=True, text=True,
-                          timeout=SUITE_TIMEOUT_S)
-    assert junit.is_file(), done.stdout[-3000:] + done.stderr[-3000:]
-    return done.returncode, [(c.nodeid.split("::")[-1], c.verdict, c.message) for c in read_junit(junit)]
+    if run.defect:
+        env["NODE_IMPL_DEFECT"] = run.defect  # the processes inherit the harness's environment
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--target", str(NODE_PROFILE),
+            f"--junitxml={junit}", *run.args]
+    done = subprocess.run(argv, cwd=repo_root(), env=env, capture_output=True, text=True, timeout=SUITE_TIMEOUT_S)
+    cases = tuple((c.nodeid.split("::")[-1], str(c.verdict), c.message)
+                  for c in (read_junit(junit) if junit.is_file() else []))
+    return SuiteResult(done.returncode, cases, done.stdout[-3000:] + done.stderr[-3000:])
+
+
+@pytest.fixture(scope="module")
+def node_suites(tmp_path_factory: pytest.TempPathFactory) -> dict[str | None, SuiteResult]:
+    """The applicable run and one run per defect, two at a time (each child has a stack of its own)."""
+    runs = [APPLICABLE, *(SuiteRun((scenario,), defect) for defect, (scenario, _) in DEFECTS.items())]
+    root = tmp_path_factory.mktemp("node-suites")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda run: _suite(root / (run.defect or "applicable"), run), runs))
+    return {run.defect: result for run, result in zip(runs, results)}
 
 
 @pytest.mark.tool("node")
-def test_the_node_target_passes_the_applicable_scenarios(tmp_path: Path) -> None:
-    code, cases = _suite(tmp_path, ["scenarios/test_conformance.py", "scenarios/test_run_stuck.py"])
-    verdicts = {verdict for _, verdict, _ in cases}
-    assert code == 0 and verdicts == {"pass", "not_applicable"}, [c for c in cases if c[1] != "pass"]
-    not_applicable = {name: message for name, verdict, message in cases if verdict == "not_applicable"}
+def test_the_node_target_passes_the_applicable_scenarios(node_suites: dict[str | None, SuiteResult]) -> None:
+    result = node_suites[None]
+    verdicts = {verdict for _, verdict, _ in result.cases}
+    assert result.code == 0 and verdicts == {"pass", "not_applicable"}, \
+        [c for c in result.cases if c[1] != "pass"] or result.output
+    not_applicable = {name: message for name, verdict, message in result.cases if verdict == "not_applicable"}
     assert any(name.startswith("test_crash_between_publish_and_mark") for name in not_applicable), not_applicable
     assert all("target node_impl lacks failpoints" in message for message in not_applicable.values()), not_applicable
 
 
 @pytest.mark.tool("node")
-@pytest.mark.parametrize(("defect", "scenario", "caught"), [
-    ("200_after_terminal", "scenarios/test_conformance.py::test_a_cursor_at_or_past_the_terminal_event_gets_204",
-     "204"),
-    ("no_dedupe", "scenarios/test_rebuild_stream.py", "exactly_once: False|resumed from"),
-    ("backfill_unpublished", "scenarios/test_run_stuck.py::test_a_seq_gap_stops_the_outbox_at_the_gap_and_alerts",
-     "a client received past the gap"),
-])
-def test_each_defect_of_the_node_target_is_caught(tmp_path: Path, defect: str, scenario: str, caught: str) -> None:
-    code, cases = _suite(tmp_path, [scenario], defect)
-    failed = [message for _, verdict, message in cases if verdict == "fail"]
-    assert code == 1 and failed, cases
-    assert any(re.search(caught, message) for message in failed), failed
+@pytest.mark.parametrize("defect", sorted(DEFECTS))
+def test_each_defect_of_the_node_target_is_caught(node_suites: dict[str | None, SuiteResult], defect: str) -> None:
+    result = node_suites[defect]
+    failed = [message for _, verdict, message in result.cases if verdict == "fail"]
+    assert result.code == 1 and failed, result.cases or result.output
+    assert any(re.search(DEFECTS[defect][1], message) for message in failed), failed
