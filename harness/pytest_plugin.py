@@ -57,6 +57,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--target", default=None,
                     help="the target profile of the implementation under test (env HARNESS_TARGET; default"
                          " profiles/reference.toml); scenarios needing what it lacks are not applicable")
+    group.addoption("--infra", default=None, choices=("local", "docker"),
+                    help="how the stack's own PostgreSQL and toxiproxy run: local processes (default) or"
+                         " containers through testcontainers (env HARNESS_INFRA; scripts/docker_setup.sh)")
     group.addoption("--strict-tools", action="store_true", default=False,
                     help="a missing tool fails the tests that need it instead of skipping them (also when CI is set)")
 
@@ -64,6 +67,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "stack: needs the real local stack (PostgreSQL, toxiproxy, service)")
     config.addinivalue_line("markers", "nginx: needs nginx in front of the API")
+    config.addinivalue_line("markers", "docker: runs containers; selected only when asked (-m docker)")
     config.addinivalue_line("markers", f"tool(name): needs that program ({', '.join(TOOLS)}); see --strict-tools")
     config.addinivalue_line("markers", "needs(*capabilities): the target must have these (harness.target.CAPABILITIES);"
                                        " without them the scenario is reported not applicable")
@@ -101,6 +105,12 @@ def _chromium_found() -> bool:
     return chromium_executable() is not None
 
 
+def _docker_ready() -> bool:
+    from harness.stack.containers import docker_problem
+
+    return docker_problem() is None
+
+
 # tool -> (is it installed?, how to install it)
 TOOLS: dict[str, tuple[Callable[[], bool], str]] = {
     "patch": (lambda: shutil.which("patch") is not None, "apt-get install patch"),
@@ -109,6 +119,7 @@ TOOLS: dict[str, tuple[Callable[[], bool], str]] = {
     "promtool": (lambda: shutil.which("promtool") is not None, "apt-get install prometheus"),
     "node": (lambda: shutil.which("node") is not None and _node_target_installed(),
              "apt-get install nodejs npm, then scripts/setup.sh (npm ci in tests/targets/node_impl)"),
+    "docker": (_docker_ready, "an engine answering `docker info` and the local images: sudo bash scripts/docker_setup.sh"),
 }
 
 
@@ -131,6 +142,17 @@ def require_tool(name: str, *, strict: bool) -> None:
     pytest.skip(message)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `docker` run only when the `-m` expression names docker (`-m docker`): the Docker
+    setup (scripts/docker_setup.sh) is not part of `make test` yet, so they are deselected, not skipped."""
+    if "docker" in (config.getoption("markexpr", default="") or ""):
+        return
+    docker = [item for item in items if item.get_closest_marker("docker")]
+    if docker:
+        config.hook.pytest_deselected(items=docker)
+        items[:] = [item for item in items if not item.get_closest_marker("docker")]
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Under `harness run`: how many tests were collected, so that a run whose JUnit lists fewer
     (interrupted, crashed) is never taken for a complete one."""
@@ -141,7 +163,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 OPTION_ENV = (("postgres_dsn", "HARNESS_POSTGRES_DSN"), ("toxiproxy_url", "TOXIPROXY_URL"),
               ("service_command", "HARNESS_SERVICE_COMMAND"), ("service_dir", "HARNESS_SERVICE_DIR"),
-              ("target", "HARNESS_TARGET"))
+              ("target", "HARNESS_TARGET"), ("infra", "HARNESS_INFRA"))
 _PROFILE = pytest.StashKey["TargetProfile"]()
 
 

@@ -30,6 +30,11 @@ class NginxChoice(str, Enum):
     buffered = "buffered"
 
 
+class InfraChoice(str, Enum):
+    local = "local"
+    docker = "docker"
+
+
 def register(app: typer.Typer) -> None:
     app.command("up")(up)
     app.command("down")(down_cmd)
@@ -42,6 +47,9 @@ def up(
                                                         help="Use this PostgreSQL instead of an embedded one.")] = None,
     toxiproxy_url: Annotated[Optional[str], typer.Option(envvar="TOXIPROXY_URL",
                                                          help="Use this toxiproxy server instead of starting one.")] = None,
+    infra: Annotated[InfraChoice, typer.Option(
+        envvar="HARNESS_INFRA", help="How our own PostgreSQL and toxiproxy run: local processes or containers"
+                                     " (testcontainers; images from scripts/docker_setup.sh).")] = InfraChoice.local,
     nginx: Annotated[NginxChoice, typer.Option(help="nginx in front of the API: on (SSE-ready), buffered"
                                                     " (nginx defaults) or off.")] = NginxChoice.off,
     api_replicas: Annotated[int, typer.Option(min=1)] = 1,
@@ -92,6 +100,7 @@ def _build_config(opts: dict[str, Any], files: StateFiles) -> StackConfig:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     config = StackConfig.from_env(env={}).with_overrides(
         postgres_dsn=opts["postgres_dsn"], toxiproxy_url=opts["toxiproxy_url"], nginx=opts["nginx"].value,
+        infra=opts["infra"].value,
         logs_dir=opts["logs_dir"] or files.root / "logs" / stamp)
     if opts["no_service"]:
         return config.with_overrides(service=None)

@@ -7,7 +7,7 @@ import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 from harness.errors import ConfigError
 from harness.stack.nginx import NginxMode
@@ -15,7 +15,10 @@ from harness.stack.postgres import PostgresSettings
 from harness.stack.service import Intervals, ServiceConfig
 from harness.target.profile import load_profile, reference_profile
 
-__all__ = ["StackConfig", "service_config_from_env"]
+__all__ = ["INFRAS", "Infra", "StackConfig", "service_config_from_env"]
+
+Infra = Literal["local", "docker"]
+INFRAS: tuple[Infra, ...] = ("local", "docker")  # local processes, or containers (harness/stack/containers.py)
 
 
 @dataclass(frozen=True)
@@ -27,15 +30,18 @@ class StackConfig:
     postgres: PostgresSettings = field(default_factory=PostgresSettings)
     logs_dir: Path | None = None  # None: a new temporary directory, kept after the stack stops
     proxy_prefix: str = ""  # prefix of our proxy names on a shared toxiproxy server
+    infra: Infra = "local"  # how our own PostgreSQL and toxiproxy run (an external one given above is used as is)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> StackConfig:
-        """Defaults, then HARNESS_POSTGRES_DSN / TOXIPROXY_URL / HARNESS_SERVICE_*, then overrides."""
+        """Defaults, then HARNESS_POSTGRES_DSN / TOXIPROXY_URL / HARNESS_INFRA / HARNESS_SERVICE_*, then
+        overrides."""
         env = os.environ if env is None else env
         base = cls(postgres_dsn=env.get("HARNESS_POSTGRES_DSN") or None,
                    toxiproxy_url=env.get("TOXIPROXY_URL") or None,
                    service=service_config_from_env(env))
-        return base.with_overrides(**overrides)
+        infra = {"infra": env["HARNESS_INFRA"]} if env.get("HARNESS_INFRA") else {}
+        return base.with_overrides(**{**infra, **overrides})
 
     def with_overrides(self, **overrides: Any) -> StackConfig:
         """Route each keyword to the level that owns it: stack, service or intervals.
@@ -46,6 +52,8 @@ class StackConfig:
         stack_kw, service_kw, interval_kw = _split(overrides)
         if "nginx" in stack_kw:
             stack_kw["nginx"] = _nginx_mode(stack_kw["nginx"])
+        if "infra" in stack_kw:
+            stack_kw["infra"] = _infra(stack_kw["infra"])
         config = dataclasses.replace(self, **stack_kw)
         if (service_kw or interval_kw) and config.service is None:
             raise ConfigError(f"service settings {sorted(service_kw | interval_kw)} given with no service")
@@ -79,6 +87,12 @@ def _nginx_mode(value: object) -> NginxMode:
         return NginxMode(value)
     except ValueError as exc:
         raise ConfigError(f"nginx must be one of {[m.value for m in NginxMode]}, got {value!r}") from exc
+
+
+def _infra(value: object) -> Infra:
+    if value not in INFRAS:
+        raise ConfigError(f"infra must be one of {list(INFRAS)}, got {value!r}")
+    return value
 
 
 def service_config_from_env(env: Mapping[str, str]) -> ServiceConfig:

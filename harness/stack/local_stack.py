@@ -24,6 +24,7 @@ from typing import Callable
 from harness.errors import HarnessError, StackError
 from harness.model import LINKS
 from harness.stack.config import StackConfig
+from harness.stack.containers import ContainerPostgres, ContainerToxiproxy
 from harness.stack.info import ProcessInfo, StackInfo
 from harness.stack.janitor import get_janitor
 from harness.stack.nginx import Nginx, NginxMode
@@ -88,11 +89,17 @@ class LocalStack:
         return self._info
 
     def _start_postgres(self) -> None:
-        self.postgres = make_postgres(self.config.postgres_dsn, self.logs_dir, self.config.postgres)
+        if self.config.infra == "docker" and not self.config.postgres_dsn:
+            self.postgres = ContainerPostgres(self.logs_dir, self.config.postgres)
+        else:
+            self.postgres = make_postgres(self.config.postgres_dsn, self.logs_dir, self.config.postgres)
         self.postgres.start()
 
     def _start_toxiproxy(self) -> None:
-        self.toxiproxy = make_toxiproxy(self.config.toxiproxy_url, self.logs_dir)
+        if self.config.infra == "docker" and not self.config.toxiproxy_url:
+            self.toxiproxy = ContainerToxiproxy(self.logs_dir)
+        else:
+            self.toxiproxy = make_toxiproxy(self.config.toxiproxy_url, self.logs_dir)
         self.toxiproxy.start()
         self.api = self.toxiproxy.api()
         for name in LINKS:  # a previous run on a shared server may have left ours behind

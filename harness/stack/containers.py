@@ -1,0 +1,312 @@
+"""PostgreSQL and toxiproxy as containers (`--infra docker`), started through testcontainers on the host
+network, behind the faces the stack uses for its own processes (`PostgresServer`, `ToxiproxyServer`).
+
+The images are built here by scripts/docker_setup.sh (no image registry is reachable). Like a local
+process, each container listens on 127.0.0.1 only, on a free port the harness picks, and the nemesis
+acts on it through `ContainerProcess`: SIGKILL is `docker kill`, SIGSTOP is `docker pause` (the
+cgroup freezer: the whole container at once), a restart is `docker start` on the same container, so
+a killed PostgreSQL runs crash recovery on its own data.
+
+Testcontainers' reaper (Ryuk) is an image from a registry, so it is off and the harness's janitor
+stops the containers instead: each container has a guard process that the janitor owns like any
+child. However the guard ends (stopped at the harness's exit, killed by the kernel with a SIGKILLed
+harness, reaped by the next run or `harness down`), a watcher it forked into another session sees its
+pipe close and removes the container. Containers carry the label `harness.owner=<pid>:<start ticks>`,
+so the next docker stack also removes any whose owner is gone (a crash before the guard started).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from harness.errors import ProcessError, ToolMissingError
+from harness.stack.janitor import Janitor, get_janitor
+from harness.stack.ports import LOOPBACK, free_port
+from harness.stack.postgres import EmbeddedPostgres, PostgresSettings
+from harness.stack.processes import ManagedProcess, ProcessSpec, process_alive, start_ticks
+from harness.stack.toxiproxy_server import VERSION as TOXIPROXY_VERSION
+from harness.stack.toxiproxy_server import LocalToxiproxy, check_version
+from harness.stack.waiting import wait_until
+
+if TYPE_CHECKING:  # docker and testcontainers are imported only when a container is started
+    from docker import DockerClient
+    from docker.models.containers import Container
+
+__all__ = [
+    "IMAGES",
+    "OWNER_LABEL",
+    "SETUP_HINT",
+    "ContainerPostgres",
+    "ContainerProcess",
+    "ContainerToxiproxy",
+    "docker_problem",
+    "owner_gone",
+    "owner_value",
+    "reap_orphans",
+]
+
+POSTGRES_IMAGE = "harness-postgres:15"
+TOXIPROXY_IMAGE = f"harness-toxiproxy:{TOXIPROXY_VERSION}"
+IMAGES = (POSTGRES_IMAGE, TOXIPROXY_IMAGE)
+OWNER_LABEL = "harness.owner"  # "<pid>:<start ticks>" of the harness process that started it
+SETUP_HINT = "sudo bash scripts/docker_setup.sh"
+GUARD_READY = "guarding container"
+
+
+def _client() -> DockerClient:
+    import docker
+
+    return docker.from_env(timeout=30)
+
+
+def docker_problem(images: tuple[str, ...] = IMAGES) -> str | None:
+    """None when an engine answers and the images are there; else one line saying what is missing."""
+    try:
+        import docker
+    except ImportError:
+        return "the `testcontainers` package is not installed: pip install -e . (scripts/setup.sh does it)"
+    try:
+        client = docker.from_env(timeout=5)
+        client.ping()
+    except docker.errors.DockerException as exc:
+        return f"no Docker engine answers ({type(exc).__name__}); start one and build the images: {SETUP_HINT}"
+    try:
+        missing = [image for image in images if not client.images.list(name=image)]
+    finally:
+        client.close()
+    if missing:
+        return f"the Docker image(s) {', '.join(missing)} are missing: build them with {SETUP_HINT}"
+    return None
+
+
+def _require_docker() -> None:
+    problem = docker_problem()
+    if problem:
+        raise ToolMissingError(f"--infra docker: {problem}")
+
+
+def owner_value(pid: int | None = None) -> str:
+    pid = pid or os.getpid()
+    return f"{pid}:{start_ticks(pid)}"
+
+
+def owner_gone(value: str) -> bool:
+    """True when the harness process named by an owner label no longer runs (a pid reused since does not
+    count as it)."""
+    pid, _, ticks = value.partition(":")
+    if not pid.isdigit():
+        return True
+    return not process_alive(int(pid), int(ticks) if ticks.isdigit() else None)
+
+
+def reap_orphans() -> list[str]:
+    """Remove the containers whose harness is gone; returns their names."""
+    client = _client()
+    removed = []
+    try:
+        for container in client.containers.list(all=True, filters={"label": OWNER_LABEL}):
+            if owner_gone(container.labels.get(OWNER_LABEL, "")):
+                container.remove(force=True, v=True)
+                removed.append(str(container.name))
+    finally:
+        client.close()
+    return removed
+
+
+class ContainerProcess(ManagedProcess):
+    """One container as a `ManagedProcess`, so the stack, the nemesis and the janitor treat it like a
+    local process (see the module's docstring); signals go to the container's main process."""
+
+    def __init__(self, spec: ProcessSpec, container: Container, guard: ManagedProcess) -> None:
+        super().__init__(spec)
+        self._container = container
+        self._guard = guard
+        self._started_mono = time.monotonic()
+
+    def __repr__(self) -> str:
+        return f"<ContainerProcess {self.name} {self._container.name} running={self.running}>"
+
+    def _state(self) -> Mapping[str, Any]:
+        self._container.reload()
+        return self._container.attrs["State"]  # type: ignore[no-any-return]
+
+    @property
+    def pid(self) -> int | None:
+        """The container's main process as the host sees it (None while it is not running)."""
+        return int(self._state()["Pid"]) or None
+
+    @property
+    def running(self) -> bool:
+        return bool(self._state()["Running"])  # a paused container is running, as a SIGSTOPped process is
+
+    @property
+    def returncode(self) -> int | None:
+        state = self._state()
+        return None if state["Running"] else int(state["ExitCode"])
+
+    def start(self) -> ContainerProcess:
+        self._container.start()
+        self._paused = False
+        self._started_mono = time.monotonic()
+        return self
+
+    def signal(self, sig: int) -> None:
+        self._container.kill(signal=int(sig))
+
+    def pause(self) -> None:
+        self._container.pause()  # the freezer: every process of the container at once
+        self._paused = True
+
+    def resume(self) -> None:
+        self._container.unpause()
+        self._paused = False
+
+    def kill(self, timeout: float = 5.0) -> None:
+        """Crash: SIGKILL to the container's processes, then wait until it has stopped."""
+        if self._paused:
+            self.resume()  # the freezer holds even SIGKILL back
+        if self.running:
+            self._container.kill()
+            self._container.wait(timeout=timeout)
+
+    def stop(self, timeout: float | None = None) -> None:
+        """The container's stop signal, SIGKILL after `timeout`; it can be started again."""
+        if self._paused:
+            self.resume()
+        if self.running:
+            self._container.stop(timeout=int(timeout if timeout is not None else self.spec.stop_timeout))
+
+    def tail(self, lines: int = 20) -> str:
+        return bytes(self._container.logs(tail=lines)).decode(errors="replace")
+
+    def remove(self) -> None:
+        """Save the container's log to the stack's logs folder, remove it, then stop its guard."""
+        try:
+            self.spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self.spec.log_path.write_bytes(bytes(self._container.logs()))
+            self._container.remove(force=True, v=True)
+        finally:
+            self._guard.stop()
+
+
+def run_container(spec: ProcessSpec, image: str, command: list[str], *, env: Mapping[str, str] | None = None,
+                  janitor: Janitor | None = None) -> ContainerProcess:
+    """Start `image` on the host network through testcontainers, guarded by the janitor.
+
+    The guard starts first and knows the container by the name we give it, so a harness killed
+    while the container is being created still leaves nothing behind; its start overlaps the
+    container's, and we wait for both."""
+    from testcontainers.core.config import testcontainers_config
+    from testcontainers.core.container import DockerContainer
+
+    testcontainers_config.ryuk_disabled = True  # its image is not available; the janitor reaps instead
+    name = f"harness-{os.getpid()}-{spec.name}-{secrets.token_hex(3)}"
+    guard_log = spec.log_path.with_name(f"{spec.name}-guard.log")
+    guard = (janitor or get_janitor()).spawn(ProcessSpec(
+        name=f"{spec.name}-guard", argv=(sys.executable, "-m", "harness.stack.containers", name), log_path=guard_log))
+    try:
+        container = DockerContainer(image, env=dict(env or {}), name=name, network_mode="host",
+                                    labels={OWNER_LABEL: owner_value()}, stop_signal=_stop_signal(spec))
+        container.with_command(command)
+        container.start()
+        wait_until(lambda: _guarding(guard, name), 10.0, f"the guard of container {name}")
+    except BaseException:
+        guard.stop()  # its watcher removes the container, if it was created
+        raise
+    return ContainerProcess(spec, container.get_wrapped_container(), guard)
+
+
+def _guarding(guard: ManagedProcess, name: str) -> bool:
+    if not guard.running:
+        raise ProcessError(f"the guard of container {name} exited with {guard.returncode}:\n{guard.tail()}")
+    return f"{GUARD_READY} {name}" in guard.tail(5)
+
+
+def _stop_signal(spec: ProcessSpec) -> str:
+    return signal.Signals(spec.stop_signal).name
+
+
+class ContainerPostgres(EmbeddedPostgres):
+    """Debian's PostgreSQL 15 in a container (`harness-postgres:15`), owned by the harness: the embedded
+    server's face and nemesis handles, with a container for its process."""
+
+    def __init__(self, logs_dir: Path, settings: PostgresSettings | None = None, *,
+                 janitor: Janitor | None = None) -> None:
+        # Not the embedded server's __init__: it looks for the wheel's binaries and a system user.
+        _require_docker()
+        reap_orphans()
+        self.settings = settings or PostgresSettings()
+        self.logs_dir = logs_dir
+        self.port = free_port()
+        self._janitor = janitor or get_janitor()
+        self.process: ManagedProcess | None = None
+
+    def start(self) -> None:
+        if self.process is None:
+            spec = ProcessSpec(name="postgres", argv=("docker", "run", POSTGRES_IMAGE),
+                               log_path=self.logs_dir / "postgres.log",
+                               stop_signal=signal.SIGINT, stop_timeout=10.0,  # "fast" shutdown, as embedded
+                               extra={"role": "postgres", "url": self.dsn})
+            self.process = run_container(spec, POSTGRES_IMAGE, self.settings.server_options(),
+                                         env={"PGPORT": str(self.port)}, janitor=self._janitor)
+        elif not self.process.running:
+            self.process.start()
+        self._wait_ready()
+
+    def close(self) -> None:
+        """Remove the container and its data."""
+        if isinstance(self.process, ContainerProcess):
+            self.process.remove()
+        self.process = None
+
+
+class ContainerToxiproxy(LocalToxiproxy):
+    """toxiproxy-server in a container (`harness-toxiproxy:<version>`), owned by the harness."""
+
+    def __init__(self, logs_dir: Path, *, janitor: Janitor | None = None) -> None:
+        _require_docker()
+        super().__init__(logs_dir, janitor=janitor)
+
+    def start(self) -> None:
+        spec = ProcessSpec(name="toxiproxy", argv=("docker", "run", TOXIPROXY_IMAGE),
+                           log_path=self.logs_dir / "toxiproxy.log", extra={"role": "toxiproxy", "url": self.url})
+        self.process = run_container(spec, TOXIPROXY_IMAGE, ["-host", LOOPBACK, "-port", str(self.port)],
+                                     janitor=self._janitor)
+        with self.api() as api:
+            wait_until(lambda: self._answers(api), 10.0, f"toxiproxy API (container) on {self.url}")
+            check_version(api)
+
+    def stop(self) -> None:
+        if isinstance(self.process, ContainerProcess):
+            self.process.remove()
+        self.process = None
+
+
+def _guard(name: str) -> None:
+    """Block until killed; the forked watcher then removes the container (see the module's docstring)."""
+    client = _client()  # connected before the fork, so the watcher acts at once
+    read_end, write_end = os.pipe()
+    if os.fork() == 0:
+        os.setsid()  # out of the guard's process group: a kill of that group does not reach it
+        os.close(write_end)
+        while os.read(read_end, 1):
+            pass  # b"" once every writer, i.e. the guard, is gone
+        try:
+            client.containers.get(name).remove(force=True, v=True)
+        except Exception:  # already removed by an orderly stop: nothing left to do
+            pass
+        os._exit(0)
+    os.close(read_end)
+    print(f"{GUARD_READY} {name}", flush=True)
+    while True:
+        signal.pause()
+
+
+if __name__ == "__main__":
+    _guard(sys.argv[1])
