@@ -28,8 +28,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import pytest
 
@@ -151,6 +152,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if docker:
         config.hook.pytest_deselected(items=docker)
         items[:] = [item for item in items if not item.get_closest_marker("docker")]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Scenarios the target lacks a capability for, as such: pytest itself only counts them as skipped."""
+    from harness.report.junit_results import NOT_APPLICABLE
+
+    reasons = [str(report.longrepr[2]) for report in terminalreporter.stats.get("skipped", [])
+               if isinstance(report.longrepr, tuple) and NOT_APPLICABLE in str(report.longrepr[2])]
+    if reasons:
+        terminalreporter.write_sep("-", f"{len(reasons)} not applicable to target"
+                                        f" {target_profile(terminalreporter.config).name}")
+        for reason, count in Counter(r.split(NOT_APPLICABLE, 1)[1].strip() for r in reasons).most_common():
+            terminalreporter.write_line(f"{count} x {reason}")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
