@@ -186,11 +186,17 @@ class ContainerProcess(ManagedProcess):
         return bytes(self._container.logs(tail=lines)).decode(errors="replace")
 
     def remove(self) -> None:
-        """Save the container's log to the stack's logs folder, remove it, then stop its guard."""
+        """Save the container's log to the stack's logs folder, remove it, then stop its guard (whose
+        watcher removes the container if this failed). An engine error is a ProcessError, so the stack's
+        teardown goes on to its next step."""
+        from docker.errors import DockerException
+
         try:
             self.spec.log_path.parent.mkdir(parents=True, exist_ok=True)
             self.spec.log_path.write_bytes(bytes(self._container.logs()))
             self._container.remove(force=True, v=True)
+        except DockerException as exc:
+            raise ProcessError(f"could not remove the {self.name} container {self._container.name}: {exc}") from exc
         finally:
             self._guard.stop()
 
