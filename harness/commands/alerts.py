@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from harness.commands.output import stdout
-from harness.commands.runbook_common import DsnOpt, JsonOpt, LogsOpt, emit_json, finish, logs_or_none, resolve_dsn, seconds
+from harness.commands.runbook_common import (DsnOpt, JsonOpt, LogsOpt, TargetOpt, emit_json, finish, log_spec,
+                                             logs_or_none, resolve_dsn, seconds)
 from harness.runbook.alerts import AlertThresholds, evaluate_alerts
 
 __all__ = ["register"]
@@ -18,7 +19,7 @@ def register(app: typer.Typer) -> None:
 
 
 def alerts_cmd(
-    dsn: DsnOpt = None, logs: LogsOpt = None,
+    dsn: DsnOpt = None, logs: LogsOpt = None, target: TargetOpt = None,
     stall_after: Annotated[str, typer.Option(help="Run stall: started runs older than this.")] = "10m",
     backlog_threshold: Annotated[float, typer.Option(help="Outbox backlog: AVG(lastSeq - nextSeq) above this.")] = 100,
     backlog_for: Annotated[str, typer.Option(help="Outbox backlog: held this long (0s: now only).")] = "5m",
@@ -36,7 +37,7 @@ def alerts_cmd(
     thresholds = AlertThresholds(seconds(stall_after), backlog_threshold, seconds(backlog_for), 0.0, lag_p95_ms,
                                  seconds(lag_window), churn_reconnects, seconds(churn_window))
     logs_dir = logs if logs is not None else logs_or_none(None)
-    results = evaluate_alerts(resolve_dsn(dsn), logs_dir, thresholds)
+    results = evaluate_alerts(resolve_dsn(dsn), logs_dir, thresholds, log_spec(target))
     if logs_dir is None:
         for r in results:
             if r.name in ("high_lag", "sse_churn"):

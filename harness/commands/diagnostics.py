@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 
 from harness.commands.output import stdout
-from harness.commands.runbook_common import (DsnOpt, JsonOpt, LogsOpt, emit_json, finish, logs_or_none, resolve_dsn,
-                                             resolve_logs_dir, seconds)
+from harness.commands.runbook_common import (DsnOpt, JsonOpt, LogsOpt, TargetOpt, emit_json, finish, log_spec,
+                                             logs_or_none, resolve_dsn, resolve_logs_dir, seconds)
 from harness.runbook.backlog import BACKLOG_SQL, backlog
 from harness.runbook.diagnose import Diagnosis, diagnose
 from harness.runbook.lag_report import LagGroup, LagReport, lag_report
@@ -37,13 +37,13 @@ def register(app: typer.Typer) -> None:
 
 
 def diagnose_cmd(run_id: Annotated[str, typer.Argument(help="The run to diagnose.")],
-                 dsn: DsnOpt = None, logs: LogsOpt = None, json_: JsonOpt = False) -> None:
+                 dsn: DsnOpt = None, logs: LogsOpt = None, target: TargetOpt = None, json_: JsonOpt = False) -> None:
     """The "Run stuck" checklist, step by step: one verdict, its evidence and the runbook's action.
 
     Exit 0: finished or outbox caught up; 1: stuck, seq gap, never started; 2: bad input.
     """
     logs_dir = resolve_logs_dir(logs) if logs is not None else logs_or_none(None)
-    result = diagnose(resolve_dsn(dsn), run_id, logs_dir)
+    result = diagnose(resolve_dsn(dsn), run_id, logs_dir, log_spec(target))
     emit_json(result.to_dict()) if json_ else _print_diagnosis(result)
     finish(not result.healthy)
 
@@ -63,7 +63,7 @@ def lag_cmd(logs: LogsOpt = None,
             by: Annotated[Optional[By], typer.Option(help="Also one row per event type or per run.")] = None,
             basis: Annotated[Basis, typer.Option(help="Statistic the class is read from.")] = Basis.p95,
             run: Annotated[Optional[str], typer.Option("--run", help="Only this run's publishes.")] = None,
-            json_: JsonOpt = False) -> None:
+            target: TargetOpt = None, json_: JsonOpt = False) -> None:
     """avg / p50 / p95 / p99 of lag_ms from metric.events_published lines, with the runbook's class.
 
     Classes: normal < 100 ms, warning 100-500 ms, critical > 500 ms or an increasing trend.
@@ -71,7 +71,7 @@ def lag_cmd(logs: LogsOpt = None,
     """
     since_s = None if since == "all" else seconds(since)
     report = lag_report(resolve_logs_dir(logs), since_s=since_s, basis=basis.value,
-                        by=by.value if by else None, run_id=run)
+                        by=by.value if by else None, run_id=run, spec=log_spec(target))
     emit_json(report.to_dict()) if json_ else _print_lag(report)
     finish(not report.healthy)
 

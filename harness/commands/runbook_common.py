@@ -9,16 +9,25 @@ from typing import Annotated, Any, Optional
 import typer
 
 from harness.runbook.context import resolve_dsn, resolve_logs_dir, stack_json
-from harness.service_logs import parse_duration
+from harness.service_logs import RUNBOOK_LOGS, parse_duration
+from harness.target.profile import LogSpec, load_profile
 
-__all__ = ["DsnOpt", "JsonOpt", "LogsOpt", "emit_json", "finish", "logs_or_none", "resolve_dsn", "resolve_logs_dir",
-           "seconds"]
+__all__ = ["DsnOpt", "JsonOpt", "LogsOpt", "TargetOpt", "emit_json", "finish", "log_spec", "logs_or_none", "resolve_dsn",
+           "resolve_logs_dir", "seconds"]
 
 DsnOpt = Annotated[Optional[str], typer.Option("--dsn", envvar="HARNESS_DSN",
                                                help="PostgreSQL DSN (default: the running stack's, from stack.json).")]
 LogsOpt = Annotated[Optional[Path], typer.Option("--logs", help="Folder of the service's *.log files"
                                                                 " (default: the running stack's logs_dir).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+TargetOpt = Annotated[Optional[Path], typer.Option("--target", envvar="HARNESS_TARGET", dir_okay=False,
+                                                   help="The target profile whose log format and names to read"
+                                                        " (docs/TARGETS.md; default: the runbook's own JSON lines).")]
+
+
+def log_spec(target: Path | None) -> LogSpec:
+    """How the service's lines are read: its profile's [logs], or the runbook's own names."""
+    return load_profile(target).logs if target is not None else RUNBOOK_LOGS
 
 
 def emit_json(data: Any) -> None:

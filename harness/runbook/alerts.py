@@ -22,7 +22,8 @@ from typing import Any
 
 from harness.checks.lag import percentile
 from harness.runbook._db import connect, fetch_all, fetch_one
-from harness.service_logs import publishes_from_log_lines, read_log_lines
+from harness.service_logs import RUNBOOK_LOGS, publishes_from_log_lines, read_log_lines
+from harness.target.profile import LogSpec
 
 __all__ = ["AlertResult", "AlertThresholds", "AlertData", "evaluate", "evaluate_alerts", "gather",
            "run_stall", "outbox_backlog", "high_lag", "sse_churn"]
@@ -152,7 +153,7 @@ SELECT extract(epoch FROM t.at) AS at,
 FROM t ORDER BY t.at"""
 
 
-def gather(dsn: str, logs_dir: Path | None, t: AlertThresholds) -> AlertData:
+def gather(dsn: str, logs_dir: Path | None, t: AlertThresholds, spec: LogSpec = RUNBOOK_LOGS) -> AlertData:
     with connect(dsn) as conn:
         now = float((fetch_one(conn, "SELECT extract(epoch FROM now()) AS now") or {})["now"])
         started = [{"id": r["id"], "first": _f(r["first"]), "last": _f(r["last"])} for r in fetch_all(conn, STARTED_SQL)]
@@ -163,12 +164,12 @@ def gather(dsn: str, logs_dir: Path | None, t: AlertThresholds) -> AlertData:
             samples = [(float(r["at"]), _f(r["avg"])) for r in rows]
     data = AlertData(now, started, _f(backlog_now), samples)
     if logs_dir is not None:
-        _read_logs(data, logs_dir, t)
+        _read_logs(data, logs_dir, t, spec)
     return data
 
 
-def _read_logs(data: AlertData, logs_dir: Path, t: AlertThresholds) -> None:
-    lines = read_log_lines(logs_dir, since_s=max(t.lag_window_s, t.churn_window_s))
+def _read_logs(data: AlertData, logs_dir: Path, t: AlertThresholds, spec: LogSpec) -> None:
+    lines = read_log_lines(logs_dir, since_s=max(t.lag_window_s, t.churn_window_s), spec=spec)
     lag_cut, churn_cut = data.now - t.lag_window_s, data.now - t.churn_window_s
     pubs = publishes_from_log_lines(lines)
     data.lag_ms = [p.lag_ms for p in sorted(pubs, key=lambda p: p.time) if p.lag_ms is not None and p.time >= lag_cut]
@@ -180,8 +181,10 @@ def _f(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def evaluate_alerts(dsn: str, logs_dir: Path | None, thresholds: AlertThresholds | None = None) -> list[AlertResult]:
+def evaluate_alerts(dsn: str, logs_dir: Path | None, thresholds: AlertThresholds | None = None,
+                    spec: LogSpec = RUNBOOK_LOGS) -> list[AlertResult]:
+    """The runbook's alert rules over the database and the logs (read as `spec`: a target's format and names)."""
     thresholds = thresholds or AlertThresholds()
-    return evaluate(gather(dsn, logs_dir, thresholds), thresholds)
+    return evaluate(gather(dsn, logs_dir, thresholds, spec), thresholds)
 
 

@@ -20,7 +20,8 @@ from typing import Any
 
 from harness.errors import DiagnosisError
 from harness.runbook._db import connect, fetch_all, fetch_one
-from harness.service_logs import read_log_lines
+from harness.service_logs import RUNBOOK_LOGS, read_log_lines
+from harness.target.profile import LogSpec
 
 __all__ = ["HEALTHY", "Diagnosis", "Step", "diagnose", "ACTIONS"]
 
@@ -94,7 +95,7 @@ def _plain(row: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
 
 
-def diagnose(dsn: str, run_id: str, logs_dir: Path | None = None) -> Diagnosis:
+def diagnose(dsn: str, run_id: str, logs_dir: Path | None = None, spec: LogSpec = RUNBOOK_LOGS) -> Diagnosis:
     with connect(dsn) as conn:
         params: dict[str, Any] = {"runId": run_id}
         run = fetch_one(conn, STEP1_RUN, params)
@@ -107,7 +108,7 @@ def diagnose(dsn: str, run_id: str, logs_dir: Path | None = None) -> Diagnosis:
                           f"nextSeq={cursor['nextseq']}" if cursor else "no run_outbox row"))
         diagnosis = _decide(conn, run, cursor, steps)
     if logs_dir is not None:
-        diagnosis.steps.append(_log_step(logs_dir, run_id))
+        diagnosis.steps.append(_log_step(logs_dir, run_id, spec))
     return diagnosis
 
 
@@ -175,8 +176,8 @@ def _verdict(run_id: str, verdict: str, summary: str, steps: list[Step], **evide
     return Diagnosis(run_id, verdict, summary, list(ACTIONS[key]), dict(evidence), steps)
 
 
-def _log_step(logs_dir: Path, run_id: str) -> Step:
-    lines = read_log_lines(logs_dir)
+def _log_step(logs_dir: Path, run_id: str, spec: LogSpec) -> Step:
+    lines = read_log_lines(logs_dir, spec=spec)
     mine = [ln for ln in lines if ln.run_id == run_id]
     published = [ln for ln in mine if ln.msg == "metric.events_published"]
     started = [ln for ln in mine if ln.msg == "worker:job:start"]

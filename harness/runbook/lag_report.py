@@ -13,7 +13,8 @@ from typing import Any
 
 from harness.checks.lag import classify_lag
 from harness.model import PublishRecord
-from harness.service_logs import publishes_from_log_lines, read_log_lines
+from harness.service_logs import RUNBOOK_LOGS, publishes_from_log_lines, read_log_lines
+from harness.target.profile import LogSpec
 
 __all__ = ["LagGroup", "LagReport", "lag_report", "summarise_publishes"]
 
@@ -78,8 +79,8 @@ def summarise_publishes(records: Sequence[PublishRecord], *, basis: str = "p95",
 
 
 def lag_report(logs_dir: Path, *, since_s: float | None = 300.0, basis: str = "p95", by: str | None = None,
-               run_id: str | None = None) -> LagReport:
-    lines = read_log_lines(logs_dir, since_s=since_s, msg="metric.events_published")
+               run_id: str | None = None, spec: LogSpec = RUNBOOK_LOGS) -> LagReport:
+    lines = read_log_lines(logs_dir, since_s=since_s, msg="metric.events_published", spec=spec)
     records = publishes_from_log_lines(lines)
     if run_id is not None:
         records = tuple(r for r in records if r.run_id == run_id)

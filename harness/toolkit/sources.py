@@ -66,9 +66,15 @@ class Runbook:
     stack: LocalStack
     history: History
 
+    @property
+    def log_spec(self) -> LogSpec:
+        """How this stack's target logs (its profile's [logs]): the runbook's log steps read it so."""
+        service = self.stack.config.service
+        return service.profile.logs if service is not None else RUNBOOK_LOGS
+
     def diagnose(self, run_id: str) -> Diagnosis:
         """The "Run Stuck" checklist for one run: its verdict, evidence and action."""
-        return diagnose(self.stack.info.dsn, run_id, Path(self.stack.info.logs_dir))
+        return diagnose(self.stack.info.dsn, run_id, Path(self.stack.info.logs_dir), self.log_spec)
 
     def backlog(self) -> list[BacklogRow]:
         """"Check outbox state without changes": the started runs with the largest backlog."""
@@ -81,7 +87,8 @@ class Runbook:
 
     def alerts(self, thresholds: AlertThresholds | None = None) -> list[AlertResult]:
         """The runbook's alert rules evaluated on this stack's database and logs now."""
-        return evaluate_alerts(self.stack.info.dsn, Path(self.stack.info.logs_dir), thresholds or AlertThresholds())
+        return evaluate_alerts(self.stack.info.dsn, Path(self.stack.info.logs_dir), thresholds or AlertThresholds(),
+                               self.log_spec)
 
     def restart_outbox(self) -> RestartResult:
         """"Restart the outbox worker": each outbox worker stopped and started again, then ready; the
