@@ -143,17 +143,6 @@ def require_tool(name: str, *, strict: bool) -> None:
     pytest.skip(message)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked `docker` run only when the `-m` expression names docker (`-m docker`): the Docker
-    setup (scripts/docker_setup.sh) is not part of `make test` yet, so they are deselected, not skipped."""
-    if "docker" in (config.getoption("markexpr", default="") or ""):
-        return
-    docker = [item for item in items if item.get_closest_marker("docker")]
-    if docker:
-        config.hook.pytest_deselected(items=docker)
-        items[:] = [item for item in items if not item.get_closest_marker("docker")]
-
-
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Scenarios the target lacks a capability for, as such: pytest itself only counts them as skipped."""
     from harness.report.junit_results import NOT_APPLICABLE

@@ -24,6 +24,8 @@ def run(
     toxiproxy_url: Optional[str] = typer.Option(None, help="use this toxiproxy server instead of starting one"),
     target: Optional[Path] = typer.Option(None, envvar="HARNESS_TARGET", dir_okay=False,
                                           help="the target profile of the implementation under test (docs/TARGETS.md)"),
+    infra: Optional[str] = typer.Option(None, envvar="HARNESS_INFRA",
+                                        help="local (embedded PostgreSQL, local toxiproxy) or docker (containers)"),
 ) -> None:
     """Run the suites; exit 0 when all pass, 1 when any fails, 2 when a verdict is unknown, the stack could not
     start, or the run was interrupted (pytest did not finish every collected test)."""
@@ -31,7 +33,8 @@ def run(
     suite_paths(suites)  # an unknown suite is a usage error before anything starts
     args = [*(("-k", keyword) if keyword else ()), *(("--postgres-dsn", postgres_dsn) if postgres_dsn else ()),
             *(("--toxiproxy-url", toxiproxy_url) if toxiproxy_url else ()),
-            *(("--target", str(load_profile(target).source)) if target else ())]  # a bad profile: exit 2 now
+            *(("--target", str(load_profile(target).source)) if target else ()),  # a bad profile: exit 2 now
+            *(("--infra", infra) if infra else ())]
     summary, folder = run_suites(RunRequest(suites=suites, pytest_args=tuple(args)))
     counts = describe_counts(summary)
     why = f" ({summary['interrupted']}; reports/latest not moved)" if summary["verdict"] == "interrupted" else ""
