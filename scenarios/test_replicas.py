@@ -40,8 +40,11 @@ async def test_killing_a_worker_and_a_replica_loses_and_duplicates_nothing(
                  for i, run_id in enumerate(run_ids)
                  for replica, url in (("a0", stack.info.api_url), ("a1", replica_1))
                  for kind, resume in (("q", "from_seq"), ("h", "last_event_id"))]
-    # The work shared before the kill: both workers have published events of these runs.
+    # The work shared before the kill: both workers have published events of these runs, and every client
+    # streams from its replica (a client still connecting when api-1 dies would only ever see the new one).
     await s.until(lambda: set(_publishers(s, set(run_ids))) == WORKERS, 20, "both outbox workers to publish")
+    await s.until(lambda: all(s.frames(run_id, prefix=f"{replica}{kind}-r{i}-") for i, run_id in enumerate(run_ids)
+                              for replica in ("a0", "a1") for kind in ("q", "h")), 20, "every client to be streaming")
     frames_before = len(s.frames())
     with s.nemesis.killed("outbox-worker-1"), s.nemesis.killed("api-1"):
         await s.hold(DOWN_S)

@@ -48,6 +48,7 @@ from harness.workload import (
     consume_all,
     open_lines,
 )
+from harness.workload.tls import tls_context
 
 __all__ = ["Scenario"]
 
@@ -134,7 +135,7 @@ class Scenario(ScenarioRecord):
     def http(self) -> httpx.AsyncClient:
         """A plain HTTP client on the stack's API (through the sse proxy), for checks of the wire itself:
         status codes, headers, error bodies (`async with scenario.http() as http:`)."""
-        return httpx.AsyncClient(base_url=self.stack.info.api_url, timeout=10)
+        return httpx.AsyncClient(base_url=self.stack.info.api_url, timeout=10, verify=tls_context())
 
     # -- what clients received so far --
 

@@ -21,6 +21,7 @@ import httpx
 from harness.errors import HarnessError
 from harness.history import History, Op
 from harness.model import TERMINAL_TYPE
+from harness.workload.tls import tls_context
 
 
 
@@ -51,7 +52,7 @@ class RunsClient:
         self.history = history
         timeout = httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s)
         self._owned = client is None
-        self._client = client or httpx.AsyncClient(base_url=config.base_url, timeout=timeout)
+        self._client = client or httpx.AsyncClient(base_url=config.base_url, timeout=timeout, verify=tls_context())
 
     async def __aenter__(self) -> RunsClient:
         return self

@@ -33,6 +33,7 @@ import httpx
 from harness.model import TERMINAL_TYPE, payload_digest, to_epoch
 from harness.history import ConnClosed, ConnOpened, Frame, Heartbeat, History
 from harness.workload.sse_parser import SSEComment, SSEEvent, SSEItem, SSEParser
+from harness.workload.tls import tls_context
 
 ResumeMode = Literal["from_seq", "last_event_id"]
 StopReason = Literal["terminal", "204", "max_reconnects", "deadline"]
@@ -300,7 +301,7 @@ class SSEConsumer:
         if self._client is not None:
             yield self._client
             return
-        async with httpx.AsyncClient(timeout=self._timeout()) as client:
+        async with httpx.AsyncClient(timeout=self._timeout(), verify=tls_context()) as client:
             yield client
 
 
@@ -309,7 +310,8 @@ async def consume_all(config: ConsumerConfig, history: History, run_id: str, con
                       ) -> list[ConsumerOutcome]:
     """``consumers`` concurrent subscribers of one run, sharing one connection pool."""
     limits = httpx.Limits(max_connections=consumers + 10, max_keepalive_connections=consumers)
-    async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(config.read_timeout_s)) as client:
+    async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(config.read_timeout_s),
+                                 verify=tls_context()) as client:
         consumer = SSEConsumer(config, history, client, open_stream)
         return list(await asyncio.gather(*(consumer.consume(run_id, f"{prefix}{i}", from_seq)
                                            for i in range(consumers))))
