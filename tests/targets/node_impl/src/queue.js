@@ -5,7 +5,9 @@
 // runs. A job whose lease ran out (its worker died or froze) is claimed again and RESUMES from what the
 // run's event log says was done. Every append first extends the lease in the same transaction, fenced
 // by (lockedBy, attempts): a worker paused or cut off past its lease cannot append beside the one that
-// took over, not even when that one is itself on a later attempt.
+// took over, not even when that one is itself on a later attempt. The fence names the run too: job ids
+// come back when the table is emptied with RESTART IDENTITY under a running worker, and a copy left
+// from before must not extend, or mark done, the new job that took its id and attempt.
 
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -32,11 +34,11 @@ WHERE id IN (
 RETURNING id, runId AS run_id, script, attempts`;
 const EXTEND = `
 UPDATE run_jobs SET lockedUntil = now() + make_interval(secs => $4 / 1000.0), updatedAt = now()
-WHERE id = $1 AND lockedBy = $2 AND attempts = $3 AND state = 'running'
+WHERE id = $1 AND runId = $5 AND lockedBy = $2 AND attempts = $3 AND state = 'running'
 RETURNING id`;
 const RELEASE = `
 UPDATE run_jobs SET state = $4, lockedBy = NULL, lockedUntil = NULL, updatedAt = now()
-WHERE id = $1 AND lockedBy = $2 AND attempts = $3`;
+WHERE id = $1 AND runId = $5 AND lockedBy = $2 AND attempts = $3`;
 const PROGRESS = `
 SELECT r.state,
        EXISTS (SELECT 1 FROM run_events e WHERE e.runId = r.id AND e.type = 'RunStarted') AS started,
@@ -63,7 +65,7 @@ function scriptOf(raw) {
 export function startQueue(config, signal) {
   const me = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   const pool = makePool(config, { max: config.queueMaxJobs + 2 });
-  const active = new Map(); // job id -> {job, done}: the jobs this worker runs now
+  const active = new Set(); // the promises of the job copies this worker runs now (a retaken job: two)
   const pause = backoff();
   const wakeUp = alarm();
   const listener = startListener(config, {
@@ -71,7 +73,7 @@ export function startQueue(config, signal) {
   });
 
   const extend = async (db, job) => {
-    const { rows } = await db.query(EXTEND, [job.id, me, job.attempts, config.jobLeaseMs]);
+    const { rows } = await db.query(EXTEND, [job.id, me, job.attempts, config.jobLeaseMs, job.run_id]);
     if (!rows.length) throw new LeaseLost(`job ${job.id} attempt ${job.attempts} is no longer leased by ${me}`);
   };
 
@@ -139,7 +141,7 @@ export function startQueue(config, signal) {
       for (;;) {
         try {
           const status = await advance(job, stop);
-          await pool.query(RELEASE, [job.id, me, job.attempts, 'done']);
+          await pool.query(RELEASE, [job.id, me, job.attempts, 'done', job.run_id]);
           metrics.inc('jobs_finished_total', { status });
           log.info('job.done', { run_id: job.run_id, job_id: job.id, status });
           return;
@@ -155,7 +157,7 @@ export function startQueue(config, signal) {
         log.warn('job.lease_lost', { run_id: job.run_id, job_id: job.id });
       } else if (signal.aborted) {
         // shutting down: hand the job back now so another worker resumes it without waiting for the lease
-        await pool.query(RELEASE, [job.id, me, job.attempts, 'queued']).catch(() => {});
+        await pool.query(RELEASE, [job.id, me, job.attempts, 'queued', job.run_id]).catch(() => {});
       } else {
         log.error('job.failed', { run_id: job.run_id, job_id: job.id, error: errorText(err) }); // retried when the lease runs out
       }
@@ -167,10 +169,10 @@ export function startQueue(config, signal) {
 
   function start(job) {
     const done = runJob(job).finally(() => {
-      active.delete(job.id);
+      active.delete(done);
       wakeUp.wake();
     });
-    active.set(job.id, { job, done });
+    active.add(done);
   }
 
   async function claimSome() {
@@ -193,7 +195,7 @@ export function startQueue(config, signal) {
       const claimed = await claimSome();
       if (!signal.aborted && (claimed === 0 || active.size >= config.queueMaxJobs)) await wakeUp.sleep(config.queuePollMs, signal);
     }
-    await Promise.all([...active.values()].map((entry) => entry.done));
+    await Promise.all(active);
     await listener.stop();
     await pool.end().catch(() => {});
   })();

@@ -1,6 +1,6 @@
 // End-to-end self-test against the PostgreSQL at DATABASE_URL (skipped without it): migrate, the three
-// roles as processes, streams read over HTTP, an outbox worker SIGKILLed mid-run, a seq gap, and each
-// defect of NODE_IMPL_DEFECT shown against the correct API.
+// roles as processes, streams read over HTTP, an outbox worker SIGKILLed mid-run, a job id reused under
+// a stale job copy, a seq gap, and each defect of NODE_IMPL_DEFECT shown against the correct API.
 //
 //   DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres node --test test/
 
@@ -90,6 +90,25 @@ describe('node_impl end to end', { skip }, () => {
     const seqs = [...seqsOf(consumer), ...seqsOf(resumed)];
     assert.deepEqual(seqs, range(1, steps + 2));
     for (const proc of Object.values(procs)) assert.equal(proc.child.exitCode, null, proc.stderr);
+  });
+
+  test('a job copy whose job id came back for another run loses its lease at once', async () => {
+    // The harness empties the tables with RESTART IDENTITY under a running worker: a new run's job can
+    // get the id, attempt and lockedBy of a copy still sleeping between steps. Here the stale copy's row
+    // is handed to another run as it stands; the copy must see it is no longer its job rather than keep
+    // its lease alive, and the job must be retaken once that lease runs out.
+    const started = (runId) => procs.queue.lines.find((l) => l.includes('msg=worker:job:start') && l.includes(runId));
+    const stale = await newRun({ script: { steps: 2, interval_ms: 5000 } });
+    await waitFor(() => started(stale), 3000, 'the stale job to start');
+    const fresh = await newRun({ job: false });
+    await sql(`UPDATE run_jobs SET runId = $2, script = '{"steps": 5, "interval_ms": 50}' WHERE runId = $1`, [stale, fresh]);
+    await waitFor(() => procs.queue.lines.find((l) => l.includes('msg=job.lease_lost') && l.includes(stale)), 2500,
+      'the stale copy to lose its lease');
+    await waitFor(async () => (await sql('SELECT state FROM runs WHERE id = $1', [fresh]))[0].state === 'succeeded', 8000,
+      'the job, retaken, to finish the new run');
+    const [{ lastseq }] = await sql('SELECT lastSeq::int FROM runs WHERE id = $1', [stale]);
+    assert.equal(lastseq, 1, 'the stale copy appended to its old run');
+    await postJson(runs(`/${stale}/cancel`), {});
   });
 
   test('the outbox stops at a seq gap and raises the alert', async () => {
