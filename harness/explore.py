@@ -143,9 +143,7 @@ class _LoopThread:
 
 def make_machine(stack: LocalStack, folder: Path, log: ScheduleLog) -> type[RuleBasedStateMachine]:
     """A state machine class bound to a started stack; each example's files land in `folder`."""
-    profile = stack.config.service.profile if stack.config.service else None
-    has_failpoints = profile is not None and "failpoints" in profile.capabilities
-    stream_path = profile.stream_path if profile else ConsumerConfig.stream_path
+    has_failpoints = "failpoints" in stack.profile.capabilities
 
     class FaultSchedule(RuleBasedStateMachine):
         runs = Bundle("runs")
@@ -209,7 +207,7 @@ def make_machine(stack: LocalStack, folder: Path, log: ScheduleLog) -> type[Rule
         def _consume(self, run: RunRef, name: str, resume: str, cursor: int) -> None:
             config = ConsumerConfig(base_url=stack.info.api_url, resume=resume, read_timeout_s=10,  # type: ignore[arg-type]
                                     deadline_s=CONSUMER_DEADLINE_S, backoff_initial_s=0.05, backoff_max_s=0.5,
-                                    stream_path=stream_path)
+                                    stream_path=stack.profile.stream_path)
             self.consumers.append(self.loop.submit(SSEConsumer(config, self.history).consume(run.run_id, name, cursor)))
 
         @rule(cut=st.sampled_from([ResetPeer(timeout=0), LimitData(bytes=600)]), window_ms=st.sampled_from([100, 300]))

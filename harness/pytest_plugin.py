@@ -166,7 +166,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 OPTION_ENV = (("postgres_dsn", "HARNESS_POSTGRES_DSN"), ("toxiproxy_url", "TOXIPROXY_URL"),
               ("service_command", "HARNESS_SERVICE_COMMAND"), ("service_dir", "HARNESS_SERVICE_DIR"),
-              ("target", "HARNESS_TARGET"), ("infra", "HARNESS_INFRA"))
+              ("infra", "HARNESS_INFRA"))  # the target: target_profile() below
 _PROFILE = pytest.StashKey["TargetProfile"]()
 
 
@@ -219,7 +219,8 @@ def stack_config(pytestconfig: pytest.Config) -> StackConfig:
     for option, var in OPTION_ENV:
         if opt(option):
             env[var] = opt(option)
-    return StackConfig.from_env(env, intervals=Intervals.fast())
+    env.pop("HARNESS_TARGET", None)  # resolved once, by target_profile, for the stack and the needs markers alike
+    return StackConfig.from_env(env, intervals=Intervals.fast(), profile=target_profile(pytestconfig))
 
 
 @pytest.fixture(scope="session")

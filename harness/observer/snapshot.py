@@ -63,7 +63,7 @@ class GaugeProbe:
 def gauge_probe(stack: LocalStack) -> GaugeProbe | None:
     """The API replicas' /metrics of a stack whose service the harness runs (its sample period known)."""
     service = stack.config.service
-    if service is None or not stack.info.api_direct_urls or "metrics_endpoint" not in service.profile.capabilities:
+    if service is None or not stack.info.api_direct_urls or "metrics_endpoint" not in stack.profile.capabilities:
         return None
     return GaugeProbe(tuple(f"{url.rstrip('/')}/metrics" for url in stack.info.api_direct_urls),
                       service.intervals.backlog_sample_ms / 1000)
@@ -72,9 +72,7 @@ def gauge_probe(stack: LocalStack) -> GaugeProbe | None:
 def snapshot_of(stack: LocalStack, run_ids: Iterable[str]) -> Snapshot:
     """`take_snapshot` of a stack the harness runs: its logs read as its target's profile says, its
     backlog gauge scraped where the target has one."""
-    service = stack.config.service
-    spec = service.profile.logs if service is not None else RUNBOOK_LOGS
-    return take_snapshot(stack.info.dsn, run_ids, Path(stack.info.logs_dir), gauge_probe(stack), spec)
+    return take_snapshot(stack.info.dsn, run_ids, Path(stack.info.logs_dir), gauge_probe(stack), stack.profile.logs)
 
 
 def take_snapshot(dsn: str, run_ids: Iterable[str], logs_dir: Path | None = None,

@@ -34,6 +34,7 @@ from harness.stack.processes import ManagedProcess
 from harness.stack.service import PROXY_OF_ROLE, Service
 from harness.stack.toxiproxy_api import ToxiproxyApi
 from harness.stack.toxiproxy_server import ToxiproxyServer, make_toxiproxy
+from harness.target.profile import TargetProfile, reference_profile
 
 __all__ = ["LocalStack"]
 
@@ -67,6 +68,11 @@ class LocalStack:
         if self._info is None:
             raise StackError("the stack is not started")
         return self._info
+
+    @property
+    def profile(self) -> TargetProfile:
+        """The target the stack runs: its service's profile (the reference's when it runs no service)."""
+        return self.config.service.profile if self.config.service is not None else reference_profile()
 
     def proxy_name(self, logical: str) -> str:
         return f"{self.config.proxy_prefix}{logical}"

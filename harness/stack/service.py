@@ -161,7 +161,8 @@ class Service:
         entry = cfg.entry(role)
         values = cfg.placeholders(name, self.role_dsns[dsn_role], port, self.logs_dir, self.admin_token)
         argv = (*cfg.command, role) if cfg.command else tuple(fill(arg, values) for arg in entry.command)
-        env = {**os.environ, **{k: fill(v, values) for k, v in entry.env.items() if fill(v, values) or v == ""}}
+        filled = {var: (template, fill(template, values)) for var, template in entry.env.items()}
+        env = {**os.environ, **{var: value for var, (template, value) in filled.items() if value or not template}}
         if cfg.source_dir is not None:  # the patched copy must win over the installed package
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cfg.source_dir), os.environ.get("PYTHONPATH")]))
         return argv, env | dict(cfg.extra_env) | dict(cfg.role_env.get(role, {}))

@@ -175,12 +175,16 @@ def _logs(stack: LocalStack, profile: TargetProfile, run_id: str) -> Finding:
     def lines() -> list[LogLine]:
         return read_log_lines(folder, msg=(INSERTED, PUBLISHED), run_id=run_id, spec=profile.logs)
 
+    def with_a_publish() -> list[LogLine] | None:
+        found = lines()
+        return found if any(ln.msg == PUBLISHED for ln in found) else None
+
     try:  # the outbox logs a publish after it marks it: give the last one a moment
-        wait_until(lambda: [ln for ln in lines() if ln.msg == PUBLISHED], 5.0, "a publish line")
+        read = wait_until(with_a_publish, 5.0, "a publish line")
     except WaitTimeout:
-        pass  # reported below
-    published = [ln for ln in lines() if ln.msg == PUBLISHED]
-    inserted = [ln for ln in lines() if ln.msg == INSERTED]
+        read = lines()  # without one: reported below
+    published = [ln for ln in read if ln.msg == PUBLISHED]
+    inserted = [ln for ln in read if ln.msg == INSERTED]
     if not published:
         return Finding("logs", False, f"no {PUBLISHED} line of run {run_id} in {folder}; map the target's names in"
                                       f" [logs.names] (format {profile.logs.format!r})")

@@ -32,7 +32,6 @@ from harness.checks import Conn, Result
 from harness.history import Frame
 from harness.model import Snapshot
 from harness.observer import snapshot_of, wait_for_outbox_async
-from harness.service_logs import RUNBOOK_LOGS
 from harness.scenario import DELIVERY, WAIT_S, ScenarioRecord, assert_invariants
 from harness.stack import LocalStack, until
 from harness.toolkit import views
@@ -75,9 +74,7 @@ class Scenario(ScenarioRecord):
         (a failpoint, a `Last-Event-ID` resume); a scenario calls it, or uses the `needs` marker, for the rest."""
         from harness.pytest_plugin import require_capabilities
 
-        service = self.stack.config.service
-        if service is not None:
-            require_capabilities(service.profile, list(capabilities))
+        require_capabilities(self.stack.profile, list(capabilities))
 
     # -- roles bound to the stack and the history --
 
@@ -91,8 +88,7 @@ class Scenario(ScenarioRecord):
 
     @property
     def logs(self) -> ServiceLogs:
-        service = self.stack.config.service
-        return ServiceLogs(Path(self.stack.info.logs_dir), service.profile.logs if service else RUNBOOK_LOGS)
+        return ServiceLogs(Path(self.stack.info.logs_dir), self.stack.profile.logs)
 
     @property
     def runbook(self) -> Runbook:
@@ -117,10 +113,8 @@ class Scenario(ScenarioRecord):
 
     def consumer_config(self, **overrides: Any) -> ConsumerConfig:
         """Consumers of the stack's `api_url` (through the sse proxy) with bounded reads and an overall deadline."""
-        service = self.stack.config.service
-        path = {"stream_path": service.profile.stream_path} if service else {}
         return ConsumerConfig(**{"base_url": self.stack.info.api_url, "read_timeout_s": 10, "deadline_s": 60,
-                                 **path, **overrides})
+                                 "stream_path": self.stack.profile.stream_path, **overrides})
 
     def consume(self, run_id: str, n: int = 1, *, prefix: str = "c", from_seq: int = 0,
                 open_stream: StreamOpener = open_lines, **config: Any) -> asyncio.Task[list[ConsumerOutcome]]:

@@ -69,8 +69,7 @@ class Runbook:
     @property
     def log_spec(self) -> LogSpec:
         """How this stack's target logs (its profile's [logs]): the runbook's log steps read it so."""
-        service = self.stack.config.service
-        return service.profile.logs if service is not None else RUNBOOK_LOGS
+        return self.stack.profile.logs
 
     def diagnose(self, run_id: str) -> Diagnosis:
         """The "Run Stuck" checklist for one run: its verdict, evidence and action."""
