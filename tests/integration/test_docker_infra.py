@@ -1,6 +1,6 @@
 """`--infra docker`: the stack's PostgreSQL and toxiproxy as containers (harness/stack/containers.py).
 Real scenarios pass on them; a crash of PostgreSQL's container recovers its data; and no container is
-left after a run, an orderly stop or a SIGKILLed harness. Selected only when asked: `-m docker`."""
+left after a run, an orderly stop or a SIGKILLed harness. `pytest -m docker` selects the container tests alone."""
 from __future__ import annotations
 
 import os
