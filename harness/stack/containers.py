@@ -195,7 +195,10 @@ class ContainerProcess(ManagedProcess):
         self._paused = True
 
     def resume(self) -> None:
-        self._running_container().unpause()
+        """Thaw it if it is frozen: like SIGCONT to a process that is not stopped, a no-op otherwise (a
+        paused container restarted meanwhile is no longer paused)."""
+        if self._state().get("Paused"):
+            self._running_container().unpause()
         self._paused = False
 
     def kill(self, timeout: float = 5.0) -> None:
