@@ -71,8 +71,9 @@ def _client() -> DockerClient:
     return docker.from_env(timeout=30)
 
 
-def docker_problem(images: tuple[str, ...] = IMAGES) -> str | None:
-    """None when an engine answers and the images are there; else one line saying what is missing."""
+def docker_problem(images: tuple[str, ...] = IMAGES, fix: str = f"build them with {SETUP_HINT}") -> str | None:
+    """None when an engine answers and the images are there; else one line saying what is missing (and,
+    for images, `fix`)."""
     try:
         import docker
     except ImportError:
@@ -87,14 +88,14 @@ def docker_problem(images: tuple[str, ...] = IMAGES) -> str | None:
     finally:
         client.close()
     if missing:
-        return f"the Docker image(s) {', '.join(missing)} are missing: build them with {SETUP_HINT}"
+        return f"the Docker image(s) {', '.join(missing)} are missing: {fix}"
     return None
 
 
-def require_docker(images: tuple[str, ...], what: str) -> None:
+def require_docker(images: tuple[str, ...], what: str, fix: str = f"build them with {SETUP_HINT}") -> None:
     """A `ToolMissingError` (one line, saying what needs it) unless an engine answers and the images are
     there; then the containers of harnesses that are gone are removed."""
-    problem = docker_problem(images)
+    problem = docker_problem(images, fix)
     if problem:
         raise ToolMissingError(f"{what}: {problem}")
     reap_orphans()

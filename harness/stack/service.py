@@ -210,7 +210,8 @@ class Service:
     def start(self) -> None:
         images = self.config.profile.images
         if images:
-            require_docker(images, f"the target {self.config.profile.name!r}")
+            require_docker(images, f"the target {self.config.profile.name!r}",
+                           "build or pull them first (`docker build -t NAME DIR`, `docker pull NAME`)")
         if self.config.migrate:
             self.migrate()
         for proc in self.processes:

@@ -2,14 +2,18 @@
 from its image node-impl:latest (tests/targets/node_impl/profile-image.toml) passes scenarios that pause,
 kill and restart its worker containers while clients stream, and that read a worker's log while it runs;
 no container is left after the run; and a defect switched on in a container's environment is caught by
-the scenario meant for it. Selected only when asked: `-m docker`."""
+the scenario meant for it; a missing image is one line. Selected only when asked: `-m docker`."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
+from harness.errors import ToolMissingError
+from harness.stack import ServiceConfig
 from harness.stack.paths import repo_root
+from harness.stack.service import Service
+from harness.target.profile import parse_profile
 
 from docker_helpers import harness_containers, no_container_before, run_pytest  # noqa: F401 (autouse)
 
@@ -45,3 +49,13 @@ def test_a_defect_in_a_containers_environment_is_caught(tmp_path: Path) -> None:
     [case] = cases.values()
     assert code == 1 and case.verdict == "fail" and "(204, 204)" in case.message, (case, output)
     assert harness_containers() == []
+
+
+def test_a_missing_image_of_the_target_is_one_line(tmp_path: Path) -> None:
+    profile = parse_profile({"target": {"name": "team"}, "process": [
+        {"role": "api", "image": "harness-test-absent:0", "env": {"PORT": "{port}"}}]})
+    service = Service(ServiceConfig(profile=profile), {"api": "postgresql://unused"}, tmp_path, admin_token="t")
+    with pytest.raises(ToolMissingError) as caught:
+        service.start()
+    assert str(caught.value) == ("the target 'team': the Docker image(s) harness-test-absent:0 are missing: build or"
+                                 " pull them first (`docker build -t NAME DIR`, `docker pull NAME`)")
