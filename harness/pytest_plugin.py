@@ -121,6 +121,8 @@ TOOLS: dict[str, tuple[Callable[[], bool], str]] = {
     "node": (lambda: shutil.which("node") is not None and _node_target_installed(),
              "apt-get install nodejs npm, then scripts/setup.sh (npm ci in tests/targets/node_impl)"),
     "docker": (_docker_ready, "an engine answering `docker info` and the local images: sudo bash scripts/docker_setup.sh"),
+    "docker-compose": (lambda: shutil.which("docker-compose") is not None,
+                       "apt-get install docker-compose (sudo bash scripts/docker_setup.sh installs it too)"),
 }
 
 
