@@ -5,6 +5,9 @@
 # bash: the test recipe's EXIT trap must also run when it is interrupted (dash skips it on SIGTERM)
 SHELL := /bin/bash
 PY := .venv/bin/python
+# Bytecode is cached (__pycache__, git-ignored) even where the environment says not to: every pytest child
+# of the suites and the mutant matrix would otherwise compile the harness and its tests again (~2 s each).
+unexport PYTHONDONTWRITEBYTECODE
 PYTEST_ARGS ?=
 
 .PHONY: setup docker run test unit bench clean
