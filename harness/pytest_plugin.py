@@ -68,7 +68,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "stack: needs the real local stack (PostgreSQL, toxiproxy, service)")
     config.addinivalue_line("markers", "nginx: needs nginx in front of the API")
-    config.addinivalue_line("markers", "docker: runs containers; selected only when asked (-m docker)")
+    config.addinivalue_line("markers", "docker: runs containers (scripts/docker_setup.sh sets the engine and the images up)")
     config.addinivalue_line("markers", f"tool(name): needs that program ({', '.join(TOOLS)}); see --strict-tools")
     config.addinivalue_line("markers", "needs(*capabilities): the target must have these (harness.target.CAPABILITIES);"
                                        " without them the scenario is reported not applicable")
@@ -121,6 +121,8 @@ TOOLS: dict[str, tuple[Callable[[], bool], str]] = {
     "node": (lambda: shutil.which("node") is not None and _node_target_installed(),
              "apt-get install nodejs npm, then scripts/setup.sh (npm ci in tests/targets/node_impl)"),
     "docker": (_docker_ready, "an engine answering `docker info` and the local images: sudo bash scripts/docker_setup.sh"),
+    "docker-compose": (lambda: shutil.which("docker-compose") is not None,
+                       "apt-get install docker-compose (sudo bash scripts/docker_setup.sh installs it too)"),
 }
 
 

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# The Docker engine and the local images that `--infra docker` runs, idempotently (cached by image tag):
-#   docker.io and debootstrap (Debian packages, as root); dockerd --bridge=none --iptables=false in the
-#   background when no engine answers (log .tools/dockerd.log, pid .tools/dockerd.pid); the base image
-#   harness-base:bookworm (debootstrap minbase | docker import: no image registry is reachable here);
-#   harness-postgres:15, harness-toxiproxy:2.12.0 and node-impl:latest built FROM it with --network host.
+# The Docker engine and the local images that `--infra docker` and docker-compose.yml (with its override
+# docker/compose.local.yml) run, idempotently (cached by image tag):
+#   docker.io, docker-compose and debootstrap (Debian packages, as root); dockerd --bridge=none
+#   --iptables=false in the background when no engine answers (log .tools/dockerd.log, pid
+#   .tools/dockerd.pid); the base image harness-base:bookworm (debootstrap minbase | docker import: no image
+#   registry is reachable here); harness-postgres:15, harness-toxiproxy:2.12.0, node-impl:latest,
+#   harness-nginx:1.22 and harness-python:3.11 built FROM it with --network host; the reference service's
+#   image outbox-sse-reference:local (the root Dockerfile) FROM harness-python:3.11. A cached image is not
+#   rebuilt when the sources change: `docker rmi` it to have it built again.
 # Every container runs on the host network and listens on 127.0.0.1 only.
 #   bash scripts/docker_setup.sh        set up (each step timed)
 #   bash scripts/docker_setup.sh stop   stop the dockerd this script started (nothing else)
@@ -38,6 +42,7 @@ have_image() { docker image inspect "$1" >/dev/null 2>&1; }
 install_packages() {
   local missing=()
   command -v dockerd >/dev/null || missing+=(docker.io)
+  command -v docker-compose >/dev/null || missing+=(docker-compose)
   command -v debootstrap >/dev/null || missing+=(debootstrap)
   [ ${#missing[@]} = 0 ] && return
   is_root || die "missing ${missing[*]}: run this script as root (sudo bash scripts/docker_setup.sh), or install them: sudo apt-get install ${missing[*]}"
@@ -94,10 +99,24 @@ COPY toxiproxy-server /usr/local/bin/toxiproxy-server
 ENTRYPOINT ["/usr/local/bin/toxiproxy-server"]
 CMD ["-host", "127.0.0.1", "-port", "8474"]'
 
-build_postgres() {
-  have_image harness-postgres:15 && return
-  say "building harness-postgres:15"
-  docker build -q --force-rm --network host -t harness-postgres:15 - <<<"$POSTGRES_DOCKERFILE" >/dev/null
+# nginx from Debian (1.22), for docker-compose.yml's nginx; the configuration is mounted at run time.
+NGINX_DOCKERFILE='FROM harness-base:bookworm
+RUN apt-get update && apt-get install -y --no-install-recommends nginx-light && rm -rf /var/lib/apt/lists/*
+CMD ["nginx", "-g", "daemon off;"]'
+
+# Debian's Python 3.11 as the root Dockerfile's BASE_IMAGE: `python` and `pip` of a venv on PATH (Debian's
+# own pip refuses to install into the system, PEP 668); pip trusts the system bundle, which holds the
+# host's certificate authorities (build_base).
+PYTHON_DOCKERFILE='FROM harness-base:bookworm
+RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
+ && rm -rf /var/lib/apt/lists/* && python3 -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH PIP_CERT=/etc/ssl/certs/ca-certificates.crt'
+
+# build_from_text TAG DOCKERFILE: an image whose Dockerfile needs no build context
+build_from_text() {
+  have_image "$1" && return
+  say "building $1"
+  docker build -q --force-rm --network host -t "$1" - <<<"$2" >/dev/null
 }
 
 build_toxiproxy() {
@@ -114,6 +133,13 @@ build_node_impl() {
   have_image node-impl:latest && return
   say "building node-impl:latest"
   docker build -q --force-rm --network host -t node-impl:latest tests/targets/node_impl >/dev/null
+}
+
+build_reference() {
+  have_image outbox-sse-reference:local && return
+  say "building outbox-sse-reference:local (the root Dockerfile FROM harness-python:3.11)"
+  docker build -q --force-rm --network host --build-arg BASE_IMAGE=harness-python:3.11 \
+    -t outbox-sse-reference:local . >/dev/null
 }
 
 stop_engine() {
@@ -133,7 +159,10 @@ mkdir -p .tools
 timed "packages" install_packages
 timed "engine" start_engine
 timed "base image $BASE" build_base
-timed "image harness-postgres:15" build_postgres
+timed "image harness-postgres:15" build_from_text harness-postgres:15 "$POSTGRES_DOCKERFILE"
 timed "image harness-toxiproxy:$TOXIPROXY_VERSION" build_toxiproxy
 timed "image node-impl:latest" build_node_impl
+timed "image harness-nginx:1.22" build_from_text harness-nginx:1.22 "$NGINX_DOCKERFILE"
+timed "image harness-python:3.11" build_from_text harness-python:3.11 "$PYTHON_DOCKERFILE"
+timed "image outbox-sse-reference:local" build_reference
 say "ready"

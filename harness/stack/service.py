@@ -1,14 +1,16 @@
 """The processes of the service under test, as its target profile describes them (harness/target).
 
 The profile's `migrate` process once, then `api` x N (each on its own port), `outbox-worker` x N and
-`queue-worker` x N, each with the command and environment its profile gives, placeholders filled. Each
-role reaches PostgreSQL through its own toxiproxy link, so every link can be faulted alone. A target
-that does every role in one process runs `all` x N instead (N: the API replicas), over the one link `pg`;
-a role's process name (`outbox-worker-0`) then stands for the `all` process that carries it
-(`carrier_name`). The default
-profile is the reference service's (profiles/reference.toml); `command` replaces every process's command
-by `<command> <role>` (an implementation with the reference's environment), and `source_dir` runs a
-patched copy of a Python implementation (a mutant).
+`queue-worker` x N, each with the command and environment its profile gives, placeholders filled; a
+process given an `image` runs as that container instead (harness/stack/containers.py: host network, the
+profile's environment only, kill and pause as `docker kill` and `docker pause`, its output live in
+`<logs_dir>/<name>.log`). Each role reaches PostgreSQL through its own toxiproxy link, so every link can
+be faulted alone. A target that does every role in one process runs `all` x N instead (N: the API
+replicas), over the one link `pg`; a role's process name (`outbox-worker-0`) then stands for the `all`
+process that carries it (`carrier_name`). The default profile is the reference service's
+(profiles/reference.toml); `command` replaces every process's command by `<command> <role>` (an
+implementation with the reference's environment), and `source_dir` runs a patched copy of a Python
+implementation (a mutant).
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 import httpx
 
 from harness.errors import ConfigError, ServiceError, WaitTimeout
+from harness.stack.containers import ContainerProcess, require_docker
 from harness.stack.janitor import Janitor, get_janitor
 from harness.stack.paths import repo_root
 from harness.stack.ports import LOOPBACK, free_ports
@@ -98,6 +101,9 @@ class ServiceConfig:
         unknown = set(self.role_env) - set(ROLES)
         if unknown:
             raise ConfigError(f"role_env names unknown roles {sorted(unknown)}; roles are {ROLES}")
+        if self.profile.images and (self.command or self.source_dir):
+            raise ConfigError(f"a service command or source folder replaces local processes; the target"
+                              f" {self.profile.name!r} runs images ({', '.join(self.profile.images)})")
 
     def entry(self, role: str) -> ProcessEntry:
         entry = self.profile.entry(role)
@@ -184,42 +190,59 @@ class Service:
         raise KeyError(f"no service process {name!r}; have {[p.name for p in self.processes]}")
 
     def launch(self, role: str, name: str, dsn_role: str, port: int | None) -> tuple[tuple[str, ...], dict[str, str]]:
-        """The argv and environment of one process: the profile's, placeholders filled. A variable
-        whose value comes out empty from a placeholder (`SSE_RETRY_MS = "{sse_retry_ms}"` with no retry
-        set) is left out, so the target's own default applies."""
+        """The argv (an image's: its args) and environment of one process: the profile's, placeholders
+        filled. A variable whose value comes out empty from a placeholder (`SSE_RETRY_MS = "{sse_retry_ms}"`
+        with no retry set) is left out, so the target's own default applies. A container gets only
+        that and the harness's settings, not the harness's own environment, which means nothing in it."""
         cfg = self.config
         entry = cfg.entry(role)
         values = cfg.placeholders(name, self.role_dsns[dsn_role], port, self.logs_dir, self.admin_token)
-        argv = (*cfg.command, role) if cfg.command else tuple(fill(arg, values) for arg in entry.command)
         filled = {var: (template, fill(template, values)) for var, template in entry.env.items()}
-        env = {**os.environ, **{var: value for var, (template, value) in filled.items() if value or not template}}
+        env = {var: value for var, (template, value) in filled.items() if value or not template}
+        settings = dict(cfg.extra_env) | dict(cfg.role_env.get(role, {}))
+        if entry.image:
+            return tuple(fill(arg, values) for arg in entry.args), env | settings
+        argv = (*cfg.command, role) if cfg.command else tuple(fill(arg, values) for arg in entry.command)
+        env = {**os.environ, **env}
         if cfg.source_dir is not None:  # the patched copy must win over the installed package
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cfg.source_dir), os.environ.get("PYTHONPATH")]))
-        return argv, env | dict(cfg.extra_env) | dict(cfg.role_env.get(role, {}))
+        return argv, env | settings
+
+    def _process(self, role: str, name: str, dsn_role: str, port: int | None, **options: Any) -> ManagedProcess:
+        """One process of `role`, not started: a local one the janitor owns, or its image's container."""
+        argv, env = self.launch(role, name, dsn_role, port)
+        image = self.config.entry(role).image
+        spec = ProcessSpec(name=name, argv=("docker", "run", image, *argv) if image else argv,
+                           log_path=self.logs_dir / f"{name}.log", env=env, cwd=None if image else self.config.workdir(),
+                           **options)
+        if image:
+            return ContainerProcess(spec, image, argv, janitor=self._janitor)
+        return ManagedProcess(spec, self._janitor.register, self._janitor.unregister)
 
     def _make(self, role: str, index: int, port: int | None) -> ServiceProcess:
         name = f"{role}-{index}"
-        argv, env = self.launch(role, name, role, port)
         url = None if port is None else f"http://{LOOPBACK}:{port}"
-        spec = ProcessSpec(name=name, argv=argv, log_path=self.logs_dir / f"{name}.log", env=env,
-                           cwd=self.config.workdir(), stop_timeout=8.0,
-                           extra={"role": role, **({"url": url} if url else {})})
-        return ServiceProcess(role, index, port, ManagedProcess(spec, self._janitor.register, self._janitor.unregister),
-                              self.config.entry(role).health)
+        process = self._process(role, name, role, port, stop_timeout=8.0,
+                                extra={"role": role, **({"url": url} if url else {})})
+        return ServiceProcess(role, index, port, process, self.config.entry(role).health)
 
     def migrate(self, timeout: float = 60.0) -> None:
         if self.config.profile.entry("migrate") is None:
             return  # the target migrates by itself
         link_role = "all" if self.config.profile.entry("all") is not None else "api"
-        argv, env = self.launch("migrate", "migrate", link_role, None)  # through the api's (or the one) link
-        spec = ProcessSpec(name="migrate", argv=argv, log_path=self.logs_dir / "migrate.log", env=env,
-                           cwd=self.config.workdir())
-        proc = self._janitor.spawn(spec)
-        code = proc.wait_exit(timeout)
+        proc = self._process("migrate", "migrate", link_role, None).start()  # through the api's (or the one) link
+        try:
+            code = proc.wait_exit(timeout)
+        finally:
+            _remove(proc)
         if code != 0:
-            raise ServiceError(f"`{' '.join(spec.argv)}` exited with {code}; log {spec.log_path}:\n{proc.tail()}")
+            raise ServiceError(f"`{' '.join(proc.spec.argv)}` exited with {code}; log {proc.spec.log_path}:\n{proc.tail()}")
 
     def start(self) -> None:
+        images = self.config.profile.images
+        if images:
+            require_docker(images, f"the target {self.config.profile.name!r}",
+                           "build or pull them first (`docker build -t NAME DIR`, `docker pull NAME`)")
         if self.config.migrate:
             self.migrate()
         for proc in self.processes:
@@ -268,3 +291,11 @@ class Service:
             proc.process.terminate()
         for proc in reversed(self.processes):
             proc.process.stop()
+        for proc in self.processes:
+            _remove(proc.process)
+
+
+def _remove(proc: ManagedProcess) -> None:
+    """A container is removed once stopped (its log is in its file); a local process leaves nothing."""
+    if isinstance(proc, ContainerProcess):
+        proc.remove()

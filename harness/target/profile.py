@@ -1,9 +1,9 @@
 """A target profile: how to run and read an implementation of the layer the harness has never seen.
 
 A TOML file (docs/TARGETS.md, field by field) says which processes to start for which role, with what
-command and environment (placeholders the harness fills: `{port}`, `{dsn}`, `{heartbeat_ms}`, ...),
+command (or container image and its arguments) and environment (placeholders the harness fills: `{port}`, `{dsn}`, `{heartbeat_ms}`, ...),
 how each answers when ready, which of the contract's endpoints and capabilities it has, and how its
-log lines map onto the runbook's names. `profiles/reference.toml` describes the reference service and is
+log lines map onto the runbook's names. A profile may `extends` another and change only what differs. `profiles/reference.toml` describes the reference service and is
 one file like any other. A bad field is one `ConfigError` naming the field and the file.
 """
 
@@ -19,7 +19,8 @@ from typing import Any
 
 from harness.errors import ConfigError
 
-__all__ = ["CAPABILITIES", "ENDPOINTS", "LOG_NAMES", "PLACEHOLDERS", "ROLES", "SERVED_ROLES", "LogSpec", "ProcessEntry",
+__all__ = ["CAPABILITIES", "ENDPOINTS", "HOST_ONLY_PLACEHOLDERS", "LOG_NAMES", "PLACEHOLDERS", "ROLES",
+           "SERVED_ROLES", "LogSpec", "ProcessEntry",
            "TargetProfile", "default_profile_path", "fill", "load_profile", "parse_profile", "reference_profile"]
 
 ROLES = ("migrate", "api", "outbox-worker", "queue-worker", "all")
@@ -48,20 +49,29 @@ PLACEHOLDERS = ("port", "dsn", "host", "name", "admin_token", "logs_dir", "failp
 LOG_NAMES = ("msg", "timestamp", "level", "component", "service", "runId", "seq", "type", "lag_ms", "publishedAt",
              "expectedSeq", "metric.events_published", "metric.events_inserted", "outbox-publisher",
              "worker:job:start", "stream-run", "outbox.gap", "outbox.error")
+# Paths and programs of the harness's machine: nothing a container can see.
+HOST_ONLY_PLACEHOLDERS = ("python", "profile_dir", "logs_dir")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
 
 @dataclass(frozen=True)
 class ProcessEntry:
     role: str
-    command: tuple[str, ...]  # argv, placeholders unfilled
+    command: tuple[str, ...]  # argv, placeholders unfilled; () for an image
     env: Mapping[str, str] = field(default_factory=dict)
     health: str | None = None  # a path answering 200 on {port} once ready; None: up for `ready_after_s`
+    image: str | None = None  # a container image run instead of a command (harness/stack/containers.py)
+    args: tuple[str, ...] = ()  # with `image`: the container's command, after the image's entrypoint
+
+    @property
+    def templates(self) -> tuple[str, ...]:
+        """Every text the harness fills placeholders in: the command (or args) and the env values."""
+        return (*self.command, *self.args, *self.env.values())
 
     @property
     def listens(self) -> bool:
-        """Whether the process gets a port: it names `{port}` in its command or environment."""
-        return any("{port}" in part for part in (*self.command, *self.env.values()))
+        """Whether the process gets a port: it names `{port}` in its command, args or environment."""
+        return any("{port}" in part for part in self.templates)
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,11 @@ class TargetProfile:
     def lacks(self, *capabilities: str) -> list[str]:
         return [c for c in capabilities if c not in self.capabilities]
 
+    @property
+    def images(self) -> tuple[str, ...]:
+        """The container images its processes run, each once."""
+        return tuple(dict.fromkeys(p.image for p in self.processes if p.image))
+
 
 def default_profile_path() -> Path:
     """`<repo>/profiles/reference.toml` (not through harness.stack: the stack imports this module)."""
@@ -106,13 +121,56 @@ def reference_profile() -> TargetProfile:
 def load_profile(path: str | Path | None = None) -> TargetProfile:
     """The profile in `path` (None: the reference service's)."""
     file = Path(path) if path is not None else default_profile_path()
+    return parse_profile(_read(file, ()), file)
+
+
+def _read(file: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    """The file's TOML laid over the profile it `extends`, if it names one (relative to its folder)."""
     try:
         data = tomllib.loads(file.read_text())
     except OSError as exc:
         raise ConfigError(f"cannot read the target profile {file}: {exc.strerror or exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
-    return parse_profile(data, file)
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{file}: extends: the path of another profile, e.g. \"profile.toml\", got {base!r}")
+    base_file = (file.parent / base).resolve()
+    if base_file in (*seen, file.resolve()):
+        raise ConfigError(f"{file}: extends: {base} leads back to this file")
+    return _extend(_read(base_file, (*seen, file.resolve())), data)
+
+
+def _extend(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """`over` laid on `base`: a table merges key by key, any other value replaces; a `[[process]]` merges
+    into the base's process of the same role (or is added), and a `command` or `image` given replaces the
+    base's way of running it (`command`, `image` and `args`) whole."""
+    merged = dict(base)
+    for key, value in over.items():
+        if key == "process" and isinstance(value, list) and isinstance(base.get(key), list):
+            merged[key] = _extend_processes(base[key], value)
+        elif isinstance(value, dict) and isinstance(base.get(key), dict):
+            merged[key] = _extend(base[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _extend_processes(base: list[Any], over: list[Any]) -> list[Any]:
+    merged = list(base)
+    for entry in over:
+        same = [i for i, b in enumerate(merged) if isinstance(b, dict) and isinstance(entry, dict)
+                and b.get("role") == entry.get("role")]
+        if not same:
+            merged.append(entry)
+            continue
+        kept = merged[same[0]]
+        if "command" in entry or "image" in entry:
+            kept = {k: v for k, v in kept.items() if k not in ("command", "image", "args")}
+        merged[same[0]] = _extend(kept, entry)
+    return merged
 
 
 def parse_profile(data: Mapping[str, Any], source: Path | None = None) -> TargetProfile:
@@ -175,13 +233,11 @@ def _process(raw: Any, index: int, where: str) -> ProcessEntry:
     key = f"process[{index}]"
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: {key}: must be a table")
-    _only(raw, {"role", "command", "env", "health"}, key, where)
+    _only(raw, {"role", "command", "image", "args", "env", "health"}, key, where)
     role = _str(raw, "role", key, where)
     if role not in ROLES:
         raise ConfigError(f"{where}: {key}.role: {role!r} is not a role; roles: {', '.join(ROLES)}")
-    command = raw.get("command")
-    if not isinstance(command, list) or not command or not all(isinstance(a, str) and a for a in command):
-        raise ConfigError(f"{where}: {key}.command: an argv list of non-empty strings, e.g. [\"node\", \"main.js\"]")
+    command, image, args = _command_or_image(raw, key, where)
     env = raw.get("env", {})
     if not isinstance(env, dict) or not all(isinstance(v, (str, int)) for v in env.values()):
         raise ConfigError(f"{where}: {key}.env: a table of NAME = \"value\"")
@@ -190,14 +246,17 @@ def _process(raw: Any, index: int, where: str) -> ProcessEntry:
         raise ConfigError(f"{where}: {key}.health: a path such as \"/healthz\", or \"\" for none")
     if role == "migrate" and health:
         raise ConfigError(f"{where}: {key}.health: migrate runs once and exits; it has no health path")
-    entry = ProcessEntry(role, tuple(command), {str(k): str(v) for k, v in env.items()}, health or None)
+    entry = ProcessEntry(role, command, {str(k): str(v) for k, v in env.items()}, health or None, image, args)
     if health is None and role != "migrate" and entry.listens:  # unset: the contract's /healthz on its port
         entry = replace(entry, health="/healthz")
-    for text in (*entry.command, *entry.env.values()):
+    for text in entry.templates:
         for name in _PLACEHOLDER.findall(text):
             if name not in PLACEHOLDERS:
                 raise ConfigError(f"{where}: {key}: unknown placeholder {{{name}}}; known: "
                                   + ", ".join(f"{{{p}}}" for p in PLACEHOLDERS))
+            if image and name in HOST_ONLY_PLACEHOLDERS:
+                raise ConfigError(f"{where}: {key}: {{{name}}} is a path on the harness's machine, which the"
+                                  " container of an `image` cannot see; bake it into the image instead")
     if entry.health and not entry.listens:
         raise ConfigError(f"{where}: {key}.health: the process answers no port; give it \"{{port}}\" in its"
                           " command or env, or set health = \"\"")
@@ -205,6 +264,26 @@ def _process(raw: Any, index: int, where: str) -> ProcessEntry:
         raise ConfigError(f"{where}: {key}: the {'api' if role == 'api' else 'all process'} must listen on"
                           " \"{port}\" (in its command or env): it serves the API")
     return entry
+
+
+def _command_or_image(raw: Mapping[str, Any], key: str, where: str) -> tuple[tuple[str, ...], str | None,
+                                                                            tuple[str, ...]]:
+    """(command, image, args): a process runs exactly one of an argv or a container image."""
+    if ("command" in raw) == ("image" in raw):
+        raise ConfigError(f"{where}: {key}: give exactly one of `command` (an argv list) or `image` (a container"
+                          " image, with its `args`)")
+    if "command" in raw:
+        if "args" in raw:
+            raise ConfigError(f"{where}: {key}.args: only with `image`; a command's arguments go in `command`")
+        return _argv(raw, "command", key, where, "[\"node\", \"main.js\"]", allow_empty=False), None, ()
+    return (), _str(raw, "image", key, where), _argv(raw, "args", key, where, "[\"api\"]", allow_empty=True)
+
+
+def _argv(raw: Mapping[str, Any], name: str, key: str, where: str, example: str, *, allow_empty: bool) -> tuple[str, ...]:
+    value = raw.get(name, [])
+    if not isinstance(value, list) or not (value or allow_empty) or not all(isinstance(a, str) and a for a in value):
+        raise ConfigError(f"{where}: {key}.{name}: an argv list of non-empty strings, e.g. {example}")
+    return tuple(value)
 
 
 def _logs(raw: Any, where: str) -> LogSpec:

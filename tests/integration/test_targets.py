@@ -31,8 +31,9 @@ NODE_ALL_PROFILE = NODE_PROFILE.with_name("profile-all.toml")
 SUITE_TIMEOUT_S = 300
 
 
-def _problems(profile: TargetProfile) -> dict[str, str]:
-    return {f.probe: f.detail for f in check_profile(profile, StackConfig()) if not f.ok}
+def _problems(profile: TargetProfile, ready_timeout: float = 30.0) -> dict[str, str]:
+    config = StackConfig().with_overrides(ready_timeout=ready_timeout)
+    return {f.probe: f.detail for f in check_profile(profile, config) if not f.ok}
 
 
 def _with_env(profile: TargetProfile, role: str, **env: str) -> TargetProfile:
@@ -53,7 +54,9 @@ def test_check_profile_names_a_wrong_stream_path() -> None:
 
 
 def test_check_profile_names_a_wrong_dsn() -> None:
-    problems = _problems(_with_env(reference_profile(), "api", DATABASE_URL="postgresql://nobody@127.0.0.1:9/none"))
+    # A service that cannot reach its database never becomes ready: 5 s of waiting shows it as well as 30.
+    problems = _problems(_with_env(reference_profile(), "api", DATABASE_URL="postgresql://nobody@127.0.0.1:9/none"),
+                         ready_timeout=5)
     assert set(problems) == {"processes"} and "did not start" in problems["processes"], problems
 
 

@@ -77,6 +77,15 @@ def test_another_targets_processes_come_from_its_profile() -> None:
         ("api-0", False, "/healthz"), ("outbox-worker-0", True, None)]
 
 
+def test_an_image_process_gets_its_args_and_the_profiles_environment_only() -> None:
+    profile = parse_profile({"target": {"name": "img"}, "process": [
+        {"role": "api", "image": "team/api:1", "args": ["api", "--port={port}"], "env": {"DATABASE_URL": "{dsn}"}}]})
+    argv, env = _launch(ServiceConfig(profile=profile, extra_env={"EXTRA": "1"}), "api")
+    assert argv == ("api", "--port=4100") and env == {"DATABASE_URL": "postgresql://api", "EXTRA": "1"}
+    with pytest.raises(ConfigError, match="the target 'img' runs images"):
+        ServiceConfig(profile=profile, command=("node", "main.js"))
+
+
 def test_stack_info_json_roundtrip() -> None:
     info = StackInfo(api_url="http://a", api_direct_url="http://b", dsn="postgresql://c", toxiproxy_url="http://d",
                      logs_dir="/tmp/logs", admin_token="t", api_direct_urls=("http://b",),

@@ -120,3 +120,12 @@ def test_process_dying_at_start_fails_fast(tmp_path: Path) -> None:
     with pytest.raises(ServiceError, match="queue-worker-0 exited with 4"):
         LocalStack(config).start()
     assert time.monotonic() - started < 10
+
+
+def test_on_an_existing_toxiproxy_our_proxy_names_never_take_its_own(tmp_path: Path) -> None:
+    def name(**kw: Any) -> str:
+        return LocalStack(StackConfig(service=None, logs_dir=tmp_path, **kw)).proxy_name("sse")
+
+    assert name() == "sse" and name(proxy_prefix="f0_") == "f0_sse"  # our own server: the plain names
+    assert name(toxiproxy_url="http://127.0.0.1:8474") == "harness_sse"
+    assert name(toxiproxy_url="http://127.0.0.1:8474", proxy_prefix="f0_") == "harness_f0_sse"

@@ -69,6 +69,77 @@ def test_a_capability_the_target_lacks_makes_a_scenario_not_applicable() -> None
         require_capabilities(profile, ["telepathy"])
 
 
+IMAGE: dict[str, Any] = {"role": "api", "image": "team/api:1.4", "args": ["serve"], "env": {"PORT": "{port}"}}
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"command": ["srv"]}, "process[0]: give exactly one of `command` (an argv list) or `image`"),
+    ({"image": None}, "process[0]: give exactly one of `command` (an argv list) or `image`"),
+    ({"image": ""}, "process[0].image: a non-empty string"),
+    ({"args": "serve --fast"}, "process[0].args: an argv list"),
+    ({"args": ["{python}", "x"]}, "process[0]: {python} is a path on the harness's machine"),
+    ({"env": {"PORT": "{port}", "CONF": "{profile_dir}/conf"}}, "process[0]: {profile_dir} is a path"),
+    ({"env": {"PORT": "{port}", "LOGS": "{logs_dir}"}}, "process[0]: {logs_dir} is a path"),
+])
+def test_a_bad_image_process_is_one_error_naming_it(changes: dict[str, Any], message: str) -> None:
+    process = {k: v for k, v in {**IMAGE, **changes}.items() if v is not None}
+    with pytest.raises(ConfigError) as caught:
+        parse_profile({"target": {"name": "t"}, "process": [process]}, Path("team.toml"))
+    assert str(caught.value).startswith("team.toml: ") and message in str(caught.value)
+
+
+def test_args_belong_to_an_image() -> None:
+    with pytest.raises(ConfigError, match=r"process\[0\].args: only with `image`"):
+        parse_profile(_with(process__args=["x"]), Path("team.toml"))
+
+
+def test_an_image_process_runs_its_image_with_its_args() -> None:
+    [entry] = parse_profile({"target": {"name": "t"}, "process": [IMAGE]}).processes
+    assert (entry.image, entry.args, entry.command, entry.health) == ("team/api:1.4", ("serve",), (), "/healthz")
+    assert entry.listens
+
+
+def test_a_profile_extends_another_and_changes_only_what_differs(tmp_path: Path) -> None:
+    (tmp_path / "base.toml").write_text(
+        '[target]\nname = "t"\ncapabilities = ["cancel"]\n'
+        '[[process]]\nrole = "api"\ncommand = ["srv"]\nenv = { PORT = "{port}", A = "1" }\n'
+        '[logs]\nformat = "logfmt"\n')
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "image.toml").write_text(
+        'extends = "../base.toml"\n[target]\nready_after_s = 2\ncapabilities = ["cancel", "separate_roles"]\n'
+        '[[process]]\nrole = "api"\nimage = "t:1"\nenv = { B = "2" }\n'
+        '[[process]]\nrole = "outbox-worker"\nimage = "t:1"\nargs = ["outbox"]\n')
+    profile = load_profile(tmp_path / "sub" / "image.toml")
+    api, outbox = profile.processes
+    assert (profile.name, profile.capabilities, profile.ready_after_s, profile.logs.format) == (
+        "t", frozenset({"cancel", "separate_roles"}), 2.0, "logfmt")
+    assert (api.command, api.image, dict(api.env)) == ((), "t:1", {"PORT": "{port}", "A": "1", "B": "2"})
+    assert (outbox.image, outbox.args, profile.images) == ("t:1", ("outbox",), ("t:1",))
+    assert profile.source == tmp_path / "sub" / "image.toml"
+
+
+def test_a_bad_or_circular_extends_is_one_error(tmp_path: Path) -> None:
+    (tmp_path / "a.toml").write_text('extends = "b.toml"\n')
+    (tmp_path / "b.toml").write_text('extends = "a.toml"\n')
+    with pytest.raises(ConfigError, match=r"b.toml: extends: a.toml leads back to this file"):
+        load_profile(tmp_path / "a.toml")
+    (tmp_path / "c.toml").write_text('extends = "missing.toml"\n')
+    with pytest.raises(ConfigError, match=r"cannot read the target profile .*missing.toml"):
+        load_profile(tmp_path / "c.toml")
+    (tmp_path / "d.toml").write_text("extends = 3\n")
+    with pytest.raises(ConfigError, match=r"d.toml: extends: the path of another profile"):
+        load_profile(tmp_path / "d.toml")
+
+
+def test_the_node_image_profile_is_the_node_profile_run_as_containers() -> None:
+    folder = Path(__file__).resolve().parents[1] / "targets" / "node_impl"
+    local, image = load_profile(folder / "profile.toml"), load_profile(folder / "profile-image.toml")
+    assert image.images == ("node-impl:latest",) and all(p.args == (p.role,) for p in image.processes)
+    assert [(p.role, p.env, p.health) for p in image.processes] == [(p.role, p.env, p.health) for p in local.processes]
+    assert (image.name, image.capabilities, image.logs, image.endpoints) == (
+        local.name, local.capabilities, local.logs, local.endpoints)
+
+
 def _processes(*roles: str, capabilities: tuple[str, ...] = (), port: bool = True) -> dict[str, Any]:
     """A profile with one process per role, each listening on {port} (unless `port` is False)."""
     env = {"PORT": "{port}"} if port else {}
