@@ -7,7 +7,8 @@ for ``stalled_after_s``.
 
 Restarting the outbox worker:
 - ``restart_outbox_in_stack(stack)``: through a `LocalStack` object (tests, scenarios): each
-  ``outbox-worker-*`` process is stopped (SIGTERM, bounded) and started again with the same spec.
+  ``outbox-worker-*`` process (``all-*`` on a target doing every role in one process) is stopped
+  (SIGTERM, bounded) and started again with the same spec.
 - ``restart_outbox_from_state(files)``: from another process (the CLI) on a stack run by `harness up`.
   The owner keeps no restart channel, so this re-executes each worker the way it was started: its
   argv, environment and working directory read from ``/proc/<pid>``, its log appended to, in its own
@@ -103,8 +104,9 @@ def cancel_run(dsn: str, run_id: str, *, confirm: bool, stuck_after_s: float = 3
 # ---- restart the outbox worker ---------------------------------------------------------------------
 
 def restart_outbox_in_stack(stack: Any, timeout: float = 30.0) -> RestartResult:
-    """Restart every outbox worker of a `LocalStack` and wait until each answers /healthz."""
-    procs = [p for p in (stack.service.processes if stack.service else []) if p.role == OUTBOX_ROLE]
+    """Restart every outbox worker of a `LocalStack` (on an `all` target: each `all` process, which does
+    the outbox's work) and wait until each answers /healthz."""
+    procs = stack.service.carrying(OUTBOX_ROLE) if stack.service else []
     if not procs:
         raise RecoveryError("this stack runs no outbox worker")
     done = []
@@ -122,7 +124,7 @@ def restart_outbox_from_state(state_dir: Path, timeout: float = 30.0) -> Restart
         info = json.loads(stack_json.read_text())
     except (OSError, ValueError) as exc:
         raise RecoveryError(f"no running stack: {stack_json} is missing; start one with `harness up`") from exc
-    workers = [p for p in info.get("processes", []) if p.get("role") == OUTBOX_ROLE]
+    workers = [p for p in info.get("processes", []) if p.get("role") in (OUTBOX_ROLE, "all")]
     if not workers:
         raise RecoveryError(f"the stack in {stack_json} runs no outbox worker")
     done = [_respawn(p, state_dir, info.get("owner_pid"), timeout) for p in workers]
