@@ -118,6 +118,7 @@ TOOLS: dict[str, tuple[Callable[[], bool], str]] = {
     "nginx": (_nginx_found, "apt-get install nginx-light"),
     "chromium": (_chromium_found, "apt-get install chromium (Playwright drives it; no browser download)"),
     "promtool": (lambda: shutil.which("promtool") is not None, "apt-get install prometheus"),
+    "tmux": (lambda: shutil.which("tmux") is not None, "apt-get install tmux"),
     "node": (lambda: shutil.which("node") is not None and _node_target_installed(),
              "apt-get install nodejs npm, then scripts/setup.sh (npm ci in tests/targets/node_impl)"),
     "docker": (_docker_ready, "an engine answering `docker info` and the local images: sudo bash scripts/docker_setup.sh"),

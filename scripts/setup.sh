@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the harness needs on a fresh machine, idempotently, and says what is missing when it can't:
-#   .venv (Python packages), .tools/bin/toxiproxy-server (go install), patch, nginx, chromium and promtool
+#   .venv (Python packages), .tools/bin/toxiproxy-server (go install), patch, nginx, chromium, promtool and tmux
 #   (Debian packages, as root), the Node.js target's npm packages. Under CI (or pytest --strict-tools) a test whose tool is missing fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,6 +59,7 @@ setup_patch() { apt_tool 'command -v patch >/dev/null' patch "the mutant kill ma
 setup_nginx() { apt_tool 'command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]' nginx-light "the proxy-buffering scenarios"; }
 setup_chromium() { apt_tool '[ -x /usr/bin/chromium ]' chromium "the browser scenario (Playwright drives it, no browser download)"; }
 setup_promtool() { apt_tool 'command -v promtool >/dev/null' prometheus "the alert-rules test (promtool)"; }
+setup_tmux() { apt_tool 'command -v tmux >/dev/null' tmux "the harness watch test (it reads a terminal screen)"; }
 
 # The Node.js target (tests/targets/node_impl): its npm packages, pinned by package-lock.json.
 setup_node_target() {
@@ -80,5 +81,6 @@ setup_patch
 setup_nginx
 setup_chromium
 setup_promtool
+setup_tmux
 setup_node_target
 say "ready"

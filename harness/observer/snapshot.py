@@ -105,7 +105,7 @@ def _backlog_readings(conn: psycopg.Connection[Any], probe: GaugeProbe) -> tuple
     for url in probe.urls:
         def agrees(url: str = url) -> bool:
             before = db_value()
-            value = _scrape_gauge(url)
+            value = scrape_metric(url)
             after = db_value()
             readings.append(GaugeReading(url, time.time(), value, before if before == after else None))
             return readings[-1].db_value is not None and value is not None and abs(value - before) <= 1e-6
@@ -117,14 +117,15 @@ def _backlog_readings(conn: psycopg.Connection[Any], probe: GaugeProbe) -> tuple
     return tuple(readings)
 
 
-def _scrape_gauge(url: str) -> float | None:
+def scrape_metric(url: str, name: str = GAUGE) -> float | None:
+    """The value of one unlabelled metric on a /metrics page; None when unreachable or absent."""
     try:
         text = httpx.get(url, timeout=2.0).text
     except httpx.HTTPError:
         return None
     for line in text.splitlines():
-        name, _, value = line.partition(" ")
-        if name == GAUGE:
+        metric, _, value = line.partition(" ")
+        if metric == name:
             try:
                 return float(value)
             except ValueError:

@@ -53,6 +53,10 @@ class StateFiles:
     def pid_dir(self) -> Path:
         return self.root / "procs"
 
+    @property
+    def fault_log(self) -> Path:
+        return self.root / "fault_log.jsonl"
+
 
 def _write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
