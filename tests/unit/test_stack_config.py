@@ -62,7 +62,7 @@ def test_the_default_target_is_the_reference_service_with_its_placeholders_fille
 
 def test_another_targets_processes_come_from_its_profile() -> None:
     profile = parse_profile({
-        "target": {"name": "node"},
+        "target": {"name": "node", "capabilities": ["separate_roles"]},
         "process": [{"role": "api", "command": ["node", "main.js", "api"],
                      "env": {"PORT": "{port}", "DATABASE_URL": "{dsn}", "HEARTBEAT_INTERVAL_S": "{heartbeat_s}"}},
                     {"role": "outbox-worker", "command": ["node", "main.js", "outbox"], "env": {"PG": "{dsn}"}}]})
