@@ -136,6 +136,7 @@ def test_wrong_or_missing_token_is_refused(info: dict[str, Any], state: Path) ->
 def test_bad_names_are_one_line_errors_listing_the_valid_ones(cli: Cli) -> None:
     cases = {("fault", "cut", "sse2"): "links: sse, pg_api, pg_outbox, pg_queue",
              ("fault", "kill", "outbox-0"): "processes: postgres, nginx, api-0, outbox-worker-0, queue-worker-0",
+             ("fault", "restart", "api-9"): "processes: postgres, nginx, api-0",
              ("fault", "add", "sse", "latncy"): "known: bandwidth, latency, limit_data",
              ("fault", "add", "sse", "latency", "delay=5"): "known: ['jitter', 'latency']",
              ("fault", "add", "sse", "latency", "latency=soon"): "attributes are integers",
