@@ -40,6 +40,7 @@ from hypothesis.stateful import (
 from harness.checks import CHECKERS, CheckOptions
 from harness.history import History
 from harness.nemesis import Latency, LimitData, ResetPeer, armed_failpoint, killed, link_toxic, paused
+from harness.nemesis.stand_in import killed_in_flight
 from harness.observer import snapshot_of, wait_for_outbox
 from harness.scenario import ScenarioRecord, explain
 from harness.stack import Intervals, LocalStack, truncate_service_tables
@@ -232,14 +233,17 @@ def make_machine(stack: LocalStack, folder: Path, log: ScheduleLog) -> type[Rule
             with self._step("kill_outbox_worker() (held until heal)"):
                 self._hold("outbox", killed(stack, self.history, "outbox-worker-0"))
 
-        @precondition(lambda self: "outbox" not in self.held and has_failpoints)  # a target without: no such fault
+        @precondition(lambda self: "outbox" not in self.held)
         @rule()
         def crash_outbox_after_publish(self) -> None:
-            with self._step("crash_outbox_after_publish(): failpoint outbox.after_publish=1*crash (held until heal)"):
-                self._hold("outbox", armed_failpoint(stack, self.history, "outbox-worker-0", "outbox.after_publish", "1*crash"))
+            # A target without failpoints gets the nearest real fault: a kill while events are in flight.
+            crash, how = (armed_failpoint, "") if has_failpoints else (killed_in_flight, ", a kill in flight standing in")
+            with self._step(f"crash_outbox_after_publish(): failpoint outbox.after_publish=1*crash{how} (held until heal)"):
+                self._hold("outbox", crash(stack, self.history, "outbox-worker-0", "outbox.after_publish", "1*crash"))
 
         @precondition(lambda self: "pg" not in self.held)
-        @rule(link=st.sampled_from(["pg_api", "pg_outbox", "pg_queue"]), latency_ms=st.sampled_from([50, 250]))
+        @rule(link=st.sampled_from([link for link in stack.links if link != "sse"]),
+              latency_ms=st.sampled_from([50, 250]))
         def pg_latency(self, link: str, latency_ms: int) -> None:
             with self._step(f"pg_latency({link}, latency_ms={latency_ms}) (held until heal)"):
                 self._hold("pg", link_toxic(stack, self.history, link, Latency(latency=latency_ms)))

@@ -19,8 +19,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 TERMINAL_TYPE = "RunFinished"
-# The stack's links (toxiproxy proxies): the clients' SSE link and each role's PostgreSQL link.
-LINKS = ("sse", "pg_api", "pg_outbox", "pg_queue")
+# The stack's links (toxiproxy proxies): the clients' SSE link and each role's PostgreSQL link, or the
+# one PostgreSQL link `pg` of a target doing every role in one process (a stack has one kind or the other).
+LINKS = ("sse", "pg_api", "pg_outbox", "pg_queue", "pg")
+ROLE_LINKS = ("pg_api", "pg_outbox", "pg_queue")
 TERMINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
 
 
@@ -186,6 +188,7 @@ def to_epoch(value: Any) -> float | None:
 
 __all__ = [
     "LINKS",
+    "ROLE_LINKS",
     "TERMINAL_STATES",
     "TERMINAL_TYPE",
     "EventRow",

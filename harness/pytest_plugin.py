@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import pytest
 
 from harness.errors import HarnessError
-from harness.report.junit_results import STACK_NOT_STARTED
+from harness.report.junit_results import STACK_NOT_STARTED, STAND_IN
 
 if TYPE_CHECKING:  # the stack package is imported lazily: loading the plugin must stay cheap
     from harness.toolkit import Scenario
@@ -156,6 +156,12 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
                                         f" {target_profile(terminalreporter.config).name}")
         for reason, count in Counter(r.split(NOT_APPLICABLE, 1)[1].strip() for r in reasons).most_common():
             terminalreporter.write_line(f"{count} x {reason}")
+    replaced = {report.nodeid: value for reports in terminalreporter.stats.values() for report in reports
+                for name, value in getattr(report, "user_properties", ()) if name == STAND_IN}
+    if replaced:
+        terminalreporter.write_sep("-", f"{len(replaced)} with a fault replaced by the nearest real one")
+        for nodeid, value in replaced.items():
+            terminalreporter.write_line(f"{nodeid}: {value}")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -320,6 +326,7 @@ def scenario(request: pytest.FixtureRequest, tmp_path: Path,
     (started only when first used; `scenario.on(stack)` binds another). Its files land in the run's
     report folder under `harness run`, else in the test's tmp_path; the history is saved even when the
     test fails."""
+    from harness.nemesis.stand_in import stand_ins
     from harness.toolkit import Scenario
 
     root = os.environ.get("HARNESS_REPORT_DIR")
@@ -332,6 +339,9 @@ def scenario(request: pytest.FixtureRequest, tmp_path: Path,
         yield record
     finally:
         record.save_history()
+        replaced = stand_ins(record.history)
+        if replaced:  # the report says which faults were the nearest real ones, not those asked for
+            record_property(STAND_IN, replaced)
 
 
 @pytest.fixture(scope="session")

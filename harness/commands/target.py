@@ -19,6 +19,8 @@ name = "my-service"
 stream_path = "/api/agents/runs/{run_id}/stream"
 endpoints = ["create_run", "get_run", "cancel", "append"]
 # What your service offers; scenarios needing anything else are reported not applicable.
+# One process doing every role? Give it role = "all" instead of the api and the workers, and drop
+# "separate_roles" (docs/TARGETS.md, "One process for every role").
 capabilities = ["last_event_id", "cancel", "append_endpoint", "queue_worker", "separate_roles"]
 
 [[process]]

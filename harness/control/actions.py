@@ -15,7 +15,6 @@ from typing import Any
 from harness.control.book import Active, FaultBook
 from harness.errors import ConfigError
 from harness.history import History
-from harness.model import LINKS
 from harness.nemesis import (
     armed_failpoint,
     down,
@@ -28,7 +27,7 @@ from harness.nemesis import (
     toxic_from_params,
 )
 from harness.nemesis.nginx_faults import nginx_buffering
-from harness.nemesis.toxics import check_direction, check_link
+from harness.nemesis.toxics import check_direction
 from harness.runbook.recovery import OUTBOX_ROLE, RestartResult, restart_outbox_in_stack
 from harness.stack import LocalStack
 from harness.stack.nginx import NginxMode
@@ -57,6 +56,13 @@ def _for(for_s: float | None) -> str:
     return "" if for_s is None else f" for {for_s:g}s"
 
 
+def _link(o: Owned, link: str) -> str:
+    """A link of this stack (an `all` target's has `pg` instead of the role links)."""
+    if link not in o.stack.links:
+        raise ConfigError(f"unknown link {link!r}; links: {', '.join(o.stack.links)}")
+    return link
+
+
 def _process(o: Owned, name: str) -> str:
     names = [p.name for p in o.stack.managed_processes() if p.name not in NOT_A_TARGET]
     if name not in names:
@@ -70,7 +76,7 @@ def list_state(o: Owned) -> dict[str, Any]:
     api, now = o.stack.api, time.time()
     assert api is not None
     links = []
-    for link in LINKS:
+    for link in o.stack.links:
         proxy = api.get_proxy(o.stack.proxy_name(link))
         links.append({"name": link, "enabled": proxy.enabled,
                       "toxics": [{"name": t.name, "type": t.type, "stream": t.stream,
@@ -100,7 +106,7 @@ def add(o: Owned, link: str, toxic: str, attrs: dict[str, str], direction: str,
     stream = check_direction(direction)
     name = f"{toxic}_{stream}"  # toxiproxy's own default name: one toxic of a type per link and direction
     assert o.stack.api is not None
-    existing = [t.name for t in o.stack.api.list_toxics(o.stack.proxy_name(check_link(link)))]
+    existing = [t.name for t in o.stack.api.list_toxics(o.stack.proxy_name(_link(o, link)))]
     if name in existing:
         raise ConfigError(f"{link} already has a toxic {name}; remove it first (`harness fault remove {link} {name}`)")
     params = {"name": name, "toxic": toxic, "stream": stream, **spec.attributes()}
@@ -109,7 +115,7 @@ def add(o: Owned, link: str, toxic: str, attrs: dict[str, str], direction: str,
 
 
 def remove(o: Owned, link: str, name: str) -> dict[str, Any]:
-    check_link(link)
+    _link(o, link)
     for active in o.book.find("toxic", link, name=name):
         o.book.end(active)
         return _lines(f"removed {name} from {link} ({active.id})")
@@ -118,14 +124,14 @@ def remove(o: Owned, link: str, name: str) -> dict[str, Any]:
 
 
 def cut(o: Owned, link: str, for_s: float | None = None) -> dict[str, Any]:
-    if o.book.find("cut", check_link(link)):
+    if o.book.find("cut", _link(o, link)):
         raise ConfigError(f"{link} is already cut; `harness fault restore {link}` ends it")
     active, _ = o.book.start("cut", link, {}, down(o.stack, o.history, link), for_s)
     return _lines(f"cut {link}: new connections refused, open ones closed ({active.id}{_for(for_s)})")
 
 
 def restore(o: Owned, link: str) -> dict[str, Any]:
-    return _end_one(o, "cut", check_link(link), f"{link} is not cut", f"restored {link}")
+    return _end_one(o, "cut", _link(o, link), f"{link} is not cut", f"restored {link}")
 
 
 def _end_one(o: Owned, fault: str, target: str, none: str, done: str, **params: Any) -> dict[str, Any]:
@@ -187,7 +193,7 @@ def _restart(stack: LocalStack, name: str) -> None:
 
 def restart_outbox(o: Owned, timeout: float = 30.0) -> dict[str, Any]:
     """The runbook's "restart outbox worker" (`harness recover restart-outbox`)."""
-    workers = [p.name for p in o.stack.managed_processes() if p.spec.extra.get("role") == OUTBOX_ROLE]
+    workers = [p.name for p in o.stack.service.carrying(OUTBOX_ROLE)] if o.stack.service else []
     for active in [a for a in list(o.book.active) if a.target in workers and a.fault in ("kill", "pause")]:
         o.book.end(active)
     result: RestartResult = o.book.instant("restart", OUTBOX_ROLE, {"by": "harness recover restart-outbox"},

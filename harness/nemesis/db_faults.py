@@ -5,7 +5,9 @@
   `outbox-worker-0`, ...; see reference_impl/db.py `conninfo`). A target selects client backends
   (`backend_type = 'client backend'`, never our own `pg_backend_pid()`) whose application_name is the
   target or starts with `<target>-` (`api` matches every API replica), or whose role (`usename`) is the
-  target. `*` selects every other client backend of the database, for a service that sets no name.
+  target. `*` selects every other client backend of the database, for a service that sets no name. On
+  a target doing every role in one process a role's name (`outbox-worker`) selects the `all` processes'
+  sessions, and the window names `all` (process_faults.hit).
 - `locked_outbox`: a session holding `SELECT ... FROM run_outbox ... FOR UPDATE` on one run's row (or
   every row present at entry) for the block. Outbox workers claim with `FOR UPDATE SKIP LOCKED`, so the
   locked runs are not published until the block exits (rollback + close).
@@ -21,6 +23,7 @@ import psycopg
 
 from harness.errors import PostgresError
 from harness.history import History
+from harness.nemesis.process_faults import hit
 from harness.stack import LocalStack
 
 __all__ = ["locked_outbox", "removed_event", "terminate_backends", "terminated_backends"]
@@ -50,8 +53,9 @@ def terminate_backends(dsn: str, target: str) -> list[int]:
 def terminated_backends(stack: LocalStack, history: History, application_name_or_role: str) -> Iterator[list[int]]:
     """Terminate the service's sessions on entry (see the module doc for the selection); the window
     lasts for the block, during which the service is expected to reconnect by itself."""
-    pids = terminate_backends(stack.info.dsn, application_name_or_role)
-    with history.fault("terminate_backends", application_name_or_role, {"pids": pids}):
+    real, params = hit(stack, application_name_or_role)  # `outbox-worker` on an `all` target: its sessions
+    pids = terminate_backends(stack.info.dsn, real)
+    with history.fault("terminate_backends", real, {"pids": pids, **params}):
         yield pids
 
 

@@ -6,6 +6,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from harness.report.junit_results import STAND_IN
 from harness.report.summary import describe_counts
 from harness.report.timeline import timeline_for_history_file
 
@@ -36,11 +37,17 @@ def _table(scenarios: list[dict[str, Any]]) -> str:
     rows = "".join(
         f"<tr><td class={s['verdict']} title='{escape(s.get('message', ''))}'>{escape(s['verdict'].replace('_', ' '))}"
         f"</td><td>{escape(s['suite'])}</td>"
-        f"<td><a href='#{_anchor(s)}'>{escape(s['nodeid'])}</a></td><td>{_invariants(s)}</td>"
+        f"<td><a href='#{_anchor(s)}'>{escape(s['nodeid'])}</a>{_stand_in(s)}</td><td>{_invariants(s)}</td>"
         f"<td>{s['seconds']:.1f} s</td></tr>"
         for s in scenarios)
     head = "<tr><th>verdict</th><th>suite</th><th>scenario</th><th>invariants judged</th><th>time</th></tr>"
     return f"<table>{head}{rows}</table>"
+
+
+def _stand_in(s: dict[str, Any]) -> str:
+    """The faults this scenario ran as the nearest real ones, when the target could not place those asked for."""
+    replaced = (s.get("properties") or {}).get(STAND_IN)
+    return f"<br><small>nearest real fault: {escape(replaced)}</small>" if replaced else ""
 
 
 def _invariants(s: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 Verdict = Literal["pass", "fail", "unknown", "not_applicable"]
 STACK_NOT_STARTED = "could not start the"  # how the pytest plugin fails a test whose stack did not start
 NOT_APPLICABLE = "not applicable:"  # how the pytest plugin skips a test its target lacks a capability for
+STAND_IN = "stand_in"  # the property naming the faults replaced by the nearest real one (harness.nemesis.stand_in)
 
 
 @dataclass(frozen=True)

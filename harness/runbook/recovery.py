@@ -7,8 +7,8 @@ for ``stalled_after_s``.
 
 Restarting the outbox worker, ``restart_outbox_in_stack(stack)``, runs where the `LocalStack` object
 lives: in tests and scenarios, and in the owner of a stack of `harness up`, which the CLI asks through
-its control channel (harness/control). Each ``outbox-worker-*`` process is stopped (SIGTERM, bounded)
-and started again with the same spec.
+its control channel (harness/control). Each ``outbox-worker-*`` process (``all-*`` on a target doing
+every role in one process) is stopped (SIGTERM, bounded) and started again with the same spec.
 """
 
 from __future__ import annotations
@@ -89,8 +89,9 @@ def cancel_run(dsn: str, run_id: str, *, confirm: bool, stuck_after_s: float = 3
 # ---- restart the outbox worker ---------------------------------------------------------------------
 
 def restart_outbox_in_stack(stack: Any, timeout: float = 30.0) -> RestartResult:
-    """Restart every outbox worker of a `LocalStack` and wait until each answers /healthz."""
-    procs = [p for p in (stack.service.processes if stack.service else []) if p.role == OUTBOX_ROLE]
+    """Restart every outbox worker of a `LocalStack` (on an `all` target: each `all` process, which does
+    the outbox's work) and wait until each answers /healthz."""
+    procs = stack.service.carrying(OUTBOX_ROLE) if stack.service else []
     if not procs:
         raise RecoveryError("this stack runs no outbox worker")
     done = []

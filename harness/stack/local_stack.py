@@ -8,6 +8,9 @@ queue-worker-*  ──► "pg_queue"  ──► PostgreSQL
 observer (info.dsn)            ──► PostgreSQL directly
 ```
 
+A target doing every role in one process has `all-*` instead of the three roles, over the one link
+"pg"; only the links of the processes it runs exist (`links`), so a fault on another is an error.
+
 Started in that dependency order and torn down in reverse; a failure part-way tears down what
 was started before the error propagates.
 """
@@ -32,7 +35,7 @@ from harness.stack.nginx import Nginx, NginxMode
 from harness.stack.ports import LOOPBACK, free_port
 from harness.stack.postgres import PostgresServer, make_postgres, with_host_port
 from harness.stack.processes import ManagedProcess
-from harness.stack.service import PROXY_OF_ROLE, Service
+from harness.stack.service import Service, carrier_name, links_of
 from harness.stack.toxiproxy_api import ToxiproxyApi
 from harness.stack.toxiproxy_server import ToxiproxyServer, make_toxiproxy
 from harness.target.profile import TargetProfile, reference_profile
@@ -78,6 +81,11 @@ class LocalStack:
         """The target the stack runs: its service's profile (the reference's when it runs no service)."""
         return self.config.service.profile if self.config.service is not None else reference_profile()
 
+    @property
+    def links(self) -> tuple[str, ...]:
+        """This stack's links: `sse` and the database links of the target's processes."""
+        return ("sse", *links_of(self.profile).values())
+
     def proxy_name(self, logical: str) -> str:
         shared = SHARED_PREFIX if self.config.toxiproxy_url else ""
         return f"{shared}{self.config.proxy_prefix}{logical}"
@@ -113,7 +121,7 @@ class LocalStack:
             self.toxiproxy = make_toxiproxy(self.config.toxiproxy_url, self.logs_dir)
         self.toxiproxy.start()
         self.api = self.toxiproxy.api()
-        for name in LINKS:  # a previous run on a shared server may have left ours behind
+        for name in LINKS:  # a previous run on a shared server may have left ours behind (any target's)
             if self.proxy_name(name) in self.api.list_proxies():
                 self.api.delete_proxy(self.proxy_name(name))
 
@@ -122,7 +130,7 @@ class LocalStack:
         assert self.postgres is not None and self.api is not None
         upstream = f"{self.postgres.host}:{self.postgres.port}"
         dsns = {}
-        for role, logical in PROXY_OF_ROLE.items():
+        for role, logical in links_of(self.profile).items():
             # Port 0: toxiproxy binds a free port itself, so there is no race for it.
             proxy = self.api.create_proxy(self.proxy_name(logical), f"{LOOPBACK}:0", upstream)
             dsns[role] = with_host_port(self.postgres.dsn, LOOPBACK, proxy.port)
@@ -151,7 +159,7 @@ class LocalStack:
     def _describe(self, role_dsns: dict[str, str]) -> StackInfo:
         assert self.postgres is not None and self.toxiproxy is not None and self.api is not None
         proxies = self.api.list_proxies()
-        listen = {name: proxies[self.proxy_name(name)].listen for name in LINKS}
+        listen = {name: proxies[self.proxy_name(name)].listen for name in self.links}
         apis = self.service.apis if self.service else []
         direct = tuple(a.url for a in apis if a.url) or (f"http://{LOOPBACK}:{self._api_port}",)
         return StackInfo(
@@ -164,9 +172,9 @@ class LocalStack:
             api_direct_urls=direct,
             nginx_url=self.nginx.url if self.nginx else None,
             role_dsns=role_dsns,
-            proxies={name: self.proxy_name(name) for name in LINKS},
+            proxies={name: self.proxy_name(name) for name in self.links},
             proxy_listen=listen,
-            admin_urls={p.name: p.url for p in self.service.processes if p.role != "api" and p.url}
+            admin_urls={p.name: p.url for p in self.service.processes if p not in self.service.apis and p.url}
             if self.service else {},
             processes=tuple(self._process_info(p) for p in self.managed_processes()),
             owner_pid=os.getpid(),
@@ -189,11 +197,17 @@ class LocalStack:
         return [p for p in procs if p is not None]
 
     def process(self, name: str) -> ManagedProcess:
-        """A process by name: `postgres`, `toxiproxy`, `nginx`, `api-0`, `outbox-worker-1`, ..."""
+        """A process by name: `postgres`, `toxiproxy`, `nginx`, `api-0`, `outbox-worker-1`, ... (a role's
+        name on an `all` target: the `all` process carrying it, `real_name`)."""
+        real = self.real_name(name)
         for proc in self.managed_processes():
-            if proc.name == name:
+            if proc.name == real:
                 return proc
         raise KeyError(f"no process {name!r} in this stack")
+
+    def real_name(self, name: str) -> str:
+        """The process a fault on `name` hits: itself, or on an `all` target the `all` process doing that role."""
+        return carrier_name(self.profile, name)
 
     def revive(self, name: str) -> None:
         """Start `name` again if it is dead, and wait until a service process is ready; nothing else is
@@ -203,7 +217,7 @@ class LocalStack:
             if pg_process is not None and not pg_process.running:
                 self.postgres.start()
             return
-        if self.service is not None and any(p.name == name for p in self.service.processes):
+        if self.service is not None and any(p.name == self.real_name(name) for p in self.service.processes):
             proc = self.service.get(name)
             if not proc.process.running:
                 proc.process.start()
@@ -242,7 +256,7 @@ class LocalStack:
         if self.toxiproxy.owned:
             self.api.reset()
             return
-        for name in LINKS:
+        for name in self.links:
             proxy = self.api.get_proxy(self.proxy_name(name))
             for toxic in proxy.toxics:
                 self.api.remove_toxic(proxy.name, toxic.name)
@@ -273,7 +287,7 @@ class LocalStack:
             return
         if self.toxiproxy is not None and not self.toxiproxy.owned:
             existing = self.api.list_proxies()
-            for name in LINKS:
+            for name in self.links:
                 if self.proxy_name(name) in existing:
                     self.api.delete_proxy(self.proxy_name(name))
         self.api.close()

@@ -5,9 +5,12 @@ The profile's `migrate` process once, then `api` x N (each on its own port), `ou
 process given an `image` runs as that container instead (harness/stack/containers.py: host network, the
 profile's environment only, kill and pause as `docker kill` and `docker pause`, its output live in
 `<logs_dir>/<name>.log`). Each role reaches PostgreSQL through its own toxiproxy link, so every link can
-be faulted alone. The default profile is the reference service's (profiles/reference.toml); `command`
-replaces every process's command by `<command> <role>` (an implementation with the reference's
-environment), and `source_dir` runs a patched copy of a Python implementation (a mutant).
+be faulted alone. A target that does every role in one process runs `all` x N instead (N: the API
+replicas), over the one link `pg`; a role's process name (`outbox-worker-0`) then stands for the `all`
+process that carries it (`carrier_name`). The default profile is the reference service's
+(profiles/reference.toml); `command` replaces every process's command by `<command> <role>` (an
+implementation with the reference's environment), and `source_dir` runs a patched copy of a Python
+implementation (a mutant).
 """
 
 from __future__ import annotations
@@ -27,12 +30,32 @@ from harness.stack.paths import repo_root
 from harness.stack.ports import LOOPBACK, free_ports
 from harness.stack.processes import ManagedProcess, ProcessSpec
 from harness.stack.waiting import wait_until
-from harness.target.profile import ProcessEntry, TargetProfile, fill, reference_profile
+from harness.target.profile import SERVED_ROLES, ProcessEntry, TargetProfile, fill, reference_profile
 
-__all__ = ["ROLES", "Intervals", "Service", "ServiceConfig", "ServiceProcess"]
+__all__ = ["ROLES", "Intervals", "Service", "ServiceConfig", "ServiceProcess", "carrier_name", "links_of"]
 
-ROLES = ("api", "outbox-worker", "queue-worker")
-PROXY_OF_ROLE = {"api": "pg_api", "outbox-worker": "pg_outbox", "queue-worker": "pg_queue"}
+ROLES = (*SERVED_ROLES, "all")
+PROXY_OF_ROLE = {"api": "pg_api", "outbox-worker": "pg_outbox", "queue-worker": "pg_queue", "all": "pg"}
+
+
+def links_of(profile: TargetProfile) -> dict[str, str]:
+    """Each started role's database link: `pg` alone for an `all` target, else one link per role (a role
+    the target lacks keeps its link: a fault there reaches nothing, and scenarios needing it say so)."""
+    if profile.entry("all") is not None:
+        return {"all": PROXY_OF_ROLE["all"]}
+    return {role: PROXY_OF_ROLE[role] for role in SERVED_ROLES}
+
+
+def carrier_name(profile: TargetProfile, name: str) -> str:
+    """The process that carries `name`: on an `all` target a role (`outbox-worker`), a role's process
+    (`outbox-worker-0`) or glob (`outbox-worker-*`) is `all`, that replica of it (`all-0`) or `all-*`;
+    any other name is itself."""
+    if profile.entry("all") is None:
+        return name
+    if name in SERVED_ROLES:
+        return "all"
+    role, _, index = name.rpartition("-")
+    return f"all-{index}" if role in SERVED_ROLES else name
 
 
 @dataclass(frozen=True)
@@ -92,7 +115,7 @@ class ServiceConfig:
         """How many of `role` run: the setting, or none when the target has no such process."""
         if self.profile.entry(role) is None:
             return 0
-        return {"api": self.api_replicas, "outbox-worker": self.outbox_workers,
+        return {"api": self.api_replicas, "all": self.api_replicas, "outbox-worker": self.outbox_workers,
                 "queue-worker": self.queue_workers}[role]
 
     def placeholders(self, name: str, dsn: str, port: int | None, logs_dir: Path, admin_token: str) -> dict[str, str]:
@@ -151,11 +174,18 @@ class Service:
 
     @property
     def apis(self) -> list[ServiceProcess]:
-        return [p for p in self.processes if p.role == "api"]
+        """The processes serving the API: the `api` replicas, or the `all` ones."""
+        return [p for p in self.processes if p.role in ("api", "all")]
+
+    def carrying(self, role: str) -> list[ServiceProcess]:
+        """The processes doing `role`: its own, or the `all` ones."""
+        return [p for p in self.processes if p.role in (role, "all")]
 
     def get(self, name: str) -> ServiceProcess:
+        """A process by name; a role's name (`outbox-worker-0`) on an `all` target is its `all` process."""
+        real = carrier_name(self.config.profile, name)
         for proc in self.processes:
-            if proc.name == name:
+            if proc.name == real:
                 return proc
         raise KeyError(f"no service process {name!r}; have {[p.name for p in self.processes]}")
 
@@ -199,7 +229,8 @@ class Service:
     def migrate(self, timeout: float = 60.0) -> None:
         if self.config.profile.entry("migrate") is None:
             return  # the target migrates by itself
-        proc = self._process("migrate", "migrate", "api", None).start()  # through the api's link
+        link_role = "all" if self.config.profile.entry("all") is not None else "api"
+        proc = self._process("migrate", "migrate", link_role, None).start()  # through the api's (or the one) link
         try:
             code = proc.wait_exit(timeout)
         finally:

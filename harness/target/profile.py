@@ -19,10 +19,13 @@ from typing import Any
 
 from harness.errors import ConfigError
 
-__all__ = ["CAPABILITIES", "ENDPOINTS", "HOST_ONLY_PLACEHOLDERS", "LOG_NAMES", "PLACEHOLDERS", "ROLES", "LogSpec", "ProcessEntry",
+__all__ = ["CAPABILITIES", "ENDPOINTS", "HOST_ONLY_PLACEHOLDERS", "LOG_NAMES", "PLACEHOLDERS", "ROLES",
+           "SERVED_ROLES", "LogSpec", "ProcessEntry",
            "TargetProfile", "default_profile_path", "fill", "load_profile", "parse_profile", "reference_profile"]
 
-ROLES = ("migrate", "api", "outbox-worker", "queue-worker")
+ROLES = ("migrate", "api", "outbox-worker", "queue-worker", "all")
+# The roles a process of role `all` does in one process, over one database link (`pg`).
+SERVED_ROLES = ("api", "outbox-worker", "queue-worker")
 ENDPOINTS = ("create_run", "get_run", "cancel", "append")
 # The fixed vocabulary a scenario's `needs(...)` marker draws on: what a target may lack.
 CAPABILITIES: dict[str, str] = {
@@ -180,25 +183,50 @@ def parse_profile(data: Mapping[str, Any], source: Path | None = None) -> Target
         raise ConfigError(f"{where}: [[process]]: at least one process is needed (an `api`)")
     processes = tuple(_process(p, i, where) for i, p in enumerate(raw_processes))
     roles = [p.role for p in processes]
-    if "api" not in roles:
-        raise ConfigError(f"{where}: [[process]]: no process has role = \"api\"")
     twice = sorted({r for r in roles if roles.count(r) > 1})
     if twice:
         raise ConfigError(f"{where}: [[process]]: role {twice[0]!r} appears twice; how many run is the harness's"
                           " setting (`--api-replicas`, `--outbox-workers`, `--queue-workers`)")
+    _check_roles(roles, where)
     stream_path = _str(target, "stream_path", "target", where, "/api/agents/runs/{run_id}/stream")
     if "{run_id}" not in stream_path:
         raise ConfigError(f"{where}: target.stream_path must contain {{run_id}}, got {stream_path!r}")
+    capabilities = _words(target, "capabilities", "target", where, tuple(CAPABILITIES), default=())
+    _check_separate_roles(roles, capabilities, where)
     return TargetProfile(
         name=_str(target, "name", "target", where),
         processes=processes,
         stream_path=stream_path,
         endpoints=_words(target, "endpoints", "target", where, ENDPOINTS, default=ENDPOINTS),
-        capabilities=_words(target, "capabilities", "target", where, tuple(CAPABILITIES), default=()),
+        capabilities=capabilities,
         logs=_logs(data.get("logs", {}), where),
         ready_after_s=_number(target, "ready_after_s", "target", where, 1.0),
         source=source,
     )
+
+
+def _check_roles(roles: list[str], where: str) -> None:
+    """An `api`, or one `all` process doing every role alone."""
+    if "all" in roles:
+        also = [r for r in roles if r in SERVED_ROLES]
+        if also:
+            raise ConfigError(f"{where}: [[process]]: role \"all\" does every role in one process; drop the"
+                              f" {also[0]!r} process (only \"migrate\" may go with it)")
+    elif "api" not in roles:
+        raise ConfigError(f"{where}: [[process]]: no process has role = \"api\" (or \"all\")")
+
+
+def _check_separate_roles(roles: list[str], capabilities: frozenset[str], where: str) -> None:
+    """`separate_roles` states what the processes show, so it must agree with them: a claim the processes
+    contradict, or separate processes without the claim, is an error (scenarios and link faults rely on it)."""
+    separate = "all" not in roles and sum(r in SERVED_ROLES for r in roles) > 1
+    if "separate_roles" in capabilities and not separate:
+        why = "its one \"all\" process does every role" if "all" in roles else "it has one role process only"
+        raise ConfigError(f"{where}: target.capabilities: \"separate_roles\" contradicts the processes: {why};"
+                          " remove it")
+    if separate and "separate_roles" not in capabilities:
+        raise ConfigError(f"{where}: target.capabilities: the roles run as separate processes; add"
+                          " \"separate_roles\" (or run them as one process with role = \"all\")")
 
 
 def _process(raw: Any, index: int, where: str) -> ProcessEntry:
@@ -232,8 +260,9 @@ def _process(raw: Any, index: int, where: str) -> ProcessEntry:
     if entry.health and not entry.listens:
         raise ConfigError(f"{where}: {key}.health: the process answers no port; give it \"{{port}}\" in its"
                           " command or env, or set health = \"\"")
-    if role == "api" and not entry.listens:
-        raise ConfigError(f"{where}: {key}: the api must listen on \"{{port}}\" (in its command or env)")
+    if role in ("api", "all") and not entry.listens:
+        raise ConfigError(f"{where}: {key}: the {'api' if role == 'api' else 'all process'} must listen on"
+                          " \"{port}\" (in its command or env): it serves the API")
     return entry
 
 

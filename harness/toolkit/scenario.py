@@ -88,7 +88,7 @@ class Scenario(ScenarioRecord):
 
     @property
     def logs(self) -> ServiceLogs:
-        return ServiceLogs(Path(self.stack.info.logs_dir), self.stack.profile.logs)
+        return ServiceLogs(Path(self.stack.info.logs_dir), self.stack.profile.logs, self.stack.real_name)
 
     @property
     def runbook(self) -> Runbook:

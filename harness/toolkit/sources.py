@@ -2,6 +2,7 @@
 the service's log lines (the one log reader), and the runbook's diagnostics and actions as code."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,13 +50,15 @@ class ServiceLogs:
 
     folder: Path
     spec: LogSpec = RUNBOOK_LOGS  # the target's format and names (its profile's [logs])
+    real_name: Callable[[str], str] = lambda name: name  # a role's name -> the process logging for it (`all-0`)
 
     def lines(self, msg: str | None = None, *, process: str = "*", run_id: str | None = None,
               since: float | None = None) -> list[LogLine]:
         """Lines of `msg` (all when None) logged by `process` (a name like `api-0`, or a glob like
         `outbox-worker-*`), of `run_id` only, and logged at or after `since` (epoch seconds) only, when
         given (a shared stack's logs hold earlier tests' lines), in time order."""
-        lines = read_log_lines(self.folder, msg=msg, files=f"{process}.log", run_id=run_id, spec=self.spec)
+        lines = read_log_lines(self.folder, msg=msg, files=f"{self.real_name(process)}.log", run_id=run_id,
+                               spec=self.spec)
         return lines if since is None else [ln for ln in lines if (ln.timestamp or 0.0) >= since]
 
 

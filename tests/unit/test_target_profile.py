@@ -10,6 +10,7 @@ import pytest
 from harness.errors import ConfigError
 from harness.pytest_plugin import require_capabilities
 from harness.target import CAPABILITIES, load_profile, reference_profile
+from harness.stack.service import carrier_name, links_of
 from harness.target.profile import parse_profile
 
 MINIMAL: dict[str, Any] = {"target": {"name": "t"},
@@ -105,13 +106,13 @@ def test_a_profile_extends_another_and_changes_only_what_differs(tmp_path: Path)
         '[logs]\nformat = "logfmt"\n')
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "image.toml").write_text(
-        'extends = "../base.toml"\n[target]\nready_after_s = 2\n'
+        'extends = "../base.toml"\n[target]\nready_after_s = 2\ncapabilities = ["cancel", "separate_roles"]\n'
         '[[process]]\nrole = "api"\nimage = "t:1"\nenv = { B = "2" }\n'
         '[[process]]\nrole = "outbox-worker"\nimage = "t:1"\nargs = ["outbox"]\n')
     profile = load_profile(tmp_path / "sub" / "image.toml")
     api, outbox = profile.processes
     assert (profile.name, profile.capabilities, profile.ready_after_s, profile.logs.format) == (
-        "t", frozenset({"cancel"}), 2.0, "logfmt")
+        "t", frozenset({"cancel", "separate_roles"}), 2.0, "logfmt")
     assert (api.command, api.image, dict(api.env)) == ((), "t:1", {"PORT": "{port}", "A": "1", "B": "2"})
     assert (outbox.image, outbox.args, profile.images) == ("t:1", ("outbox",), ("t:1",))
     assert profile.source == tmp_path / "sub" / "image.toml"
@@ -137,3 +138,45 @@ def test_the_node_image_profile_is_the_node_profile_run_as_containers() -> None:
     assert [(p.role, p.env, p.health) for p in image.processes] == [(p.role, p.env, p.health) for p in local.processes]
     assert (image.name, image.capabilities, image.logs, image.endpoints) == (
         local.name, local.capabilities, local.logs, local.endpoints)
+
+
+def _processes(*roles: str, capabilities: tuple[str, ...] = (), port: bool = True) -> dict[str, Any]:
+    """A profile with one process per role, each listening on {port} (unless `port` is False)."""
+    env = {"PORT": "{port}"} if port else {}
+    return {"target": {"name": "t", "capabilities": list(capabilities)},
+            "process": [{"role": role, "command": ["srv", role], **({} if role == "migrate" else {"env": env})}
+                        for role in roles]}
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (_processes("all", "api"), "role \"all\" does every role in one process; drop the 'api' process"),
+    (_processes("all", "queue-worker"), "drop the 'queue-worker' process"),
+    (_processes("all", port=False), "process[0]: the all process must listen on \"{port}\""),
+    (_processes("all", capabilities=("separate_roles",)), "\"separate_roles\" contradicts the processes: its one"),
+    (_processes("api", capabilities=("separate_roles",)), "contradicts the processes: it has one role process only"),
+    (_processes("api", "outbox-worker"), "the roles run as separate processes; add \"separate_roles\""),
+    (_processes("migrate", "outbox-worker"), "no process has role = \"api\" (or \"all\")"),
+])
+def test_role_all_and_separate_roles_must_agree_with_the_processes(data: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_profile(data, Path("team.toml"))
+    assert str(caught.value).startswith("team.toml: ") and message in str(caught.value), caught.value
+
+
+def test_one_all_process_with_or_without_migrate_is_a_profile() -> None:
+    for roles in (("all",), ("migrate", "all")):
+        profile = parse_profile(_processes(*roles, capabilities=("cancel",)))
+        entry = profile.entry("all")
+        assert entry is not None and entry.health == "/healthz" and "separate_roles" not in profile.capabilities
+    assert "separate_roles" in parse_profile(_processes("api", "queue-worker", capabilities=("separate_roles",))).capabilities
+
+
+def test_a_roles_process_on_an_all_target_is_the_all_process_and_its_link_is_pg() -> None:
+    one = parse_profile(_processes("all"))
+    assert links_of(one) == {"all": "pg"}
+    names = ("outbox-worker-0", "api-1", "queue-worker-*", "outbox-worker", "postgres", "all-0", "*")
+    assert [carrier_name(one, n) for n in names] == ["all-0", "all-1", "all-*", "all", "postgres", "all-0", "*"]
+    separate = reference_profile()
+    assert links_of(separate) == {"api": "pg_api", "outbox-worker": "pg_outbox", "queue-worker": "pg_queue"}
+    assert carrier_name(separate, "outbox-worker-0") == "outbox-worker-0"
+    assert load_profile(Path(__file__).parents[1] / "targets" / "node_impl" / "profile-all.toml").entry("all")
