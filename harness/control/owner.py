@@ -77,11 +77,14 @@ class Owner:
 
     def _run(self, action: str, args: dict[str, Any], done: Future[Any]) -> None:
         try:
-            done.set_result(ACTIONS[action](self.owned, **args))
+            try:
+                result = ACTIONS[action](self.owned, **args)
+            finally:
+                self._on_change()  # before the answer: stack.json is current when the client reads it
         except Exception as exc:  # handed to the waiting request
             done.set_exception(exc)
         except BaseException:  # interrupted: the owner is stopping
             done.set_exception(StackError(f"the stack's owner stopped during {action}"))
             raise
-        finally:
-            self._on_change()
+        else:
+            done.set_result(result)
