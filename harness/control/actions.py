@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,10 +124,17 @@ def remove(o: Owned, link: str, name: str) -> dict[str, Any]:
     raise ConfigError(f"no toxic {name!r} on {link}; its toxics: {', '.join(names) or 'none'}")
 
 
+def _start_once(o: Owned, fault: str, target: str, open_: Callable[[], AbstractContextManager[Any]],
+                for_s: float | None, already: str, undo: str) -> Active:
+    """Start `fault` on `target` unless it is in force there already (`undo` is how to end it)."""
+    if o.book.find(fault, target):
+        raise ConfigError(f"{target} is already {already}; `harness fault {undo} {target}` ends it")
+    active, _ = o.book.start(fault, target, {}, open_(), for_s)
+    return active
+
+
 def cut(o: Owned, link: str, for_s: float | None = None) -> dict[str, Any]:
-    if o.book.find("cut", _link(o, link)):
-        raise ConfigError(f"{link} is already cut; `harness fault restore {link}` ends it")
-    active, _ = o.book.start("cut", link, {}, down(o.stack, o.history, link), for_s)
+    active = _start_once(o, "cut", _link(o, link), lambda: down(o.stack, o.history, link), for_s, "cut", "restore")
     return _lines(f"cut {link}: new connections refused, open ones closed ({active.id}{_for(for_s)})")
 
 
@@ -145,18 +153,15 @@ def _end_one(o: Owned, fault: str, target: str, none: str, done: str, **params: 
 # ---- processes ---------------------------------------------------------------------------------------
 
 def kill(o: Owned, process: str, for_s: float | None = None) -> dict[str, Any]:
-    if o.book.find("kill", _process(o, process)):
-        raise ConfigError(f"{process} is already killed; `harness fault restart {process}` starts it again")
-    old = o.stack.process(process).pid
-    active, _ = o.book.start("kill", process, {}, killed(o.stack, o.history, process), for_s)
+    old = o.stack.process(_process(o, process)).pid
+    active = _start_once(o, "kill", process, lambda: killed(o.stack, o.history, process), for_s, "killed", "restart")
     return _lines(f"killed {process} (pid {old}) ({active.id}{_for(for_s)});"
                   f" `harness fault restart {process}` starts it again")
 
 
 def pause(o: Owned, process: str, for_s: float | None = None) -> dict[str, Any]:
-    if o.book.find("pause", _process(o, process)):
-        raise ConfigError(f"{process} is already paused; `harness fault resume {process}` ends it")
-    active, _ = o.book.start("pause", process, {}, paused(o.stack, o.history, process), for_s)
+    active = _start_once(o, "pause", _process(o, process), lambda: paused(o.stack, o.history, process), for_s,
+                         "paused", "resume")
     return _lines(f"paused {process} (SIGSTOP; pid {o.stack.process(process).pid}) ({active.id}{_for(for_s)})")
 
 
