@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "harness.commands.explore",
     "harness.commands.target",
     "harness.commands.watch",
+    "harness.commands.fault",
 )
 
 app = typer.Typer(

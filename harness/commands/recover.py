@@ -8,8 +8,8 @@ import typer
 
 from harness.commands.output import stdout
 from harness.commands.runbook_common import DsnOpt, JsonOpt, emit_json, resolve_dsn, seconds
-from harness.runbook.recovery import cancel_run, restart_outbox_from_state
-from harness.stack.paths import state_dir
+from harness.control.client import ask_owner
+from harness.runbook.recovery import cancel_run
 
 __all__ = ["register"]
 
@@ -25,12 +25,12 @@ def restart_outbox_cmd(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each worker to stop and to be healthy again.")] = 30.0,
     json_: JsonOpt = False,
 ) -> None:
-    """Restart the outbox worker(s) of the stack started by `harness up` (SIGTERM, then start again)."""
-    result = restart_outbox_from_state(state_dir(), timeout)
+    """Restart the outbox worker(s) of the stack started by `harness up` (its owner does: SIGTERM, start again)."""
+    result = ask_owner("restart_outbox", {"timeout": timeout})
     if json_:
-        emit_json(result.to_dict())
+        emit_json(result)
         return
-    for r in result.restarted:
+    for r in result["restarted"]:
         stdout.print(f"restarted {r['name']}: pid {r['old_pid']} -> {r['new_pid']}", highlight=False)
     stdout.print("next: watch metric.events_published for progress (`harness lag --since 1m`);"
                  " still stuck after 30s -> check DB locks (`harness diagnose RUN_ID`)", highlight=False)

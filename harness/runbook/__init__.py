@@ -11,7 +11,7 @@ from harness.runbook.alerts import AlertResult, AlertThresholds, evaluate_alerts
 from harness.runbook.backlog import BacklogRow, backlog
 from harness.runbook.diagnose import Diagnosis, diagnose
 from harness.runbook.lag_report import LagReport, lag_report, summarise_publishes
-from harness.runbook.recovery import cancel_run, restart_outbox_from_state, restart_outbox_in_stack
+from harness.runbook.recovery import cancel_run, restart_outbox_in_stack
 from harness.runbook.runbook_check import BlockResult, check_runbook
 from harness.runbook.schema_check import SchemaReport, schema_check
 
@@ -29,7 +29,6 @@ __all__ = [
     "diagnose",
     "evaluate_alerts",
     "lag_report",
-    "restart_outbox_from_state",
     "restart_outbox_in_stack",
     "schema_check",
     "summarise_publishes",

@@ -5,37 +5,22 @@ Nothing here ever sets ``publishedAt``: the runbook forbids it. ``cancel_run`` r
 checklist confirms stuck: started, and its outbox stuck for ``stuck_after_s``, a seq gap, or no event
 for ``stalled_after_s``.
 
-Restarting the outbox worker:
-- ``restart_outbox_in_stack(stack)``: through a `LocalStack` object (tests, scenarios): each
-  ``outbox-worker-*`` process (``all-*`` on a target doing every role in one process) is stopped
-  (SIGTERM, bounded) and started again with the same spec.
-- ``restart_outbox_from_state(files)``: from another process (the CLI) on a stack run by `harness up`.
-  The owner keeps no restart channel, so this re-executes each worker the way it was started: its
-  argv, environment and working directory read from ``/proc/<pid>``, its log appended to, in its own
-  process group, recorded in a pid file under ``<state>/procs`` in the owner's name so `harness down`
-  reaps it, and its new pid written back to ``stack.json``. Needs the same user as the stack (or root).
+Restarting the outbox worker, ``restart_outbox_in_stack(stack)``, runs where the `LocalStack` object
+lives: in tests and scenarios, and in the owner of a stack of `harness up`, which the CLI asks through
+its control channel (harness/control). Each ``outbox-worker-*`` process (``all-*`` on a target doing
+every role in one process) is stopped (SIGTERM, bounded) and started again with the same spec.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
-
-import httpx
 
 from harness.errors import RecoveryError
 from harness.runbook._db import connect, fetch_one
 from harness.runbook.diagnose import Diagnosis, diagnose
-from harness.stack.waiting import wait_until
 
-__all__ = ["CANCEL_SQL", "CancelResult", "RestartResult", "cancel_run", "is_stuck", "restart_outbox_from_state",
-           "restart_outbox_in_stack"]
+__all__ = ["CANCEL_SQL", "CancelResult", "RestartResult", "cancel_run", "is_stuck", "restart_outbox_in_stack"]
 
 CANCEL_SQL = ("UPDATE runs SET state = 'cancelled', finishedAt = NOW()\nWHERE id = %(runId)s AND state = 'started'",
               "DELETE FROM run_outbox WHERE runId = %(runId)s")
@@ -116,86 +101,3 @@ def restart_outbox_in_stack(stack: Any, timeout: float = 30.0) -> RestartResult:
         done.append({"name": proc.name, "old_pid": old, "new_pid": proc.process.pid})
     stack.service.wait_ready(procs, timeout)
     return RestartResult(done, "LocalStack.process restart (SIGTERM, then start with the same spec)")
-
-
-def restart_outbox_from_state(state_dir: Path, timeout: float = 30.0) -> RestartResult:
-    stack_json = state_dir / "stack.json"
-    try:
-        info = json.loads(stack_json.read_text())
-    except (OSError, ValueError) as exc:
-        raise RecoveryError(f"no running stack: {stack_json} is missing; start one with `harness up`") from exc
-    workers = [p for p in info.get("processes", []) if p.get("role") in (OUTBOX_ROLE, "all")]
-    if not workers:
-        raise RecoveryError(f"the stack in {stack_json} runs no outbox worker")
-    done = [_respawn(p, state_dir, info.get("owner_pid"), timeout) for p in workers]
-    pids = {d["name"]: d["new_pid"] for d in done}
-    for proc in info["processes"]:
-        proc["pid"] = pids.get(proc["name"], proc["pid"])
-    tmp = stack_json.with_suffix(".tmp")
-    tmp.write_text(json.dumps(info, indent=2))
-    tmp.replace(stack_json)
-    return RestartResult(done, "re-executed from /proc (argv, environment, cwd); log appended")
-
-
-def _respawn(proc: dict[str, Any], state_dir: Path, owner_pid: int | None, timeout: float) -> dict[str, Any]:
-    pid, name = int(proc["pid"]), proc["name"]
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
-        env_items = Path(f"/proc/{pid}/environ").read_bytes().rstrip(b"\0").split(b"\0")
-        cwd = os.readlink(f"/proc/{pid}/cwd")
-    except OSError as exc:
-        raise RecoveryError(f"{name} (pid {pid}) is not running or not readable ({exc.strerror});"
-                            " restart the stack (`harness down && harness up`)") from exc
-    env = dict(item.decode(errors="surrogateescape").partition("=")[::2] for item in env_items if b"=" in item)
-    _stop_group(pid, name, timeout)
-    with open(proc["log"], "ab") as log:
-        child = subprocess.Popen([a.decode(errors="surrogateescape") for a in argv], stdin=subprocess.DEVNULL,
-                                 stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True)
-    _record(state_dir, owner_pid, name, child.pid)
-    if proc.get("url"):
-        _wait_healthy(f"{proc['url']}/healthz", child, name, timeout)
-    return {"name": name, "old_pid": pid, "new_pid": child.pid}
-
-
-def _stop_group(pid: int, name: str, timeout: float) -> None:
-    try:
-        os.killpg(pid, signal.SIGCONT)  # a paused worker acts on SIGTERM only once continued
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    except PermissionError as exc:
-        raise RecoveryError(f"not allowed to signal {name} (pid {pid}): run as the stack's user") from exc
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _group_alive(pid):
-        time.sleep(0.05)
-    if _group_alive(pid):
-        os.killpg(pid, signal.SIGKILL)
-
-
-def _group_alive(pgid: int) -> bool:
-    from harness.stack.processes import group_alive
-
-    return group_alive(pgid)
-
-
-def _record(state_dir: Path, owner_pid: int | None, name: str, pid: int) -> None:
-    """A pid file in the janitor's format, owned by the stack's owner: `harness down` reaps it."""
-    from harness.stack.processes import start_ticks
-
-    owner = owner_pid or os.getpid()
-    data = {"owner": {"name": "harness", "pgid": owner, "start_ticks": start_ticks(owner)},
-            "groups": [{"name": name, "pgid": pid, "start_ticks": start_ticks(pid)}]}
-    procs = state_dir / "procs"
-    procs.mkdir(parents=True, exist_ok=True)
-    (procs / f"{owner}-recover-{name}.json").write_text(json.dumps(data))
-
-
-def _wait_healthy(url: str, child: subprocess.Popen[bytes], name: str, timeout: float) -> None:
-    def healthy() -> bool:
-        if child.poll() is not None:  # a HarnessError: wait_until stops at once
-            raise RecoveryError(f"the restarted {name} exited with {child.returncode}; see its log")
-        return httpx.get(url, timeout=1.0).status_code == 200
-
-    wait_until(healthy, timeout, f"the restarted {name} to answer {url}", interval=0.1)
-
-

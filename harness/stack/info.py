@@ -35,6 +35,8 @@ class StackInfo:
     admin_urls: Mapping[str, str] = field(default_factory=dict)  # worker name -> ops URL
     processes: tuple[ProcessInfo, ...] = ()
     owner_pid: int | None = None  # the harness process that owns the stack
+    control_url: str | None = None  # the owner's control channel (harness/control), loopback only
+    control_token: str | None = None  # its bearer token: stack.json is written mode 0600
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -17,6 +17,7 @@ was started before the error propagates.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import secrets
@@ -178,6 +179,10 @@ class LocalStack:
             processes=tuple(self._process_info(p) for p in self.managed_processes()),
             owner_pid=os.getpid(),
         )
+
+    def current_info(self) -> StackInfo:
+        """`info` with each process's pid as it is now (a restart changes it)."""
+        return dataclasses.replace(self.info, processes=tuple(self._process_info(p) for p in self.managed_processes()))
 
     @staticmethod
     def _process_info(proc: ManagedProcess) -> ProcessInfo:

@@ -8,9 +8,11 @@ configuration an SSE deployment should have. nginx runs with its own config, pid
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -19,7 +21,7 @@ from pathlib import Path
 from harness.errors import NginxError, ToolMissingError, WaitTimeout
 from harness.stack.janitor import Janitor, get_janitor
 from harness.stack.ports import LOOPBACK, free_port, port_is_open
-from harness.stack.processes import ManagedProcess, ProcessSpec
+from harness.stack.processes import ManagedProcess, ProcessSpec, group_members
 from harness.stack.waiting import wait_until
 
 __all__ = ["Nginx", "NginxConfig", "NginxMode", "find_nginx", "render_config"]
@@ -102,6 +104,7 @@ class Nginx:
         self.config = NginxConfig(free_port(), upstream_ports, mode, self.work_dir, os.geteuid() == 0)
         self.logs_dir = logs_dir
         self.process: ManagedProcess | None = None
+        self._argv: tuple[str, ...] = ()
 
     @property
     def port(self) -> int:
@@ -121,13 +124,31 @@ class Nginx:
     def start(self) -> None:
         binary = find_nginx()
         conf = self.write_config()
-        argv = (str(binary), "-c", str(conf), "-p", str(self.work_dir), "-e", str(self.work_dir / "error.log"))
+        argv = self._argv = (str(binary), "-c", str(conf), "-p", str(self.work_dir),
+                             "-e", str(self.work_dir / "error.log"))
         self._check(argv)
         spec = ProcessSpec(name="nginx", argv=argv, log_path=self.logs_dir / "nginx.log",
                            extra={"role": "nginx", "url": self.url})  # SIGTERM: nginx's fast shutdown
         self.process = self._janitor.spawn(spec)
         try:
             wait_until(self._listening, 10.0, f"nginx on {self.url}")
+        except WaitTimeout as exc:
+            raise NginxError(f"{exc}; error log:\n{self._error_log()}") from exc
+
+    def reload(self, mode: NginxMode) -> None:
+        """Switch `mode` live: the new config checked, SIGHUP to the master (only: a worker would take it
+        as an error), and back once a worker of the new config runs. Open connections stay on the old
+        workers until they close; new ones get the new mode."""
+        if self.process is None or self.process.pid is None or not self.process.running:
+            raise NginxError("nginx is not running: nothing to reload")
+        master = self.process.pid
+        before = set(group_members(master))
+        self.config = dataclasses.replace(self.config, mode=mode)
+        self.write_config()
+        self._check(self._argv)
+        os.kill(master, signal.SIGHUP)
+        try:
+            wait_until(lambda: bool(set(group_members(master)) - before), 10.0, "nginx to reload its config")
         except WaitTimeout as exc:
             raise NginxError(f"{exc}; error log:\n{self._error_log()}") from exc
 

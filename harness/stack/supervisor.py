@@ -2,8 +2,11 @@
 
 The owner of a stack is one harness process (the "supervisor"): `up` in the foreground is one, and
 `up --detach` re-executes `up` as a background one and returns once it is ready. The owner records
-itself in `<state>/owner.json` and the endpoints in `<state>/stack.json`; `down` sends it SIGTERM,
-which tears the stack down in order, and then reaps anything a crashed owner left behind.
+itself in `<state>/owner.json` and the endpoints in `<state>/stack.json` (mode 0600: with them its
+control channel's address and token, harness/control), acts on the stack for `harness fault` and
+`harness recover restart-outbox` and logs each change to `<state>/fault_log.jsonl`; `down` sends it
+SIGTERM, which ends every active fault, tears the stack down in order, and then reaps anything a crashed
+owner left behind.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ import os
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from harness.control.fault_log import FaultLog
+from harness.control.owner import Owner
 from harness.errors import NoStackRunning, StackAlreadyRunning, StackError, WaitTimeout
 from harness.stack.config import StackConfig
 from harness.stack.info import StackInfo
@@ -50,17 +55,19 @@ class StateFiles:
         return self.root / "supervisor.log"
 
     @property
-    def pid_dir(self) -> Path:
-        return self.root / "procs"
+    def fault_log(self) -> Path:
+        """Every fault and process change made through the owner (harness/control/fault_log.py)."""
+        return self.root / "fault_log.jsonl"
 
     @property
-    def fault_log(self) -> Path:
-        return self.root / "fault_log.jsonl"
+    def pid_dir(self) -> Path:
+        return self.root / "procs"
 
 
 def _write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
+    tmp.touch(mode=0o600)  # stack.json holds the admin and control tokens
     tmp.write_text(text)
     tmp.replace(path)
 
@@ -98,12 +105,16 @@ def serve(config: StackConfig, files: StateFiles, on_ready: Callable[[StackInfo]
     _write_atomic(files.owner_json, json.dumps({"pid": me, "start_ticks": start_ticks(me)}))
     try:
         with LocalStack(config) as stack:
-            _write_atomic(files.stack_json, stack.info.to_json())
-            on_ready(stack.info)
-            while True:  # the user decides when: Ctrl-C or `harness down` (SIGTERM)
-                signal.pause()
+            def publish() -> StackInfo:
+                info = replace(stack.current_info(), control_url=owner.server.url, control_token=owner.server.token)
+                _write_atomic(files.stack_json, info.to_json())
+                return info
+
+            with Owner(stack, FaultLog(files.fault_log), on_change=publish) as owner:
+                on_ready(publish())
+                owner.run_forever()  # the user decides when: Ctrl-C or `harness down` (SIGTERM)
     except KeyboardInterrupt:
-        pass  # the stack's context manager has already torn everything down
+        pass  # the owner has ended its faults and the stack's context manager torn everything down
     finally:
         if running_owner(files) in (me, None):
             files.stack_json.unlink(missing_ok=True)

@@ -19,10 +19,11 @@ import httpx
 import psycopg
 import pytest
 
-from harness.cli import main
 from harness.nemesis import Latency
-from harness.stack import LocalStack, reap_leftovers
+from harness.stack import LocalStack
 from harness.toolkit import Scenario
+
+from cli_helpers import run_cli
 
 pytestmark = [pytest.mark.stack, pytest.mark.anyio]
 RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "runbook.md"
@@ -34,17 +35,7 @@ def cli(capsys: pytest.CaptureFixture[str], stack: LocalStack, clean_db: str,
         monkeypatch: pytest.MonkeyPatch) -> Callable[..., tuple[int, str, str]]:
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.setenv("HARNESS_DSN", stack.info.dsn)
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        try:
-            main([*args])
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-    return run
+    return lambda *args: run_cli(capsys, *args)
 
 
 def as_json(out: str) -> Any:
@@ -222,31 +213,6 @@ CREATE TABLE orm.run_events (id bigserial PRIMARY KEY, "runId" text REFERENCES o
 CREATE INDEX ON orm.run_events ("runId", "publishedAt");
 CREATE TABLE orm.run_outbox ("runId" text PRIMARY KEY, "nextSeq" bigint DEFAULT 1, "updatedAt" timestamptz);
 """
-
-
-async def test_restart_outbox_from_the_cli(cli: Callable[..., tuple[int, str, str]], scenario: Scenario,
-                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI path: re-executes the worker recorded in stack.json; `harness down` would reap it."""
-    state = tmp_path / "state"
-    state.mkdir()
-    info = scenario.stack.info.to_dict()  # with today's pids: earlier tests restarted processes since stack.info was taken
-    for proc in info["processes"]:
-        proc["pid"] = scenario.stack.process(proc["name"]).pid
-    stack = scenario.stack
-    (state / "stack.json").write_text(json.dumps(info))
-    monkeypatch.setenv("HARNESS_STATE_DIR", str(state))
-    old = stack.process("outbox-worker-0").pid
-    try:
-        code, out, err = cli("recover", "restart-outbox", "--json")
-        assert code == 0, out + err
-        [entry] = as_json(out)["restarted"]
-        assert entry["old_pid"] == old and entry["new_pid"] != old
-        assert list((state / "procs").glob("*-recover-outbox-worker-0.json"))
-        run = await scenario.start_run(steps=3)
-        await scenario.until(lambda: published(scenario, run), WAIT_S, "the re-executed outbox worker to publish")
-    finally:
-        reap_leftovers(state / "procs", owner_pid=stack.info.owner_pid)  # what `harness down` does
-        stack.heal()  # the stack's own worker starts again
 
 
 def test_bad_input_is_one_line_and_exit_2(cli: Callable[..., tuple[int, str, str]], tmp_path: Path) -> None:

@@ -1,0 +1,262 @@
+"""`harness fault ...` and `harness recover restart-outbox` on a stack of `harness up --detach`.
+
+One detached stack (fast intervals, nginx on) in a temp state dir is shared by the module; its owner
+performs every action. The CLI runs in-process (`harness.cli.main`); each fault is judged through the
+service (runs created over HTTP, streams read) and the database (publishedAt), `--for` from the fault
+log. The last test is `harness down`, which must end the faults still active and leave nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from harness.control.fault_log import active_faults
+from harness.stack.processes import process_alive
+
+from cli_helpers import run_cli
+
+pytestmark = [pytest.mark.nginx]
+WAIT_S = 15.0
+Cli = Callable[..., tuple[int, str, str]]
+
+
+def _harness(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "HARNESS_STATE_DIR": str(state), "COLUMNS": "200"})
+
+
+@pytest.fixture(scope="module")
+def state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    state = tmp_path_factory.mktemp("fault") / "state"
+    up = _harness(state, "up", "--detach", "--fast", "--nginx", "on")
+    assert up.returncode == 0, up.stdout + up.stderr
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("HARNESS_STATE_DIR", str(state))
+            yield state
+    finally:
+        _harness(state, "down")  # the last test already did, unless it failed first
+
+
+@pytest.fixture
+def info(state: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((state / "stack.json").read_text())
+    return data
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, state: Path) -> Cli:
+    monkeypatch.setenv("COLUMNS", "200")
+    return lambda *args: run_cli(capsys, *args)
+
+
+def ok(cli: Cli, *args: str) -> str:
+    code, out, err = cli(*args)
+    assert code == 0, (args, out, err)
+    return out
+
+
+def start_run(info: dict[str, Any], steps: int = 3, interval_ms: int = 20) -> str:
+    resp = httpx.post(f"{info['api_url']}/api/agents/runs", json={"script": {"steps": steps, "interval_ms": interval_ms}},
+                      timeout=10)
+    assert resp.status_code == 201, resp.text
+    return str(resp.json()["runId"])
+
+
+def query(info: dict[str, Any], sql: str, *params: Any) -> Any:
+    with psycopg.connect(info["dsn"], autocommit=True) as conn:
+        return conn.execute(sql, params).fetchone()
+
+
+def published(info: dict[str, Any], run_id: str) -> bool:
+    """Finished, and every event published."""
+    row = query(info, "SELECT r.state, count(e.seq), count(e.publishedAt) FROM runs r JOIN run_events e"
+                      " ON e.runId = r.id WHERE r.id = %s GROUP BY r.state", run_id)
+    return row is not None and row[0] == "succeeded" and row[1] == row[2]
+
+
+def unpublished(info: dict[str, Any], run_id: str) -> int:
+    return int(query(info, "SELECT count(*) FROM run_events WHERE runId = %s AND publishedAt IS NULL", run_id)[0])
+
+
+def max_lag_s(info: dict[str, Any], run_id: str) -> float:
+    return float(query(info, "SELECT max(extract(epoch FROM publishedAt - ts)) FROM run_events WHERE runId = %s",
+                       run_id)[0])
+
+
+def until(condition: Callable[[], bool], what: str, timeout: float = WAIT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up after {timeout}s waiting for {what}"
+        time.sleep(0.1)
+
+
+def fault_lines(state: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (state / "fault_log.jsonl").read_text().splitlines()]
+
+
+def at(line: dict[str, Any]) -> float:
+    return datetime.fromisoformat(line["at"]).timestamp()
+
+
+def test_no_stack_says_start_one(cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HARNESS_STATE_DIR", str(tmp_path))
+    code, _, err = cli("fault", "list")
+    assert code == 1 and err.strip() == "harness: error: no stack is up: start one with `harness up --detach` first"
+
+
+def pid_of(state: Path, name: str) -> int:
+    """The process's pid as the owner last wrote it to stack.json."""
+    procs = json.loads((state / "stack.json").read_text())["processes"]
+    return int(next(p["pid"] for p in procs if p["name"] == name))
+
+
+def test_wrong_or_missing_token_is_refused(info: dict[str, Any], state: Path) -> None:
+    assert info["control_url"].startswith("http://127.0.0.1:") and info["control_token"]
+    api = pid_of(state, "api-0")
+    for headers in ({"Authorization": "Bearer not-the-token"}, {}):
+        resp = httpx.post(f"{info['control_url']}/kill", json={"process": "api-0"}, headers=headers, timeout=5)
+        assert resp.status_code == 401 and "wrong or missing control token" in resp.json()["error"]
+    assert process_alive(api) and pid_of(state, "api-0") == api  # nothing was done
+    assert (state / "stack.json").stat().st_mode & 0o077 == 0  # the token is the owner's user's only
+
+
+def test_bad_names_are_one_line_errors_listing_the_valid_ones(cli: Cli) -> None:
+    cases = {("fault", "cut", "sse2"): "links: sse, pg_api, pg_outbox, pg_queue",
+             ("fault", "kill", "outbox-0"): "processes: postgres, nginx, api-0, outbox-worker-0, queue-worker-0",
+             ("fault", "restart", "api-9"): "processes: postgres, nginx, api-0",
+             ("fault", "add", "sse", "latncy"): "known: bandwidth, latency, limit_data",
+             ("fault", "add", "sse", "latency", "delay=5"): "known: ['jitter', 'latency']",
+             ("fault", "add", "sse", "latency", "latency=soon"): "attributes are integers",
+             ("fault", "remove", "sse", "latency_downstream"): "its toxics: none",
+             ("fault", "db", "lock-outbox", "no-such-run"): "no run_outbox row"}
+    for args, listing in cases.items():
+        code, out, err = cli(*args)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("harness: error:"), (args, err)
+        assert listing in err and "Traceback" not in out + err, (args, err)
+
+
+def test_latency_on_pg_outbox_shows_in_publish_lag_and_heals_on_time(cli: Cli, info: dict[str, Any],
+                                                                      state: Path) -> None:
+    out = ok(cli, "fault", "add", "pg_outbox", "latency", "latency=400", "--for", "2s")
+    assert "added latency_downstream on pg_outbox" in out
+    assert "latency_downstream latency=400" in ok(cli, "fault", "list")
+    slow = start_run(info)
+    until(lambda: published(info, slow), "the run to be published through the slow link")
+    assert max_lag_s(info, slow) >= 0.4
+    until(lambda: not active_faults(state / "fault_log.jsonl"), "the owner to heal the latency", 5)
+    start, end = [line for line in fault_lines(state) if line["fault"] == "toxic"][-2:]
+    assert start["op"] == "start" and end["op"] == "end" and 1.9 <= at(end) - at(start) <= 3.0
+    fast = start_run(info)
+    until(lambda: published(info, fast), "the run to be published after the heal")
+    assert max_lag_s(info, fast) < 0.4
+    assert json.loads(ok(cli, "fault", "list", "--json"))["links"][2] == {"name": "pg_outbox", "enabled": True,
+                                                                         "toxics": []}
+
+
+def test_cut_sse_drops_a_stream_and_restore_brings_it_back(cli: Cli, info: dict[str, Any]) -> None:
+    run = start_run(info, steps=40, interval_ms=100)
+    stream = f"{info['api_url']}/api/agents/runs/{run}/stream"
+    with httpx.stream("GET", stream, timeout=httpx.Timeout(5.0)) as resp:
+        lines = resp.iter_lines()
+        assert next(lines) is not None
+        assert "cut sse" in ok(cli, "fault", "cut", "sse")
+        with pytest.raises(httpx.HTTPError):  # the open stream is closed (or stalls: a read timeout)
+            for _ in lines:
+                pass
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(stream, timeout=2)
+    assert "restored sse" in ok(cli, "fault", "restore", "sse")
+    with httpx.stream("GET", stream, timeout=5) as resp:
+        assert resp.status_code == 200 and next(resp.iter_lines()) is not None
+
+
+def test_killed_outbox_worker_stops_publishing_and_restart_resumes_it(cli: Cli, info: dict[str, Any],
+                                                                      state: Path) -> None:
+    assert "killed outbox-worker-0" in ok(cli, "fault", "kill", "outbox-worker-0")
+    assert "outbox-worker-0  dead" in ok(cli, "fault", "list")
+    run = start_run(info)
+    until(lambda: query(info, "SELECT state FROM runs WHERE id = %s", run)[0] == "succeeded", "the run to finish")
+    time.sleep(0.5)
+    assert unpublished(info, run) > 0
+    assert "outbox-worker-0 started again" in ok(cli, "fault", "restart", "outbox-worker-0")
+    until(lambda: published(info, run), "the restarted worker to publish")
+
+    # the runbook's action, asked of the owner: a new pid, in stack.json too (the owner's bookkeeping)
+    old = pid_of(state, "outbox-worker-0")
+    code, out, err = cli("recover", "restart-outbox", "--json")
+    assert code == 0, out + err
+    [entry] = json.loads(out)["restarted"]
+    assert entry["name"] == "outbox-worker-0" and entry["old_pid"] == old != entry["new_pid"]
+    assert pid_of(state, "outbox-worker-0") == entry["new_pid"]
+    again = start_run(info)
+    until(lambda: published(info, again), "the worker restarted by `recover restart-outbox` to publish")
+
+
+def test_armed_failpoint_fires(cli: Cli, info: dict[str, Any]) -> None:
+    assert "armed outbox.before_publish=1*crash in outbox-worker-0" in ok(
+        cli, "fault", "failpoint", "arm", "outbox-worker-0", "outbox.before_publish", "1*crash")
+    run = start_run(info)
+    until(lambda: "outbox-worker-0  dead" in ok(cli, "fault", "list"), "the failpoint to crash the worker")
+    assert "restarted outbox-worker-0" in ok(cli, "fault", "restart", "outbox-worker-0")
+    until(lambda: published(info, run), "the restarted worker to publish")
+    assert "disarmed outbox.before_publish" in ok(cli, "fault", "failpoint", "disarm", "outbox-worker-0",
+                                                  "outbox.before_publish")
+
+
+def test_lock_on_run_outbox_stalls_that_run_only(cli: Cli, info: dict[str, Any], state: Path) -> None:
+    locked = start_run(info, steps=20, interval_ms=100)
+    assert f"locked the run_outbox row of {locked}" in ok(cli, "fault", "db", "lock-outbox", locked, "--for", "4s")
+    other = start_run(info)
+    until(lambda: published(info, other), "the other run to be published during the lock")
+    waiting = "SELECT count(*) >= 3 AND min(ts) < now() - interval '1 second' FROM run_events" \
+              " WHERE runId = %s AND publishedAt IS NULL"
+    until(lambda: bool(query(info, waiting, locked)[0]), "events of the locked run to wait over a second")
+    assert active_faults(state / "fault_log.jsonl")  # still locked: the lock made them wait
+    until(lambda: published(info, locked), "the locked run to be published once the lock ends")
+
+
+def test_pause_resume_and_terminate_sessions(cli: Cli, info: dict[str, Any]) -> None:
+    assert "paused queue-worker-0" in ok(cli, "fault", "pause", "queue-worker-0")
+    run = start_run(info)
+    time.sleep(0.5)
+    assert query(info, "SELECT state FROM runs WHERE id = %s", run)[0] == "queued"
+    assert "resumed queue-worker-0" in ok(cli, "fault", "resume", "queue-worker-0")
+    until(lambda: published(info, run), "the resumed queue worker's run")
+    out = ok(cli, "fault", "db", "terminate-sessions", "--role", "outbox")
+    assert "terminated" in out and "pids []" not in out
+    again = start_run(info)
+    until(lambda: published(info, again), "the outbox worker to reconnect and publish")
+
+
+def test_buffering_switches_nginx_live(cli: Cli, info: dict[str, Any]) -> None:
+    assert "nginx buffering on" in ok(cli, "fault", "buffering", "on")
+    assert json.loads(ok(cli, "fault", "list", "--json"))["nginx_buffering"] is True
+    run = start_run(info)  # the service still answers through the reloaded nginx
+    until(lambda: published(info, run), "a run through the reloaded nginx")
+    assert "ended buffering nginx" in ok(cli, "fault", "buffering", "off")
+    assert json.loads(ok(cli, "fault", "list", "--json"))["nginx_buffering"] is False
+
+
+def test_down_ends_active_faults_and_leaves_nothing(cli: Cli, info: dict[str, Any], state: Path) -> None:
+    ok(cli, "fault", "add", "pg_queue", "latency", "latency=100", "--direction", "up")
+    ok(cli, "fault", "pause", "api-0")
+    assert len(active_faults(state / "fault_log.jsonl")) == 2
+    pids = [info["owner_pid"], *(p["pid"] for p in json.loads((state / "stack.json").read_text())["processes"])]
+    down = _harness(state, "down")
+    assert down.returncode == 0, down.stderr
+    assert active_faults(state / "fault_log.jsonl") == []
+    assert not any(process_alive(pid) for pid in pids)
+    assert not (state / "stack.json").exists() and not list((state / "procs").glob("*.json"))
