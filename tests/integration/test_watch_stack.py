@@ -1,24 +1,27 @@
-"""`harness watch` in a real terminal (tmux) against a detached stack whose outbox worker is frozen.
+"""`harness watch` in a real terminal (tmux) against a detached stack whose outbox worker is frozen with
+`harness fault pause`.
 
-The screen is read as a user sees it: the run's row with a backlog that grows and the `outbox_stuck`
-verdict; Ctrl-C ends the watch with status 0 and no traceback. `--once --json` is read by a script.
+The screen is read as a user sees it: the pause among the faults active now, the run's row with a backlog
+that grows and the `outbox_stuck` verdict; Ctrl-C ends the watch with status 0 and no traceback.
+`--once --json` is read by a script.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from harness.errors import WaitTimeout
+from harness.stack.waiting import wait_until
 
 pytestmark = [pytest.mark.tool("tmux")]
 WAIT_S = 20.0
@@ -44,13 +47,13 @@ def detached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[s
 
 @pytest.fixture
 def frozen_outbox(detached: dict[str, Any]) -> Iterator[None]:
-    """The outbox worker frozen (SIGSTOP to its group, as the nemesis's `paused`), thawed before `down`."""
-    pid = next(p["pid"] for p in detached["processes"] if p["name"] == "outbox-worker-0")
-    os.killpg(pid, signal.SIGSTOP)
+    """The outbox worker paused through the stack's owner (`harness fault pause`), resumed before `down`."""
+    pause = harness("fault", "pause", "outbox-worker-0")
+    assert pause.returncode == 0, pause.stderr
     try:
         yield
     finally:
-        os.killpg(pid, signal.SIGCONT)
+        harness("fault", "resume", "outbox-worker-0")
 
 
 @pytest.fixture
@@ -80,15 +83,12 @@ def open_stream(url: str, stop: threading.Event) -> threading.Thread:
     return thread
 
 
-def until(condition: Callable[[], Any], what: str, shown: Callable[[], str] = str) -> Any:
+def until(condition: Callable[[], Any], what: str, shown: Callable[[], str]) -> Any:
     """The condition's first true value; on timeout, fail with what `shown` says (the screen)."""
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}:\n{shown()}")
+    try:
+        return wait_until(condition, WAIT_S, what)
+    except WaitTimeout as exc:
+        raise AssertionError(f"{exc}:\n{shown()}") from None
 
 
 def showing(screen: str, *texts: str) -> str | None:
@@ -131,7 +131,9 @@ def test_watch_shows_a_stuck_outbox_live_and_quits_on_ctrl_c(
         later = until(lambda: backlog_above(first), "the backlog on screen to grow", screen)
         shown = until(lambda: showing(screen(), "1 (oldest", "last one"), "the open stream and a heartbeat on screen",
                       screen)
-        assert "faults active: none" in shown and shown.index("faults active") < shown.index(run_id)
+        assert "faults active now" in shown and shown.index("faults active now") < shown.index(run_id)
+        fault_row = next(line for line in shown.splitlines() if "outbox-worker-0" in line and run_id not in line)
+        assert "pause" in fault_row, shown
 
         frame = harness("watch", "--once", "--json")
         assert frame.returncode == 0, frame.stderr
