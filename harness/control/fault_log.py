@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FaultLog", "active_faults", "iso"]
+__all__ = ["FaultLog", "active_faults", "iso", "log_lines"]
 
 
 def iso(epoch: float) -> str:
@@ -41,21 +41,28 @@ class FaultLog:
             out.write(json.dumps(line, default=str) + "\n")
 
 
-def active_faults(path: Path) -> list[dict[str, Any]]:
-    """The "start" lines of the faults still active, oldest first; none when the log is missing.
-    A line cut short (the owner killed mid-write) is skipped."""
+def log_lines(path: Path) -> list[dict[str, Any]]:
+    """Every line of the log, oldest first; none when it is missing. A line cut short (the owner killed
+    mid-write) is skipped."""
     try:
         text = path.read_text()
     except OSError:
         return []
-    started: dict[str, dict[str, Any]] = {}
+    lines = []
     for raw in text.splitlines():
         try:
-            line = json.loads(raw)
+            lines.append(json.loads(raw))
         except ValueError:
             continue
+    return lines
+
+
+def active_faults(path: Path) -> list[dict[str, Any]]:
+    """The "start" lines of the faults still active, oldest first; none when the log is missing."""
+    started: dict[str, dict[str, Any]] = {}
+    for line in log_lines(path):
         if line.get("op") == "start":
             started[line["id"]] = line
         elif line.get("op") == "end":
-            started.pop(line.get("id"), None)
+            started.pop(str(line.get("id")), None)
     return list(started.values())
