@@ -1,10 +1,25 @@
-"""Running the `harness` CLI in-process, as a user would see it (shared by the integration tests)."""
+"""Running the `harness` CLI in-process, as a user would see it, or as its own process (shared by the
+integration tests)."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
 import pytest
 
 from harness.cli import main
+
+Cli = Callable[..., tuple[int, str, str]]  # `harness ARGS` in-process: (exit code, stdout, stderr)
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -17,3 +32,55 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
         code = int(exc.code or 0)
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def run_harness(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`harness ARGS` as a separate process on the stack state in `state` (`up --detach`, `down`)."""
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "HARNESS_STATE_DIR": str(state), "COLUMNS": "200"})
+
+
+@contextlib.contextmanager
+def detached_stack(state: Path, *up_args: str) -> Iterator[Path]:
+    """A stack of `harness up --detach UP_ARGS` on the state in `state`, with HARNESS_STATE_DIR pointing
+    at it meanwhile; `harness down` after (a test may already have done it)."""
+    up = run_harness(state, "up", "--detach", *up_args)
+    assert up.returncode == 0, up.stdout + up.stderr
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("HARNESS_STATE_DIR", str(state))
+            yield state
+    finally:
+        run_harness(state, "down")
+
+
+def stack_info(state: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((state / "stack.json").read_text())
+    return data
+
+
+def ok(cli: Cli, *args: str) -> str:
+    """`harness ARGS`, which must exit 0; its stdout."""
+    code, out, err = cli(*args)
+    assert code == 0, (args, out, err)
+    return out
+
+
+def start_run(info: dict[str, Any], steps: int = 3, interval_ms: int = 20) -> str:
+    """A run with a job for the queue worker, created over HTTP through the sse proxy."""
+    resp = httpx.post(f"{info['api_url']}/api/agents/runs", json={"script": {"steps": steps, "interval_ms": interval_ms}},
+                      timeout=10)
+    assert resp.status_code == 201, resp.text
+    return str(resp.json()["runId"])
+
+
+def query(info: dict[str, Any], sql: str, *params: Any) -> Any:
+    with psycopg.connect(info["dsn"], autocommit=True) as conn:
+        return conn.execute(sql, params).fetchone()
+
+
+def until(condition: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up after {timeout}s waiting for {what}"
+        time.sleep(0.1)

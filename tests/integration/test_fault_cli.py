@@ -9,75 +9,38 @@ log. The last test is `harness down`, which must end the faults still active and
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
 from harness.control.fault_log import active_faults
 from harness.stack.processes import process_alive
 
-from cli_helpers import run_cli
+from cli_helpers import Cli, detached_stack, ok, query, run_cli, run_harness, stack_info, start_run, until
 
 pytestmark = [pytest.mark.nginx]
-WAIT_S = 15.0
-Cli = Callable[..., tuple[int, str, str]]
-
-
-def _harness(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "HARNESS_STATE_DIR": str(state), "COLUMNS": "200"})
 
 
 @pytest.fixture(scope="module")
 def state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    state = tmp_path_factory.mktemp("fault") / "state"
-    up = _harness(state, "up", "--detach", "--fast", "--nginx", "on")
-    assert up.returncode == 0, up.stdout + up.stderr
-    try:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("HARNESS_STATE_DIR", str(state))
-            yield state
-    finally:
-        _harness(state, "down")  # the last test already did, unless it failed first
+    with detached_stack(tmp_path_factory.mktemp("fault") / "state", "--fast", "--nginx", "on") as state:
+        yield state
 
 
 @pytest.fixture
 def info(state: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((state / "stack.json").read_text())
-    return data
+    return stack_info(state)
 
 
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, state: Path) -> Cli:
     monkeypatch.setenv("COLUMNS", "200")
     return lambda *args: run_cli(capsys, *args)
-
-
-def ok(cli: Cli, *args: str) -> str:
-    code, out, err = cli(*args)
-    assert code == 0, (args, out, err)
-    return out
-
-
-def start_run(info: dict[str, Any], steps: int = 3, interval_ms: int = 20) -> str:
-    resp = httpx.post(f"{info['api_url']}/api/agents/runs", json={"script": {"steps": steps, "interval_ms": interval_ms}},
-                      timeout=10)
-    assert resp.status_code == 201, resp.text
-    return str(resp.json()["runId"])
-
-
-def query(info: dict[str, Any], sql: str, *params: Any) -> Any:
-    with psycopg.connect(info["dsn"], autocommit=True) as conn:
-        return conn.execute(sql, params).fetchone()
 
 
 def published(info: dict[str, Any], run_id: str) -> bool:
@@ -94,13 +57,6 @@ def unpublished(info: dict[str, Any], run_id: str) -> int:
 def max_lag_s(info: dict[str, Any], run_id: str) -> float:
     return float(query(info, "SELECT max(extract(epoch FROM publishedAt - ts)) FROM run_events WHERE runId = %s",
                        run_id)[0])
-
-
-def until(condition: Callable[[], bool], what: str, timeout: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"gave up after {timeout}s waiting for {what}"
-        time.sleep(0.1)
 
 
 def fault_lines(state: Path) -> list[dict[str, Any]]:
@@ -255,7 +211,7 @@ def test_down_ends_active_faults_and_leaves_nothing(cli: Cli, info: dict[str, An
     ok(cli, "fault", "pause", "api-0")
     assert len(active_faults(state / "fault_log.jsonl")) == 2
     pids = [info["owner_pid"], *(p["pid"] for p in json.loads((state / "stack.json").read_text())["processes"])]
-    down = _harness(state, "down")
+    down = run_harness(state, "down")
     assert down.returncode == 0, down.stderr
     assert active_faults(state / "fault_log.jsonl") == []
     assert not any(process_alive(pid) for pid in pids)
