@@ -19,6 +19,7 @@ from typing import Any
 from harness.control.actions import ACTIONS, Owned
 from harness.control.book import FaultBook
 from harness.control.fault_log import FaultLog
+from harness.control.recorder import RECORD_ACTIONS, Recorder
 from harness.control.server import REQUEST_TIMEOUT_S, ControlServer
 from harness.errors import ConfigError, StackError
 from harness.stack import LocalStack
@@ -34,7 +35,8 @@ class Owner:
 
     def __init__(self, stack: LocalStack, fault_log: FaultLog, on_change: Callable[[], object]) -> None:
         self.owned = Owned(stack, FaultBook(fault_log))
-        self.server = ControlServer(set(ACTIONS), self.submit)
+        self.recorder = Recorder(stack, fault_log.path)
+        self.server = ControlServer(set(ACTIONS) | set(RECORD_ACTIONS), self.submit)
         self._jobs: queue.Queue[tuple[str, dict[str, Any], Future[Any]]] = queue.Queue()
         self._on_change = on_change  # after every request: stack.json gets the new pids
 
@@ -45,16 +47,21 @@ class Owner:
 
     def __exit__(self, *exc: object) -> None:
         self.server.stop()
+        self.recorder.abandon()
         for line in self.owned.book.end_all():
             log.info("teardown: %s", line)
 
     def submit(self, action: str, args: dict[str, Any]) -> Any:
-        """From a handler thread: run `action` on the main thread and wait for its result."""
-        fn = ACTIONS[action]
+        """From a handler thread: run `action` on the main thread and wait for its result. The recorder
+        touches none of the bookkeeping, so it answers on the handler thread: a `record stop` waiting for
+        runs to end never holds up the main thread's `--for` heals."""
+        fn = RECORD_ACTIONS[action] if action in RECORD_ACTIONS else ACTIONS[action]
         try:
             inspect.signature(fn).bind(self.owned, **args)
         except TypeError as exc:
             raise ConfigError(f"{action}: {exc}") from None
+        if action in RECORD_ACTIONS:
+            return fn(self.recorder, **args)
         done: Future[Any] = Future()
         self._jobs.put((action, args, done))
         return done.result(REQUEST_TIMEOUT_S)
