@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "harness.commands.check",
     "harness.commands.explore",
     "harness.commands.target",
+    "harness.commands.replay",
 )
 
 app = typer.Typer(
