@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "harness.commands.target",
     "harness.commands.watch",
     "harness.commands.fault",
+    "harness.commands.replay",
 )
 
 app = typer.Typer(
