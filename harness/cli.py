@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "harness.commands.watch",
     "harness.commands.fault",
     "harness.commands.record",
+    "harness.commands.replay",
 )
 
 app = typer.Typer(

@@ -6,7 +6,8 @@ PostgreSQL link, and heal. Every schedule also starts a slow run (silent for lon
 interval). Its final check (in `teardown`) heals everything, starts a steady run, lets every consumer
 finish within a deadline, tries one append after each run's end, takes the snapshot and asserts every
 invariant (`CHECKS`: all of `harness.checks.CHECKERS`, each one decidable in every schedule); on a
-failure Hypothesis shrinks the schedule and the shrunk steps are printed as a reproduction.
+failure Hypothesis shrinks the schedule and the shrunk steps are printed as a reproduction; its
+encoding (`Shrunk`) replays exactly that schedule (`ExploreBudget.reproduce`, used by `harness replay`).
 
 The same machine serves two callers:
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import re
 import threading
 import time
 from collections.abc import Coroutine, Iterator
@@ -32,12 +34,14 @@ from typing import Any
 
 import hypothesis
 from hypothesis import HealthCheck
+from hypothesis.errors import DidNotReproduce
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle, RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test,
 )
 
 from harness.checks import CHECKERS, CheckOptions
+from harness.errors import ConfigError
 from harness.history import History
 from harness.nemesis import Latency, LimitData, ResetPeer, armed_failpoint, killed, link_toxic, paused
 from harness.nemesis.stand_in import killed_in_flight
@@ -46,7 +50,8 @@ from harness.scenario import ScenarioRecord, explain
 from harness.stack import Intervals, LocalStack, truncate_service_tables
 from harness.workload import ClientConfig, ConsumerConfig, ConsumerOutcome, RunsClient, RunScript, SSEConsumer
 
-__all__ = ["CHECKS", "ExploreBudget", "ExploreOutcome", "ScheduleLog", "explore", "explore_report", "make_machine"]
+__all__ = ["CHECKS", "ExploreBudget", "ExploreOutcome", "ScheduleLog", "Shrunk", "explore", "explore_report",
+           "make_machine", "run_machine"]
 
 CHECKS = tuple(CHECKERS)  # every invariant: a schedule is judged by all that the suite knows
 CONSUMER_DEADLINE_S = 60.0  # a consumer gives up on its own after this; teardown waits a little longer
@@ -61,6 +66,28 @@ STEADY_STEPS, STEADY_INTERVAL_MS = 8, 250
 
 
 @dataclass(frozen=True)
+class Shrunk:
+    """A failure's shrunk example as Hypothesis encodes it (`@reproduce_failure`): replaying it runs
+    exactly that schedule, with the same Hypothesis version only."""
+
+    hypothesis: str
+    blob: str
+
+    @classmethod
+    def of(cls, exc: BaseException) -> Shrunk | None:
+        """From the failure's notes (Hypothesis prints the decorator there when `print_blob` is set)."""
+        found = _BLOB.search("\n".join(getattr(exc, "__notes__", [])))
+        return cls(found["version"], found["blob"]) if found else None
+
+
+_BLOB = re.compile(r"@reproduce_failure\('(?P<version>[^']+)', b'(?P<blob>[^']+)'\)")
+# DidNotReproduce's messages when the shrunk example ran without failing: to its end, or to the end of its
+# recorded steps, after which the machine asked for more (a failure inside a step ended it there). The
+# second also reads so when the machine's code changed: the replay names the report's commit for that.
+_PASSED = ("completed successfully", "shape of the test data has changed")
+
+
+@dataclass(frozen=True)
 class ExploreBudget:
     """How much to explore: `ci()` for `make test`, random with a larger budget from the CLI."""
 
@@ -68,6 +95,7 @@ class ExploreBudget:
     steps: int = 12
     seed: int | None = None
     derandomize: bool = False
+    reproduce: Shrunk | None = None  # run exactly this failure's shrunk schedule, nothing else
 
     @classmethod
     def ci(cls) -> ExploreBudget:
@@ -76,7 +104,7 @@ class ExploreBudget:
     def settings(self) -> hypothesis.settings:
         return hypothesis.settings(
             max_examples=self.examples, stateful_step_count=self.steps, deadline=None, database=None,
-            derandomize=self.derandomize, print_blob=False,
+            derandomize=self.derandomize, print_blob=True,  # the blob: `Shrunk`, for an exact replay
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         )
 
@@ -87,6 +115,7 @@ class ScheduleLog:
 
     steps: list[str] = field(default_factory=list)
     examples: int = 0
+    shrunk: Shrunk | None = None  # after a failure
 
     def begin(self) -> list[str]:
         self.examples += 1
@@ -329,11 +358,30 @@ def explore(stack: LocalStack, budget: ExploreBudget, folder: Path, log: Schedul
     """Run the generated schedules against `stack`; raises (after shrinking) when an invariant fails."""
     folder.mkdir(parents=True, exist_ok=True)
     log = log or ScheduleLog()
-    machine = make_machine(stack, folder, log)
+    run_machine(make_machine(stack, folder, log), budget, log)
+    return log
+
+
+def run_machine(machine: type[RuleBasedStateMachine], budget: ExploreBudget, log: ScheduleLog) -> None:
+    """Run the machine under the budget; a failure's shrunk example lands in `log.shrunk`. With
+    `budget.reproduce`, exactly that example runs: its passing is no error, a schedule that no longer fits
+    the machine (or another Hypothesis version) is a ConfigError: it was not judged."""
     if budget.seed is not None:
         machine = hypothesis.seed(budget.seed)(machine)
-    run_state_machine_as_test(machine, settings=budget.settings())
-    return log
+    if budget.reproduce is not None:
+        if budget.reproduce.hypothesis != hypothesis.__version__:
+            raise ConfigError(f"the shrunk schedule was recorded with Hypothesis {budget.reproduce.hypothesis}, "
+                              f"this is {hypothesis.__version__}: install that one to replay it exactly")
+        machine = hypothesis.reproduce_failure(budget.reproduce.hypothesis,
+                                               budget.reproduce.blob.encode())(machine)
+    try:
+        run_state_machine_as_test(machine, settings=budget.settings())
+    except DidNotReproduce as exc:
+        if not any(text in str(exc) for text in _PASSED):
+            raise ConfigError(f"the shrunk schedule no longer fits the machine: {exc}") from exc
+    except Exception as exc:
+        log.shrunk = Shrunk.of(exc)
+        raise
 
 
 @dataclass(frozen=True)
@@ -342,6 +390,8 @@ class ExploreOutcome:
     examples: int
     seconds: float
     reproduction: str = ""  # the shrunk schedule and the failure, when not passed
+    shrunk: Shrunk | None = None  # its encoding, for an exact replay
+    steps: tuple[str, ...] = ()  # the shrunk schedule's steps, as the reproduction lists them
 
 
 def explore_report(stack: LocalStack, budget: ExploreBudget, folder: Path) -> ExploreOutcome:
@@ -349,10 +399,12 @@ def explore_report(stack: LocalStack, budget: ExploreBudget, folder: Path) -> Ex
     log, start = ScheduleLog(), time.monotonic()
     try:
         explore(stack, budget, folder, log)
+    except ConfigError:
+        raise  # a replay that could not run: no verdict
     except Exception as exc:  # the shrunk failure: Hypothesis put the steps in the exception's notes
         notes = "\n".join(getattr(exc, "__notes__", []))
         text = (f"seed: {budget.seed}\nfailure: {type(exc).__name__}: {exc}\n\n"
                 f"shrunk schedule (harness steps):\n{log.render()}\n\nhypothesis:\n{notes}\n")
         (folder / "reproduction.txt").write_text(text)
-        return ExploreOutcome(False, log.examples, time.monotonic() - start, text)
+        return ExploreOutcome(False, log.examples, time.monotonic() - start, text, log.shrunk, tuple(log.steps))
     return ExploreOutcome(True, log.examples, time.monotonic() - start)

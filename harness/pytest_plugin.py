@@ -14,6 +14,10 @@ Fixtures:
 - `service_intervals` (session): the `Intervals` the session stack's service runs with.
 - `scenario` (function): a `Scenario` (harness.toolkit): the test's history and judgement bound to the
   stack, with the nemesis, workload, observer and runbook as attributes; files saved for the report.
+- `reproduction` (function): what the test chose at random, kept for `harness replay` and given back
+  to it on a replay (harness/reproduction.py).
+
+Under `harness run` every test gets a folder in the report with its `reproduction.json`.
 
 Tests marked `stack` get the shared stack, healed (paused processes resumed, dead ones restarted)
 and with every proxy reset before they run. Tests marked `tool(NAME)` (and `nginx`, which implies
@@ -38,6 +42,7 @@ from harness.errors import HarnessError
 from harness.report.junit_results import STACK_NOT_STARTED, STAND_IN
 
 if TYPE_CHECKING:  # the stack package is imported lazily: loading the plugin must stay cheap
+    from harness.reproduction import ScenarioChoices
     from harness.toolkit import Scenario
     from harness.stack import Intervals, LocalStack, StackConfig, StackInfo, ToxiproxyApi
     from harness.target import TargetProfile
@@ -192,6 +197,55 @@ def target_profile(config: pytest.Config) -> TargetProfile:
     return config.stash[_PROFILE]
 
 
+def scenario_folder(nodeid: str) -> Path | None:
+    """The test's folder in the run's report (under `harness run`), else None."""
+    from harness.reproduction import scenario_slug
+
+    root = os.environ.get("HARNESS_REPORT_DIR")
+    return Path(root) / "scenarios" / scenario_slug(nodeid) if root else None
+
+
+_COMMIT = pytest.StashKey["dict[str, Any] | None"]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    """Under `harness run`: the test's reproduction.json (harness/reproduction.py) before it runs, named
+    in its JUnit properties for `harness replay`; the files it left noted after."""
+    from harness import reproduction
+
+    folder = scenario_folder(item.nodeid)
+    if folder is None:
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    if _COMMIT not in item.config.stash:
+        item.config.stash[_COMMIT] = reproduction.project_commit()
+    path = reproduction.write(folder, item.nodeid, _stack_options(item.config), item.config.stash[_COMMIT])
+    item.user_properties.append(("reproduction", str(path)))
+    yield
+    reproduction.note_files(path)
+
+
+def _stack_options(config: pytest.Config) -> dict[str, str]:
+    """The options that chose the implementation and its infrastructure, as `stack_config` resolves them."""
+    from harness.reproduction import STACK_OPTIONS
+
+    options = {option: config.getoption(option) or os.environ.get(var, "")
+               for option, var in (*OPTION_ENV, ("target", "HARNESS_TARGET")) if option in STACK_OPTIONS}
+    return options  # unset ones are left out of the file: no target is the reference
+
+
+@pytest.fixture
+def reproduction(request: pytest.FixtureRequest) -> ScenarioChoices:
+    """What the test chose at random (a seed, a shrunk schedule): `reproduction.record(seed=...)` keeps it
+    in its reproduction.json; under `harness replay`, `reproduction.replayed` holds the replayed run's."""
+    from harness.reproduction import FILE, ScenarioChoices, recorded_for
+
+    folder = scenario_folder(request.node.nodeid)
+    return ScenarioChoices(folder / FILE if folder else None, recorded_for(request.node.nodeid))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Tools and capabilities before any fixture: a missing tool skips the test (or, strict, errors it),
@@ -330,9 +384,7 @@ def scenario(request: pytest.FixtureRequest, tmp_path: Path,
     from harness.nemesis.stand_in import stand_ins
     from harness.toolkit import Scenario
 
-    root = os.environ.get("HARNESS_REPORT_DIR")
-    slug = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in request.node.nodeid)
-    folder = Path(root) / "scenarios" / slug if root else tmp_path
+    folder = scenario_folder(request.node.nodeid) or tmp_path
     folder.mkdir(parents=True, exist_ok=True)
     record = Scenario(folder, stack_source=lambda: request.getfixturevalue("stack"))
     record_property("checks_file", str(record.checks_file))

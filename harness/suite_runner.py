@@ -1,7 +1,8 @@
 """Run scenario suites with pytest in a child process and turn the outcome into a report folder.
 
 `reports/<timestamp>/` holds `junit.xml`, `pytest.log`, `summary.json`, `index.html` and whatever the
-scenarios recorded (histories, checks); `reports/latest` points at the newest run that completed.
+scenarios recorded (histories, checks, each one's `reproduction.json`); `reports/latest` points at the
+newest run that completed. Each failed scenario's entry in the summary carries its `harness replay` command.
 
 A run is complete when pytest exited normally (0, 1, or 5 for nothing collected) and its JUnit lists
 every test it collected. Anything else (Ctrl-C, a crash, a killed pytest) is `interrupted`, never a
@@ -23,6 +24,7 @@ from typing import Any
 from harness.errors import ConfigError
 from harness.pytest_plugin import COLLECTION_FILE
 from harness.report import build_summary, read_junit, render_index
+from harness.reproduction import add_replay_commands
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = REPO / "scenarios"
@@ -35,6 +37,8 @@ class RunRequest:
     reports_root: Path = REPO / "reports"
     pytest_args: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    nodeids: tuple[str, ...] = ()  # run these tests only (pytest node ids), instead of the suites' files
+    name: str | None = None  # the report folder's name under reports_root; default: the time
 
 
 def known_suites() -> list[str]:
@@ -52,8 +56,8 @@ def suite_paths(suites: tuple[str, ...]) -> list[Path]:
 
 def run_suites(request: RunRequest) -> tuple[dict[str, Any], Path]:
     """Runs the suites; returns the summary and the report folder."""
-    paths = suite_paths(request.suites)
-    folder = _new_report_folder(request.reports_root)
+    paths: list[str | Path] = [*request.nodeids] or [*suite_paths(request.suites)]
+    folder = _new_report_folder(request.reports_root, request.name)
     started, t0 = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.monotonic()
     code = _pytest(paths, folder, request)
     summary = judge_run(folder, code, started, time.monotonic() - t0)
@@ -81,12 +85,13 @@ def judge_run(folder: Path, pytest_exit: int, started: str, seconds: float) -> d
     elif finished < collected:
         why.append(f"only {finished} of the {collected} collected tests finished")
     summary.update(pytest_exit=pytest_exit, collected=collected, finished=finished)
+    add_replay_commands(folder, summary["scenarios"])
     if why:
         summary.update(verdict="interrupted", interrupted="; ".join(why))
     return summary
 
 
-def _pytest(paths: list[Path], folder: Path, request: RunRequest) -> int:
+def _pytest(paths: list[str | Path], folder: Path, request: RunRequest) -> int:
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "junit_family=xunit1",
            f"--junitxml={folder / 'junit.xml'}",
            *map(str, paths), *request.pytest_args]
@@ -104,8 +109,8 @@ def _pytest(paths: list[Path], folder: Path, request: RunRequest) -> int:
         return proc.wait()
 
 
-def _new_report_folder(root: Path) -> Path:
-    folder = root / datetime.now().strftime("%Y%m%d-%H%M%S")
+def _new_report_folder(root: Path, name: str | None) -> Path:
+    folder = root / (name or datetime.now().strftime("%Y%m%d-%H%M%S"))
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

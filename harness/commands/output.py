@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape  # a message naming `test_x[param]` keeps its brackets
 
 from harness.errors import ConfigError, HarnessError, NoStackRunning, RunbookError, StackError, StackStateError
 
@@ -30,4 +31,4 @@ def print_error(exc: BaseException) -> None:
     message = str(exc).strip() or type(exc).__name__
     if not isinstance(exc, StackError):
         message = message.splitlines()[0]
-    stderr.print(f"[bold red]harness: error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    stderr.print(f"[bold red]harness: error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True)

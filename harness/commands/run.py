@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
 from harness.commands.output import stdout
 from harness.report import describe_counts, exit_code
@@ -38,5 +39,7 @@ def run(
     summary, folder = run_suites(RunRequest(suites=suites, pytest_args=tuple(args)))
     counts = describe_counts(summary)
     why = f" ({summary['interrupted']}; reports/latest not moved)" if summary["verdict"] == "interrupted" else ""
+    for failed in (s for s in summary["scenarios"] if s.get("replay")):
+        stdout.print(f"[red]fail[/] {escape(failed['nodeid'])}\n  replay: {escape(failed['replay'])}", highlight=False, soft_wrap=True)
     stdout.print(f"[bold]{summary['verdict'].upper()}[/]{why}: {counts}; report: {folder / 'index.html'}")
     raise typer.Exit(exit_code(summary))

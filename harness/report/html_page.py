@@ -62,8 +62,9 @@ def _problem(s: dict[str, Any]) -> str:
     evidence = f"<h3>checks</h3><pre>{escape(json.dumps(checks, indent=2))}</pre>" if checks else ""
     faults = s.get("faults")
     windows = f"<h3>fault windows</h3><pre>{escape(json.dumps(faults, indent=2))}</pre>" if faults else ""
+    replay = f"<p>run it again: <code>{escape(s['replay'])}</code></p>" if s.get("replay") else ""
     return (f"<h2 id='{_anchor(s)}' class={s['verdict']}>{escape(s['verdict'])}: {escape(s['nodeid'])}</h2>"
-            f"<p>{escape(s['message'])}</p>{_timeline(s)}{evidence}{windows}<pre>{escape(s['detail'])}</pre>")
+            f"<p>{escape(s['message'])}</p>{replay}{_timeline(s)}{evidence}{windows}<pre>{escape(s['detail'])}</pre>")
 
 
 def _timeline(s: dict[str, Any]) -> str:

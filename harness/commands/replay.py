@@ -1,0 +1,43 @@
+"""`harness replay REPORT_DIR`: run a report's failed scenarios again, as recorded in their
+`reproduction.json`, and say whether each failure reproduced. Exit 0 when every one did, 1 when one did
+not, 2 on a bad report folder or when a replay could not be judged."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+
+from harness.commands.output import stdout
+from harness.errors import ConfigError
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("replay")(replay_cmd)
+
+
+def replay_cmd(
+    report_dir: Annotated[Path, typer.Argument(help="a report folder of `harness run` (reports/<time>)")],
+    scenario: Annotated[Optional[str], typer.Option(
+        "--scenario", help="only this one: its name (test_x or test_x[param]) or node id; default: every failed one")] = None,
+    times: Annotated[int, typer.Option("--times", min=1, help="replays of each scenario")] = 1,
+) -> None:
+    """Replay failed scenarios of a report; the new reports go beside it (REPORT_DIR/replay-<time>/)."""
+    from harness.replay import replay, replay_exit
+
+    if not report_dir.is_dir():
+        raise ConfigError(f"{report_dir} is not a folder; give a report folder such as reports/latest")
+    results, out = replay(report_dir, scenario, times, say=_say)
+    colour = {"reproduced": "green", "did_not_reproduce": "red"}
+    for result in results:
+        stdout.print(f"[{colour.get(result.outcome, 'yellow')}]{escape(result.describe())}[/]: {escape(result.nodeid)}",
+                     highlight=False, soft_wrap=True)
+    _say(f"new reports: {out}")
+    raise typer.Exit(replay_exit(results))
+
+
+def _say(line: str) -> None:
+    stdout.print(line, highlight=False, markup=False, soft_wrap=True)
