@@ -62,7 +62,7 @@ def test_a_healed_pause_recorded_by_hand_passes_harness_check(cli: Cli, info: di
                                                                tmp_path: Path) -> None:
     assert "recording since" in ok(cli, "record", "start")
     assert "already running" in one_line_error(cli, 2, "record", "start")
-    run = start_run(info, steps=60, interval_ms=50)  # long enough for steady-state frames after the pause
+    run = start_run(info, steps=80, interval_ms=50)  # long enough for steady-state frames after the pause
     assert "paused outbox-worker-0" in ok(cli, "fault", "pause", "outbox-worker-0", "--for", "1s")
     until(lambda: run_state(info, run) == "succeeded", "the run to finish")
     out = ok(cli, "record", "stop", "--out", str(tmp_path / "rec"))
@@ -75,7 +75,7 @@ def test_a_healed_pause_recorded_by_hand_passes_harness_check(cli: Cli, info: di
     assert (pause.name, pause.target) == ("pause", "outbox-worker-0") and pause.end is not None
     assert 0.9 <= pause.end - pause.start <= 2.5, pause
     frames = [f for f in of_kind(history, Frame) if f.run_id == run]
-    assert [f.seq for f in frames] == list(range(1, 63)), frames  # RunStarted, 60 steps, RunFinished
+    assert [f.seq for f in frames] == list(range(1, 83)), frames  # RunStarted, 80 steps, RunFinished
     # the pause is inside the recording: frames arrived on both sides of it
     assert frames[0].mono < pause.end < frames[-1].mono
 
