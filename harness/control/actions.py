@@ -1,5 +1,7 @@
 """What the owner does for each control request, on its own LocalStack and through harness.nemesis,
 so each fault touches only its target and the owner's bookkeeping (pids, paused, dead) stays true.
+Faults are opened by kind through harness.nemesis.fault_kinds, the schedules' vocabulary, so a line of
+the fault log is a schedule entry's fault, target and params.
 
 Every action returns plain data: `{"lines": [...]}` saying what changed, or the state for `list`. A bad
 name is a ConfigError listing the valid ones (the client's exit 2).
@@ -9,25 +11,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.control.book import Active, FaultBook
 from harness.errors import ConfigError
 from harness.history import History
-from harness.nemesis import (
-    armed_failpoint,
-    down,
-    killed,
-    link_toxic,
-    locked_outbox,
-    paused,
-    set_failpoint,
-    terminated_backends,
-    toxic_from_params,
-)
-from harness.nemesis.nginx_faults import nginx_buffering
+from harness.nemesis import open_fault, set_failpoint, toxic_from_params
 from harness.nemesis.toxics import check_direction
 from harness.runbook.recovery import OUTBOX_ROLE, RestartResult, restart_outbox_in_stack
 from harness.stack import LocalStack
@@ -110,8 +100,7 @@ def add(o: Owned, link: str, toxic: str, attrs: dict[str, str], direction: str,
     existing = [t.name for t in o.stack.api.list_toxics(o.stack.proxy_name(_link(o, link)))]
     if name in existing:
         raise ConfigError(f"{link} already has a toxic {name}; remove it first (`harness fault remove {link} {name}`)")
-    params = {"name": name, "toxic": toxic, "stream": stream, **spec.attributes()}
-    active, _ = o.book.start("toxic", link, params, link_toxic(o.stack, o.history, link, spec, stream, name), for_s)
+    active, _ = _start(o, "toxic", link, {"name": name, "toxic": toxic, "stream": stream, **spec.attributes()}, for_s)
     return _lines(f"added {name} on {link} {spec.attributes()} ({active.id}{_for(for_s)})")
 
 
@@ -124,17 +113,21 @@ def remove(o: Owned, link: str, name: str) -> dict[str, Any]:
     raise ConfigError(f"no toxic {name!r} on {link}; its toxics: {', '.join(names) or 'none'}")
 
 
-def _start_once(o: Owned, fault: str, target: str, open_: Callable[[], AbstractContextManager[Any]],
-                for_s: float | None, already: str, undo: str) -> Active:
+def _start(o: Owned, fault: str, target: str, params: dict[str, Any], for_s: float | None) -> tuple[Active, Any]:
+    """Start the fault (harness.nemesis.fault_kinds: the schedule's vocabulary) and log it in the book."""
+    return o.book.start(fault, target, params, open_fault(o.stack, o.history, fault, target, params), for_s)
+
+
+def _start_once(o: Owned, fault: str, target: str, for_s: float | None, already: str, undo: str) -> Active:
     """Start `fault` on `target` unless it is in force there already (`undo` is how to end it)."""
     if o.book.find(fault, target):
         raise ConfigError(f"{target} is already {already}; `harness fault {undo} {target}` ends it")
-    active, _ = o.book.start(fault, target, {}, open_(), for_s)
+    active, _ = _start(o, fault, target, {}, for_s)
     return active
 
 
 def cut(o: Owned, link: str, for_s: float | None = None) -> dict[str, Any]:
-    active = _start_once(o, "cut", _link(o, link), lambda: down(o.stack, o.history, link), for_s, "cut", "restore")
+    active = _start_once(o, "cut", _link(o, link), for_s, "cut", "restore")
     return _lines(f"cut {link}: new connections refused, open ones closed ({active.id}{_for(for_s)})")
 
 
@@ -154,14 +147,13 @@ def _end_one(o: Owned, fault: str, target: str, none: str, done: str, **params: 
 
 def kill(o: Owned, process: str, for_s: float | None = None) -> dict[str, Any]:
     old = o.stack.process(_process(o, process)).pid
-    active = _start_once(o, "kill", process, lambda: killed(o.stack, o.history, process), for_s, "killed", "restart")
+    active = _start_once(o, "kill", process, for_s, "killed", "restart")
     return _lines(f"killed {process} (pid {old}) ({active.id}{_for(for_s)});"
                   f" `harness fault restart {process}` starts it again")
 
 
 def pause(o: Owned, process: str, for_s: float | None = None) -> dict[str, Any]:
-    active = _start_once(o, "pause", _process(o, process), lambda: paused(o.stack, o.history, process), for_s,
-                         "paused", "resume")
+    active = _start_once(o, "pause", _process(o, process), for_s, "paused", "resume")
     return _lines(f"paused {process} (SIGSTOP; pid {o.stack.process(process).pid}) ({active.id}{_for(for_s)})")
 
 
@@ -216,8 +208,7 @@ def _require_failpoints(o: Owned) -> None:
 def failpoint_arm(o: Owned, process: str, name: str, action: str, for_s: float | None = None) -> dict[str, Any]:
     _require_failpoints(o)
     lines = [_ended(o, a) for a in o.book.find("failpoint", _process(o, process), name=name)]
-    active, _ = o.book.start("failpoint", process, {"name": name, "action": action},
-                             armed_failpoint(o.stack, o.history, process, name, action), for_s)
+    active, _ = _start(o, "failpoint", process, {"name": name, "action": action}, for_s)
     return _lines(*lines, f"armed {name}={action} in {process} ({active.id}{_for(for_s)})")
 
 
@@ -238,14 +229,14 @@ def terminate_sessions(o: Owned, role: str | None = None) -> dict[str, Any]:
     target = SESSION_ROLES[role] if role else "*"
 
     def terminate() -> list[int]:
-        with terminated_backends(o.stack, o.history, target) as pids:
-            return pids
+        with open_fault(o.stack, o.history, "terminate_sessions", target, {"role": role}) as pids:
+            return list(pids)
     pids = o.book.instant("terminate_sessions", target, {"role": role}, terminate)
     return _lines(f"terminated {len(pids)} session(s) of {role or 'every role'}: pids {pids}")
 
 
 def lock_outbox(o: Owned, run_id: str, for_s: float | None = None) -> dict[str, Any]:
-    active, locked = o.book.start("lock_outbox", run_id, {}, locked_outbox(o.stack, o.history, run_id), for_s)
+    active, locked = _start(o, "lock_outbox", run_id, {}, for_s)
     if not locked:
         o.book.end(active)
         raise ConfigError(f"run {run_id} has no run_outbox row to lock (unknown run id?)")
@@ -260,7 +251,7 @@ def buffering(o: Owned, on: bool, for_s: float | None = None) -> dict[str, Any]:
     lines = [_ended(o, a) for a in o.book.find("buffering", "nginx")]  # back to the mode it started with
     if (nginx.config.mode is NginxMode.BUFFERED) == on:
         return _lines(*lines, f"nginx buffering is {'on' if on else 'off'}")
-    active, _ = o.book.start("buffering", "nginx", {"on": on}, nginx_buffering(o.stack, o.history, on), for_s)
+    active, _ = _start(o, "buffering", "nginx", {"on": on}, for_s)
     return _lines(*lines, f"nginx buffering {'on (its defaults)' if on else 'off (SSE-ready)'}, reloaded"
                           f" ({active.id}{_for(for_s)}); open streams keep the old mode until they reconnect")
 

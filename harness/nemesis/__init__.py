@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from harness.nemesis.db_faults import locked_outbox, removed_event, terminate_backends, terminated_backends
 from harness.nemesis.failpoints import armed_failpoint, set_failpoint
+from harness.nemesis.fault_kinds import FAULTS, open_fault
 from harness.nemesis.link_faults import down, link_toxic
 from harness.nemesis.process_faults import killed, paused
-from harness.nemesis.schedule import FAULTS, Entry, parse_schedule, run_schedule
+from harness.nemesis.schedule import Entry, Schedule, parse_schedule, run_schedule
 from harness.nemesis.toxics import (
     LINKS,
     TOXIC_TYPES,
@@ -22,8 +23,8 @@ from harness.nemesis.toxics import (
 )
 
 __all__ = [
-    "FAULTS", "LINKS", "TOXIC_TYPES", "Bandwidth", "Entry", "Latency", "LimitData", "ResetPeer", "Slicer",
-    "SlowClose", "Timeout", "armed_failpoint", "down", "killed", "link_toxic", "locked_outbox", "parse_schedule",
-    "paused", "removed_event", "run_schedule", "set_failpoint", "terminate_backends", "terminated_backends",
-    "toxic_from_params",
+    "FAULTS", "LINKS", "TOXIC_TYPES", "Bandwidth", "Entry", "Latency", "LimitData", "ResetPeer", "Schedule",
+    "Slicer", "SlowClose", "Timeout", "armed_failpoint", "down", "killed", "link_toxic", "locked_outbox",
+    "open_fault", "parse_schedule", "paused", "removed_event", "run_schedule", "set_failpoint",
+    "terminate_backends", "terminated_backends", "toxic_from_params",
 ]

@@ -1,178 +1,191 @@
 """Schedules: faults as plain data, run on an explicit clock, always ending with the final heal.
 
-An entry is `{"fault": KIND, "target": ..., "params": {...}, "start_s": 1.0, "end_s": 3.0}`: the fault
-is entered `start_s` seconds after the schedule starts and exited at `end_s`; entries may overlap.
-The whole schedule is recorded in the history (an `info` op `nemesis/schedule`) and each fault window
-by the fault itself, so a run can be reproduced from its history.
+An entry is `{"fault": KIND, "target": ..., "params": {...}, "start_s": 1.0, "end_s": 3.0}` in the
+vocabulary of harness/nemesis/fault_kinds.py (the fault log's): the fault is entered `start_s` seconds
+after the schedule starts and exited at `end_s` (null: held until the schedule ends); entries may
+overlap. A `Schedule` is its entries plus what reproduces the rest of the run: the `seed` and a plain-data
+`workload` description. It serialises to JSON (`to_json` / `from_json`); a bad entry is a ConfigError
+naming the entry and the field.
 
-Kinds (`FAULTS`), with their target and params:
-
-| kind                        | target                          | params                                   |
-|-----------------------------|---------------------------------|------------------------------------------|
-| `latency`, `bandwidth`, ... | a link (`sse`, `pg_api`, ...)   | the toxic's fields, plus `stream`        |
-| `down`                      | a link                          | -                                        |
-| `kill`, `pause`             | a process (`api-0`, `postgres`) | -                                        |
-| `failpoint`                 | a process                       | `name`, `action`                         |
-| `terminate_backends`        | application_name or role, `*`   | -                                        |
-| `lock_outbox`               | a run id, or `*` for every run  | -                                        |
+`run_schedule` records the whole schedule in the history (an `info` op `nemesis/schedule`) and each
+fault records its own window, so a run can be reproduced from its history. Its clock is injectable.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from harness.errors import ConfigError
 from harness.history import History
-from harness.nemesis.db_faults import locked_outbox, terminated_backends
-from harness.nemesis.failpoints import armed_failpoint
-from harness.nemesis.link_faults import down, link_toxic
-from harness.nemesis.process_faults import killed, paused
-from harness.nemesis.toxics import TOXIC_TYPES, check_direction, check_link, toxic_from_params
+from harness.nemesis.fault_kinds import open_fault, validate_fault
 from harness.stack import LocalStack
 
-__all__ = ["Entry", "FAULTS", "FaultKind", "parse_schedule", "run_schedule"]
+__all__ = ["Clock", "Entry", "LoopClock", "Schedule", "parse_schedule", "run_entries", "run_schedule"]
 
 log = logging.getLogger(__name__)
-Opener = Callable[[LocalStack, History, "Entry"], AbstractContextManager[Any]]
-
-
-@dataclass(frozen=True)
-class FaultKind:
-    """How to validate an entry of this kind, and how to open its context manager."""
-
-    validate: Callable[[str, Mapping[str, Any]], None]
-    open: Opener
+_KEYS = ("fault", "target", "params", "start_s", "end_s")
 
 
 @dataclass(frozen=True)
 class Entry:
     fault: str
     target: str
-    start_s: float
-    end_s: float
     params: Mapping[str, Any] = field(default_factory=dict)
-    index: int = 0
+    start_s: float = 0.0
+    end_s: float | None = None  # None: held until the schedule ends
 
     def to_dict(self) -> dict[str, Any]:
         return {"fault": self.fault, "target": self.target, "params": dict(self.params),
                 "start_s": self.start_s, "end_s": self.end_s}
 
-
-def _no_params(target: str, params: Mapping[str, Any]) -> None:
-    if params:
-        raise ConfigError(f"takes no params, got {sorted(params)}")
-
-
-def _toxic_kind(type_: str) -> FaultKind:
-    def validate(target: str, params: Mapping[str, Any]) -> None:
-        check_link(target)
-        check_direction(params.get("stream", "downstream"))
-        toxic_from_params(type_, {k: v for k, v in params.items() if k != "stream"})
-
-    def open_(stack: LocalStack, history: History, e: Entry) -> AbstractContextManager[Any]:
-        attrs = {k: v for k, v in e.params.items() if k != "stream"}
-        stream = check_direction(e.params.get("stream", "downstream"))
-        return link_toxic(stack, history, e.target, toxic_from_params(type_, attrs), stream,
-                          name=f"sched{e.index}_{type_}_{stream}")
-    return FaultKind(validate, open_)
-
-
-def _link_only(target: str, params: Mapping[str, Any]) -> None:
-    check_link(target)
-    _no_params(target, params)
-
-
-def _failpoint_validate(target: str, params: Mapping[str, Any]) -> None:
-    if set(params) != {"name", "action"} or not all(isinstance(v, str) and v for v in params.values()):
-        raise ConfigError("needs params {name: str, action: str} and nothing else")
-
-
-FAULTS: dict[str, FaultKind] = {
-    **{t: _toxic_kind(t) for t in TOXIC_TYPES},
-    "down": FaultKind(_link_only, lambda s, h, e: down(s, h, e.target)),
-    "kill": FaultKind(_no_params, lambda s, h, e: killed(s, h, e.target)),
-    "pause": FaultKind(_no_params, lambda s, h, e: paused(s, h, e.target)),
-    "failpoint": FaultKind(_failpoint_validate,
-                           lambda s, h, e: armed_failpoint(s, h, e.target, e.params["name"], e.params["action"])),
-    "terminate_backends": FaultKind(_no_params, lambda s, h, e: terminated_backends(s, h, e.target)),
-    "lock_outbox": FaultKind(_no_params,
-                             lambda s, h, e: locked_outbox(s, h, None if e.target == "*" else e.target)),
-}
-_KEYS = {"fault", "target", "params", "start_s", "end_s"}
+    @classmethod
+    def from_dict(cls, raw: Any, index: int = 0) -> Entry:
+        """A checked entry; ConfigError `schedule entry I, field F: ...` otherwise."""
+        where = f"schedule entry {index}"
+        if isinstance(raw, Entry):
+            raw = raw.to_dict()
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{where}: expected an object, got {type(raw).__name__}")
+        for key in raw:
+            if key not in _KEYS:
+                raise ConfigError(f"{where}, field {key}: unknown field; fields: {', '.join(_KEYS)}")
+        for key in ("fault", "target", "start_s"):
+            if key not in raw:
+                raise ConfigError(f"{where}, field {key}: missing")
+        kind, target, params = raw["fault"], raw["target"], raw.get("params") or {}
+        if not isinstance(kind, str):
+            raise ConfigError(f"{where}, field fault: must be a string, got {kind!r}")
+        if not isinstance(target, str) or not target:
+            raise ConfigError(f"{where}, field target: must be a non-empty string, got {target!r}")
+        if not isinstance(params, Mapping):
+            raise ConfigError(f"{where}, field params: must be an object, got {params!r}")
+        start = _seconds(where, "start_s", raw["start_s"])
+        end = None if raw.get("end_s") is None else _seconds(where, "end_s", raw["end_s"])
+        if end is not None and end < start:
+            raise ConfigError(f"{where}, field end_s: {end} is before start_s {start}")
+        try:
+            validate_fault(kind, target, params)
+        except ConfigError as exc:
+            field_ = "fault" if str(exc).startswith("unknown fault") else "params"
+            raise ConfigError(f"{where} ({kind} on {target}), field {field_}: {exc}") from exc
+        return cls(kind, target, dict(params), start, end)
 
 
-def parse_schedule(entries: Iterable[Mapping[str, Any]]) -> list[Entry]:
-    """Validate plain-data entries; any problem is a ConfigError naming the entry."""
-    return [_parse_entry(i, raw) for i, raw in enumerate(entries)]
-
-
-def _parse_entry(i: int, raw: Any) -> Entry:
-    if isinstance(raw, Entry):
-        raw = raw.to_dict()
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"schedule entry {i}: expected an object, got {type(raw).__name__}")
-    extra, missing = sorted(set(raw) - _KEYS), sorted(_KEYS - {"params"} - set(raw))
-    if extra or missing:
-        raise ConfigError(f"schedule entry {i}: unknown keys {extra}, missing keys {missing}")
-    kind, target, params = raw["fault"], raw["target"], raw.get("params") or {}
-    if kind not in FAULTS:
-        raise ConfigError(f"schedule entry {i}: unknown fault {kind!r}; known: {', '.join(sorted(FAULTS))}")
-    if not isinstance(target, str) or not target:
-        raise ConfigError(f"schedule entry {i}: target must be a non-empty string")
-    if not isinstance(params, Mapping):
-        raise ConfigError(f"schedule entry {i}: params must be an object")
-    start, end = _seconds(i, "start_s", raw["start_s"]), _seconds(i, "end_s", raw["end_s"])
-    if end <= start:
-        raise ConfigError(f"schedule entry {i}: end_s ({end}) must be after start_s ({start})")
-    try:
-        FAULTS[kind].validate(target, params)
-    except ConfigError as exc:
-        raise ConfigError(f"schedule entry {i} ({kind} on {target}): {exc}") from exc
-    return Entry(kind, target, start, end, dict(params), i)
-
-
-def _seconds(i: int, key: str, value: Any) -> float:
+def _seconds(where: str, key: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ConfigError(f"schedule entry {i}: {key} must be a finite number >= 0, got {value!r}")
+        raise ConfigError(f"{where}, field {key}: must be a finite number >= 0, got {value!r}")
     return float(value)
 
 
-async def run_schedule(stack: LocalStack, history: History,
-                       entries: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Run the entries on a clock that starts now; returns when the last fault has exited.
+@dataclass(frozen=True)
+class Schedule:
+    """Entries, and what else a run needs to be reproduced: its seed and its workload (plain data)."""
+
+    entries: tuple[Entry, ...] = ()
+    seed: int | None = None
+    workload: Mapping[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"entries": [e.to_dict() for e in self.entries], "seed": self.seed,
+                "workload": None if self.workload is None else dict(self.workload)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> Schedule:
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"schedule: expected an object with entries, seed, workload; got {type(raw).__name__}")
+        unknown = sorted(set(raw) - {"entries", "seed", "workload"})
+        if unknown:
+            raise ConfigError(f"schedule, field {unknown[0]}: unknown field; fields: entries, seed, workload")
+        seed, workload = raw.get("seed"), raw.get("workload")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ConfigError(f"schedule, field seed: must be an integer or null, got {seed!r}")
+        if workload is not None and not isinstance(workload, Mapping):
+            raise ConfigError(f"schedule, field workload: must be an object or null, got {workload!r}")
+        entries = raw.get("entries", [])
+        if not isinstance(entries, list):
+            raise ConfigError(f"schedule, field entries: must be a list, got {type(entries).__name__}")
+        return cls(tuple(parse_schedule(entries)), seed, workload)
+
+    @classmethod
+    def from_json(cls, text: str) -> Schedule:
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"schedule: not JSON: {exc}") from None
+        return cls.from_dict(raw)
+
+
+def parse_schedule(entries: Iterable[Any]) -> list[Entry]:
+    """Checked entries from plain data (or entries); any problem is a ConfigError naming the entry."""
+    return [Entry.from_dict(raw, i) for i, raw in enumerate(entries)]
+
+
+class Clock(Protocol):
+    """Where a schedule's seconds come from: the event loop's clock, or a test's fake one."""
+
+    def now(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class LoopClock:
+    def now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+async def run_schedule(stack: LocalStack, history: History, schedule: Schedule | Iterable[Any],
+                       clock: Clock | None = None) -> list[dict[str, Any]]:
+    """Run the schedule's entries against the stack on `clock` (the loop's by default), recording the
+    schedule in the history; the final heal ends with `stack.heal()`. See `run_entries`."""
+    plan = schedule if isinstance(schedule, Schedule) else Schedule(tuple(parse_schedule(schedule)))
+    history.op("nemesis", "info", "schedule", plan.to_dict())
+    return await run_entries(plan.entries, lambda e: open_fault(stack, history, e.fault, e.target, e.params),
+                             stack.heal, clock or LoopClock())
+
+
+async def run_entries(entries: Iterable[Entry], open_: Callable[[Entry], AbstractContextManager[Any]],
+                      heal: Callable[[], None], clock: Clock) -> list[dict[str, Any]]:
+    """Enter and exit each entry's fault at its times from now; returns when the last timed one has
+    exited (held ones, `end_s` null, are exited by the final heal then).
 
     Blocking fault calls run in a worker thread, so consumers on the same loop keep reading. The final
-    heal (open faults exited, then `stack.heal()`) always runs, also on an error or cancellation.
-    Returns one record per entry with the measured `entered_s` / `exited_s` (relative to the start).
+    heal (open faults exited, newest first, then `heal()`) always runs, also on an error, a cancellation
+    or a KeyboardInterrupt. Returns one record per entry with the measured `entered_s` / `exited_s`.
     """
-    plan = parse_schedule(entries)
-    history.op("nemesis", "info", "schedule", {"entries": [e.to_dict() for e in plan]})
-    loop = asyncio.get_running_loop()
-    t0 = loop.time()
-    steps = sorted([(e.start_s, 1, e.index) for e in plan] + [(e.end_s, 0, e.index) for e in plan])
+    plan = list(entries)
+    t0 = clock.now()
+    steps = sorted([(e.start_s, 1, i) for i, e in enumerate(plan)]
+                   + [(e.end_s, 0, i) for i, e in enumerate(plan) if e.end_s is not None])
     opened: dict[int, AbstractContextManager[Any]] = {}
-    timing = [{**e.to_dict(), "entered_s": None, "exited_s": None} for e in plan]
+    timing: list[dict[str, Any]] = [{**e.to_dict(), "entered_s": None, "exited_s": None} for e in plan]
     try:
         for at, is_start, index in steps:
-            await asyncio.sleep(max(0.0, t0 + at - loop.time()))
+            await clock.sleep(max(0.0, t0 + at - clock.now()))
             if is_start:
-                cm = opened[index] = FAULTS[plan[index].fault].open(stack, history, plan[index])
+                cm = opened[index] = open_(plan[index])  # cancelled while entering: entered, so exited
                 try:
                     await _in_thread(cm.__enter__)
                 except Exception:
-                    del opened[index]  # never entered: nothing to exit
+                    del opened[index]  # failed to start: nothing to exit
                     raise
-                timing[index]["entered_s"] = round(loop.time() - t0, 3)
+                timing[index]["entered_s"] = round(clock.now() - t0, 3)
             elif index in opened:
                 await _in_thread(opened.pop(index).__exit__, None, None, None)
-                timing[index]["exited_s"] = round(loop.time() - t0, 3)
+                timing[index]["exited_s"] = round(clock.now() - t0, 3)
     finally:
-        _final_heal(stack, opened)  # synchronous: a second cancellation cannot interrupt it
+        _final_heal(opened, heal)  # synchronous: a second cancellation cannot interrupt it
     return timing
 
 
@@ -187,10 +200,10 @@ async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
         raise
 
 
-def _final_heal(stack: LocalStack, opened: dict[int, AbstractContextManager[Any]]) -> None:
+def _final_heal(opened: dict[int, AbstractContextManager[Any]], heal: Callable[[], None]) -> None:
     for index in sorted(opened, reverse=True):
         try:
             opened.pop(index).__exit__(None, None, None)
         except Exception as exc:  # the heal below still runs
             log.warning("exiting schedule entry %d failed: %s", index, exc)
-    stack.heal()
+    heal()

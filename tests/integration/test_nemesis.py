@@ -190,8 +190,9 @@ def test_run_schedule_enters_and_exits_on_its_clock_and_heals(stack: LocalStack,
     run_id = _run(stack, job=False)
     history = History()
     entries = [
-        {"fault": "latency", "target": "pg_api", "params": {"latency": 200}, "start_s": 0.2, "end_s": 1.2},
-        {"fault": "down", "target": "sse", "start_s": 0.5, "end_s": 1.0},
+        {"fault": "toxic", "target": "pg_api", "params": {"toxic": "latency", "latency": 200}, "start_s": 0.2,
+         "end_s": 1.2},
+        {"fault": "cut", "target": "sse", "start_s": 0.5, "end_s": 1.0},
         {"fault": "pause", "target": "outbox-worker-0", "start_s": 0.6, "end_s": 0.9},
     ]
 
@@ -213,8 +214,8 @@ def test_run_schedule_enters_and_exits_on_its_clock_and_heals(stack: LocalStack,
 
 
 def test_a_cancelled_schedule_still_heals(stack: LocalStack, clean_db: str) -> None:
-    entries = [{"fault": "down", "target": "sse", "start_s": 0, "end_s": 30},
-               {"fault": "slicer", "target": "pg_outbox", "params": {"average_size": 1, "delay": 10},
+    entries = [{"fault": "cut", "target": "sse", "start_s": 0, "end_s": 30},
+               {"fault": "toxic", "target": "pg_outbox", "params": {"toxic": "slicer", "average_size": 1, "delay": 10},
                 "start_s": 0, "end_s": 30},
                {"fault": "lock_outbox", "target": "*", "start_s": 0.1, "end_s": 30}]
 
