@@ -9,6 +9,12 @@ invariant (`CHECKS`: all of `harness.checks.CHECKERS`, each one decidable in eve
 failure Hypothesis shrinks the schedule and the shrunk steps are printed as a reproduction; its
 encoding (`Shrunk`) replays exactly that schedule (`ExploreBudget.reproduce`, used by `harness replay`).
 
+Each fault rule produces the schedule entry it applies (harness/nemesis/schedule.py: fault kind, target,
+params, start and end seconds from the example's start; a held fault ends at the heal that ends it) and
+applies it through the same table (`open_fault`). Beside the prose of `schedules.txt`, the example's
+schedule (its entries, the seed, the workload steps as prose) is written to `schedule.json`, and to the
+`failed-example-N` folder of a failing example.
+
 The same machine serves two callers:
 
 - pytest (`scenarios/test_generated_schedules.py`): `ExploreBudget.ci()`, derandomized, small (the
@@ -24,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import re
 import threading
 import time
@@ -43,8 +50,7 @@ from hypothesis.stateful import (
 from harness.checks import CHECKERS, CheckOptions
 from harness.errors import ConfigError
 from harness.history import History
-from harness.nemesis import Latency, LimitData, ResetPeer, armed_failpoint, killed, link_toxic, paused
-from harness.nemesis.stand_in import killed_in_flight
+from harness.nemesis import Entry, LimitData, ResetPeer, Schedule, open_fault
 from harness.observer import snapshot_of, wait_for_outbox
 from harness.scenario import ScenarioRecord, explain
 from harness.stack import Intervals, LocalStack, truncate_service_tables
@@ -114,13 +120,22 @@ class ScheduleLog:
     """The steps of the example being run (the last one is the shrunk reproduction after a failure)."""
 
     steps: list[str] = field(default_factory=list)
+    faults: list[Entry] = field(default_factory=list)  # the example's fault schedule, in start order
     examples: int = 0
+    seed: int | None = None
     shrunk: Shrunk | None = None  # after a failure
 
     def begin(self) -> list[str]:
         self.examples += 1
-        self.steps = []
+        self.steps, self.faults = [], []
         return self.steps
+
+    def schedule(self) -> Schedule:
+        """The example as data: its faults, the seed, and its workload steps (prose, for a reader)."""
+        return Schedule(tuple(self.faults), self.seed, {"generator": "harness explore", "steps": list(self.steps)})
+
+    def write(self, folder: Path) -> None:
+        (folder / "schedule.json").write_text(self.schedule().to_json() + "\n")
 
     def render(self) -> str:
         return "\n".join(f"  {i}. {step}" for i, step in enumerate(self.steps, 1)) or "  (no steps)"
@@ -182,7 +197,8 @@ def make_machine(stack: LocalStack, folder: Path, log: ScheduleLog) -> type[Rule
             super().__init__()
             self.history = History()
             self.loop = _LoopThread()
-            self.held: dict[str, contextlib.ExitStack] = {}
+            self.held: dict[str, tuple[int, contextlib.ExitStack]] = {}  # slot: its entry's index, its fault
+            self.t0 = time.monotonic()  # the schedule's clock: entries' seconds are from here
             self.consumers: list[concurrent.futures.Future[ConsumerOutcome]] = []
             self.refs: list[RunRef] = []
             self.steps = log.begin()
@@ -243,8 +259,7 @@ def make_machine(stack: LocalStack, folder: Path, log: ScheduleLog) -> type[Rule
         @rule(cut=st.sampled_from([ResetPeer(timeout=0), LimitData(bytes=600)]), window_ms=st.sampled_from([100, 300]))
         def cut_sse(self, cut: ResetPeer | LimitData, window_ms: int) -> None:
             with self._step(f"cut_sse({cut}, window_ms={window_ms})"):
-                with link_toxic(stack, self.history, "sse", cut):
-                    time.sleep(window_ms / 1000)
+                self._window("toxic", "sse", {"toxic": cut.type, **cut.attributes()}, window_ms)
 
         @rule(process=st.sampled_from(["outbox-worker-0", "queue-worker-0", "api-0"]),
               pause_ms=st.sampled_from([200, 800]))
@@ -253,34 +268,60 @@ def make_machine(stack: LocalStack, folder: Path, log: ScheduleLog) -> type[Rule
                 if not stack.process(process).running:  # killed by a held fault: nothing to pause
                     self.steps[-1] += " (skipped: not running)"
                     return
-                with paused(stack, self.history, process):
-                    time.sleep(pause_ms / 1000)
+                self._window("pause", process, {}, pause_ms)
 
         @precondition(lambda self: "outbox" not in self.held)
         @rule()
         def kill_outbox_worker(self) -> None:
             with self._step("kill_outbox_worker() (held until heal)"):
-                self._hold("outbox", killed(stack, self.history, "outbox-worker-0"))
+                self._hold("outbox", "kill", "outbox-worker-0", {})
 
         @precondition(lambda self: "outbox" not in self.held)
         @rule()
         def crash_outbox_after_publish(self) -> None:
             # A target without failpoints gets the nearest real fault: a kill while events are in flight.
-            crash, how = (armed_failpoint, "") if has_failpoints else (killed_in_flight, ", a kill in flight standing in")
+            # (`or_kill`: a kill while events are in flight, harness/nemesis/stand_in.py).
+            how = "" if has_failpoints else ", a kill in flight standing in"
             with self._step(f"crash_outbox_after_publish(): failpoint outbox.after_publish=1*crash{how} (held until heal)"):
-                self._hold("outbox", crash(stack, self.history, "outbox-worker-0", "outbox.after_publish", "1*crash"))
+                self._hold("outbox", "failpoint", "outbox-worker-0",
+                           {"name": "outbox.after_publish", "action": "1*crash", "or_kill": True})
 
         @precondition(lambda self: "pg" not in self.held)
         @rule(link=st.sampled_from([link for link in stack.links if link != "sse"]),
               latency_ms=st.sampled_from([50, 250]))
         def pg_latency(self, link: str, latency_ms: int) -> None:
             with self._step(f"pg_latency({link}, latency_ms={latency_ms}) (held until heal)"):
-                self._hold("pg", link_toxic(stack, self.history, link, Latency(latency=latency_ms)))
+                self._hold("pg", "toxic", link, {"toxic": "latency", "latency": latency_ms})
 
-        def _hold(self, slot: str, fault: contextlib.AbstractContextManager[Any]) -> None:
+        def _now(self) -> float:
+            return round(time.monotonic() - self.t0, 3)
+
+        def _entry(self, fault: str, target: str,
+                   params: dict[str, Any]) -> tuple[int, contextlib.AbstractContextManager[Any]]:
+            """The entry, recorded as started now (open until `_ended`), and its fault's context manager."""
+            log.faults.append(Entry(fault, target, params, self._now()))
+            return len(log.faults) - 1, open_fault(stack, self.history, fault, target, params)
+
+        def _ended(self, index: int) -> None:
+            log.faults[index] = dataclasses.replace(log.faults[index], end_s=self._now())
+
+        def _window(self, fault: str, target: str, params: dict[str, Any], window_ms: int) -> None:
+            index, cm = self._entry(fault, target, params)
+            try:
+                with cm:
+                    time.sleep(window_ms / 1000)
+            finally:
+                self._ended(index)
+
+        def _hold(self, slot: str, fault: str, target: str, params: dict[str, Any]) -> None:
+            index, cm = self._entry(fault, target, params)
             held = contextlib.ExitStack()
-            held.enter_context(fault)
-            self.held[slot] = held
+            try:
+                held.enter_context(cm)
+            except BaseException:
+                self._ended(index)
+                raise
+            self.held[slot] = (index, held)
 
         @rule()
         def heal(self) -> None:
@@ -289,8 +330,11 @@ def make_machine(stack: LocalStack, folder: Path, log: ScheduleLog) -> type[Rule
 
         def _heal(self) -> None:
             while self.held:  # each fault ends only itself, so the order is free: newest first
-                _, held = self.held.popitem()
-                held.close()
+                _, (index, held) = self.held.popitem()
+                try:
+                    held.close()
+                finally:
+                    self._ended(index)
             stack.heal()
 
         def teardown(self) -> None:
@@ -302,6 +346,7 @@ def make_machine(stack: LocalStack, folder: Path, log: ScheduleLog) -> type[Rule
                 self.loop.stop()
                 with (folder / "schedules.txt").open("a") as out:
                     out.write(f"example {log.examples}{' (step raised)' if self.broken else ''}:\n{log.render()}\n")
+                log.write(folder)  # the last example's: after a failure, the shrunk one
 
         def _final_check(self) -> None:
             if not self.refs:
@@ -324,6 +369,7 @@ def make_machine(stack: LocalStack, folder: Path, log: ScheduleLog) -> type[Rule
             kept = folder / f"failed-example-{log.examples}"
             kept.mkdir(exist_ok=True)
             ScenarioRecord(kept, self.history).judge(snapshot, CHECKS, _opts(stack))
+            log.write(kept)
             runs = ", ".join(f"{r.label}={r.run_id}" for r in self.refs)
             raise AssertionError(f"{explain(result)}\nconsumers not finished: {unfinished}\nruns: {runs}\n"
                                  f"history: {kept}\nschedule:\n{log.render()}")
@@ -358,6 +404,7 @@ def explore(stack: LocalStack, budget: ExploreBudget, folder: Path, log: Schedul
     """Run the generated schedules against `stack`; raises (after shrinking) when an invariant fails."""
     folder.mkdir(parents=True, exist_ok=True)
     log = log or ScheduleLog()
+    log.seed = budget.seed
     run_machine(make_machine(stack, folder, log), budget, log)
     return log
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness.errors import ConfigError
+from harness.explore import ScheduleLog
 from harness.nemesis import FAULTS, Entry, Schedule, parse_schedule
 from harness.nemesis.schedule import run_entries
 
@@ -160,3 +162,14 @@ def test_a_fault_that_fails_to_start_heals_the_others_and_is_not_exited() -> Non
         _run(clock, faults)
     assert faults.log == [(1.0, "enter", "a"), (2.0, "exit", "a")]
     assert faults.healed == 1
+
+
+def test_an_explore_examples_schedule_is_written_as_json_that_reads_back(tmp_path: Path) -> None:
+    log = ScheduleLog()
+    log.seed = 7
+    log.begin().append("heal()")
+    log.faults.append(Entry("toxic", "sse", {"toxic": "limit_data", "bytes": 600}, 0.25, 0.55))
+    log.write(tmp_path)
+    again = Schedule.from_json((tmp_path / "schedule.json").read_text())
+    assert again == log.schedule()
+    assert again.seed == 7 and again.workload == {"generator": "harness explore", "steps": ["heal()"]}
