@@ -12,12 +12,17 @@ role's process (`outbox-worker-0`), which there is the `all` process, or a termi
 database sessions: freezing, killing or cutting the API with the worker is not what a scenario faulting
 a worker means. A scenario may still fault `all-0` by name.
 A crash failpoint a scenario marks `or_kill=True` is instead replaced by the nearest real fault, a kill
-of the process carrying the role while events are in flight (harness.nemesis.stand_in)."""
+of the process carrying the role while events are in flight (harness.nemesis.stand_in).
+
+Timed windows can also be given as data: `await scenario.nemesis.run_schedule(entries)` runs a
+harness.nemesis schedule (the format of `harness explore`'s `schedule.json`) on the loop's clock while
+the scenario's consumers keep reading, with the same capability checks per entry."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from harness.errors import ConfigError
 from harness.history import History
@@ -30,9 +35,11 @@ from harness.nemesis import (
     locked_outbox,
     paused,
     removed_event,
+    run_schedule,
     set_failpoint,
     terminated_backends,
 )
+from harness.nemesis.schedule import Entry, Schedule, parse_schedule
 from harness.nemesis.stand_in import killed_in_flight
 from harness.nemesis.toxics import Direction, LinkToxic
 from harness.stack import LocalStack, Toxic
@@ -108,6 +115,23 @@ class Nemesis:
         """The target's database sessions terminated on entry; the window lasts for the block."""
         self._needs_own_process(target)
         return terminated_backends(self.stack, self.history, target)
+
+    async def run_schedule(self, schedule: Schedule | Iterable[Any]) -> list[dict[str, Any]]:
+        """Run the schedule's entries from now (returns when the last has exited; the final heal always
+        runs); returns each entry with its measured `entered_s` / `exited_s`."""
+        plan = schedule if isinstance(schedule, Schedule) else Schedule(tuple(parse_schedule(schedule)))
+        for entry in plan.entries:
+            self._needs_for(entry)
+        return await run_schedule(self.stack, self.history, plan)
+
+    def _needs_for(self, entry: Entry) -> None:
+        """The capability checks of the method that opens the same fault."""
+        if entry.fault in ("toxic", "cut"):
+            self._needs_link(entry.target)
+        elif entry.fault in ("kill", "pause", "terminate_sessions"):
+            self._needs_own_process(entry.target)
+        elif entry.fault == "failpoint" and not (entry.params.get("or_kill") and self.stack.profile.lacks("failpoints")):
+            self.needs("failpoints")
 
     def remove_event(self, run_id: str, seq: int) -> None:
         """Delete one event row for good: a seq gap, the runbook's append bug."""
