@@ -6,13 +6,15 @@ import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from harness.errors import ConfigError
 from harness.explore import ScheduleLog
-from harness.nemesis import FAULTS, Entry, Schedule, parse_schedule
+from harness.history import History
+from harness.nemesis import FAULTS, Entry, Schedule, open_fault, parse_schedule
 from harness.nemesis.schedule import run_entries
 
 GOOD: list[dict[str, Any]] = [
@@ -173,3 +175,17 @@ def test_an_explore_examples_schedule_is_written_as_json_that_reads_back(tmp_pat
     again = Schedule.from_json((tmp_path / "schedule.json").read_text())
     assert again == log.schedule()
     assert again.seed == 7 and again.workload == {"generator": "harness explore", "steps": ["heal()"]}
+
+
+@pytest.mark.parametrize(("capabilities", "or_kill", "opens"), [
+    ({"failpoints"}, True, "armed_failpoint"),
+    (set(), True, "killed_in_flight"),  # the stand-in, only where the target has no failpoints
+    (set(), False, "armed_failpoint"),  # no stand-in asked for: arming fails on the target, not silently replaced
+])
+def test_a_crash_failpoint_or_kill_opens_the_stand_in_only_without_failpoints(
+        capabilities: set[str], or_kill: bool, opens: str) -> None:
+    stack: Any = SimpleNamespace(profile=SimpleNamespace(lacks=lambda *c: [x for x in c if x not in capabilities]))
+    params = {"name": "outbox.after_publish", "action": "1*crash", "or_kill": or_kill}
+    cm: Any = open_fault(stack, History(), "failpoint", "outbox-worker-0", params)  # not entered: nothing runs
+    assert cm.gen.__name__ == opens
+    cm.gen.close()
