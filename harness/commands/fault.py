@@ -162,6 +162,12 @@ def restart_cmd(process: ProcessArg) -> None:
     _do("restart", process=process)
 
 
+@fault_app.command("start-replica")
+def start_replica_cmd(role: Annotated[str, typer.Argument(help="outbox-worker or queue-worker.")]) -> None:
+    """Start another worker of a role beside the running ones (`outbox-worker-1`); `down` stops it too."""
+    _do("start_replica", role=role)
+
+
 @failpoint_app.command("arm")
 def failpoint_arm_cmd(process: ProcessArg, name: Annotated[str, typer.Argument(help="The failpoint's name.")],
                       action: Annotated[str, typer.Argument(help="crash, 1*crash, error, hang, sleep(200), ...")],

@@ -188,6 +188,16 @@ def _restart(stack: LocalStack, name: str) -> None:
         stack.process(name).restart()
 
 
+def start_replica(o: Owned, role: str) -> dict[str, Any]:
+    """Another worker of `role` beside the running ones (two outbox workers contending, a queue worker to
+    take over a lease), logged as a change with no duration; `harness down` stops it with the rest."""
+    if o.stack.service is None:
+        raise ConfigError("this stack runs no service")
+    service = o.stack.service
+    proc = o.book.instant("start_replica", role, {}, lambda: service.add_replica(role))
+    return _lines(f"started {proc.name}: pid {proc.process.pid}")
+
+
 def restart_outbox(o: Owned, timeout: float = 30.0) -> dict[str, Any]:
     """The runbook's "restart outbox worker" (`harness recover restart-outbox`)."""
     workers = [p.name for p in o.stack.service.carrying(OUTBOX_ROLE)] if o.stack.service else []
@@ -262,7 +272,8 @@ def clear(o: Owned) -> dict[str, Any]:
 
 ACTIONS: dict[str, Callable[..., dict[str, Any]]] = {
     "list": list_state, "add": add, "remove": remove, "clear": clear, "cut": cut, "restore": restore,
-    "kill": kill, "pause": pause, "resume": resume, "restart": restart, "restart_outbox": restart_outbox,
+    "kill": kill, "pause": pause, "resume": resume, "restart": restart, "start_replica": start_replica,
+    "restart_outbox": restart_outbox,
     "failpoint_arm": failpoint_arm, "failpoint_disarm": failpoint_disarm,
     "terminate_sessions": terminate_sessions, "lock_outbox": lock_outbox, "buffering": buffering,
 }

@@ -27,7 +27,7 @@ from harness.errors import ConfigError, ServiceError, WaitTimeout
 from harness.stack.containers import ContainerProcess, require_docker
 from harness.stack.janitor import Janitor, get_janitor
 from harness.stack.paths import repo_root
-from harness.stack.ports import LOOPBACK, free_ports
+from harness.stack.ports import LOOPBACK, free_port, free_ports
 from harness.stack.processes import ManagedProcess, ProcessSpec
 from harness.stack.waiting import wait_until
 from harness.target.profile import SERVED_ROLES, ProcessEntry, TargetProfile, fill, reference_profile
@@ -35,6 +35,7 @@ from harness.target.profile import SERVED_ROLES, ProcessEntry, TargetProfile, fi
 __all__ = ["ROLES", "Intervals", "Service", "ServiceConfig", "ServiceProcess", "carrier_name", "links_of"]
 
 ROLES = (*SERVED_ROLES, "all")
+WORKER_ROLES = ("outbox-worker", "queue-worker")  # the roles `add_replica` can start more of
 PROXY_OF_ROLE = {"api": "pg_api", "outbox-worker": "pg_outbox", "queue-worker": "pg_queue", "all": "pg"}
 
 
@@ -225,6 +226,20 @@ class Service:
         process = self._process(role, name, role, port, stop_timeout=8.0,
                                 extra={"role": role, **({"url": url} if url else {})})
         return ServiceProcess(role, index, port, process, self.config.entry(role).health)
+
+    def add_replica(self, role: str) -> ServiceProcess:
+        """Another replica of a worker role, started and ready (`outbox-worker-1` beside `-0`), with the
+        role's own link; the stack stops it like the others. API replicas are fixed at start: the sse
+        link and nginx point at the replicas the stack started with."""
+        workers = [r for r in WORKER_ROLES if self.config.profile.entry(r) is not None]
+        if role not in workers:
+            raise ConfigError(f"cannot start another {role!r}; roles that can: {', '.join(workers) or 'none'}")
+        index = 1 + max((p.index for p in self.processes if p.role == role), default=-1)
+        proc = self._make(role, index, free_port() if self.config.entry(role).listens else None)
+        self.processes.append(proc)
+        proc.process.start()
+        self.wait_ready([proc])
+        return proc
 
     def migrate(self, timeout: float = 60.0) -> None:
         if self.config.profile.entry("migrate") is None:

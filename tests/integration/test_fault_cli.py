@@ -197,6 +197,19 @@ def test_pause_resume_and_terminate_sessions(cli: Cli, info: dict[str, Any]) -> 
     until(lambda: published(info, again), "the outbox worker to reconnect and publish")
 
 
+def test_a_second_outbox_worker_publishes_while_the_first_is_down(cli: Cli, info: dict[str, Any], state: Path) -> None:
+    assert "started outbox-worker-1" in ok(cli, "fault", "start-replica", "outbox-worker")
+    assert "outbox-worker-1  running" in ok(cli, "fault", "list")
+    assert "outbox-worker-1" in {p["name"] for p in json.loads((state / "stack.json").read_text())["processes"]}
+    ok(cli, "fault", "kill", "outbox-worker-0")
+    run = start_run(info)
+    until(lambda: published(info, run), "outbox-worker-1 to publish while outbox-worker-0 is dead")
+    ok(cli, "fault", "restart", "outbox-worker-0")
+    code, _, err = cli("fault", "start-replica", "api")
+    assert code == 2 and err.strip() == ("harness: error: cannot start another 'api'; roles that can:"
+                                         " outbox-worker, queue-worker"), err
+
+
 def test_buffering_switches_nginx_live(cli: Cli, info: dict[str, Any]) -> None:
     assert "nginx buffering on" in ok(cli, "fault", "buffering", "on")
     assert json.loads(ok(cli, "fault", "list", "--json"))["nginx_buffering"] is True
