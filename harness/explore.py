@@ -12,8 +12,8 @@ encoding (`Shrunk`) replays exactly that schedule (`ExploreBudget.reproduce`, us
 Each fault rule produces the schedule entry it applies (harness/nemesis/schedule.py: fault kind, target,
 params, start and end seconds from the example's start; a held fault ends at the heal that ends it) and
 applies it through the same table (`open_fault`). Beside the prose of `schedules.txt`, the example's
-schedule (its entries, the seed, the workload steps as prose) is written to `schedule.json`, and to the
-`failed-example-N` folder of a failing example.
+schedule (its entries, the seed, the workload's operations as data and its steps as prose) is written to
+`schedule.json`, and to the `failed-example-N` folder of a failing example.
 
 The same machine serves two callers:
 
@@ -121,18 +121,21 @@ class ScheduleLog:
 
     steps: list[str] = field(default_factory=list)
     faults: list[Entry] = field(default_factory=list)  # the example's fault schedule, in start order
+    # its workload as data, in order: {"op": "start_run" | "consume", "at_s": seconds from the start, ...}
+    operations: list[dict[str, Any]] = field(default_factory=list)
     examples: int = 0
     seed: int | None = None
     shrunk: Shrunk | None = None  # after a failure
 
     def begin(self) -> list[str]:
         self.examples += 1
-        self.steps, self.faults = [], []
+        self.steps, self.faults, self.operations = [], [], []
         return self.steps
 
     def schedule(self) -> Schedule:
-        """The example as data: its faults, the seed, and its workload steps (prose, for a reader)."""
-        return Schedule(tuple(self.faults), self.seed, {"generator": "harness explore", "steps": list(self.steps)})
+        """The example as data: its faults, the seed, its workload's operations and its steps (prose)."""
+        return Schedule(tuple(self.faults), self.seed, {"generator": "harness explore", "operations":
+                                                        list(self.operations), "steps": list(self.steps)})
 
     def write(self, folder: Path) -> None:
         (folder / "schedule.json").write_text(self.schedule().to_json() + "\n")
@@ -233,6 +236,7 @@ def make_machine(stack: LocalStack, folder: Path, log: ScheduleLog) -> type[Rule
         def _new_run(self, steps: int, interval_ms: int) -> RunRef:
             """start_run's body, callable with its type: a @rule method's result is typed as a bundle value."""
             label = f"run{len(self.refs)}"
+            self._operation("start_run", run=label, steps=steps, interval_ms=interval_ms)
             with self._step(f"{label} = start_run(steps={steps}, interval_ms={interval_ms})"):
                 run_id = self.loop.run(self._create(RunScript(steps=steps, interval_ms=interval_ms)), 30)
             ref = RunRef(label, run_id, steps + 2)
@@ -250,7 +254,11 @@ def make_machine(stack: LocalStack, folder: Path, log: ScheduleLog) -> type[Rule
             with self._step(f"connect_consumer({run.label}, resume={resume!r}, from_seq={cursor}) as {name}"):
                 self._consume(run, name, resume, cursor)
 
+        def _operation(self, op: str, **params: Any) -> None:
+            log.operations.append({"op": op, "at_s": round(time.monotonic() - self.t0, 3), **params})
+
         def _consume(self, run: RunRef, name: str, resume: str, cursor: int) -> None:
+            self._operation("consume", consumer=name, run=run.label, resume=resume, from_seq=cursor)
             config = ConsumerConfig(base_url=stack.info.api_url, resume=resume, read_timeout_s=10,  # type: ignore[arg-type]
                                     deadline_s=CONSUMER_DEADLINE_S, backoff_initial_s=0.05, backoff_max_s=0.5,
                                     stream_path=stack.profile.stream_path)

@@ -171,10 +171,14 @@ def test_an_explore_examples_schedule_is_written_as_json_that_reads_back(tmp_pat
     log.seed = 7
     log.begin().append("heal()")
     log.faults.append(Entry("toxic", "sse", {"toxic": "limit_data", "bytes": 600}, 0.25, 0.55))
+    start = {"op": "start_run", "at_s": 0.01, "run": "run0", "steps": 3, "interval_ms": 50}
+    consume = {"op": "consume", "at_s": 0.2, "consumer": "c0", "run": "run0", "resume": "from_seq", "from_seq": 0}
+    log.operations += [start, consume]
     log.write(tmp_path)
     again = Schedule.from_json((tmp_path / "schedule.json").read_text())
     assert again == log.schedule()
-    assert again.seed == 7 and again.workload == {"generator": "harness explore", "steps": ["heal()"]}
+    assert again.seed == 7 and again.workload == {"generator": "harness explore", "operations": [start, consume],
+                                                  "steps": ["heal()"]}
 
 
 @pytest.mark.parametrize(("capabilities", "or_kill", "opens"), [
