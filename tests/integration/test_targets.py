@@ -127,10 +127,11 @@ def _suite(folder: Path, run: SuiteRun) -> SuiteResult:
 
 @pytest.fixture(scope="module")
 def node_suites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SuiteResult]:
-    """The applicable runs and one run per defect, two at a time (each child has a stack of its own)."""
+    """The applicable runs and one run per defect, three at a time (each child has a stack of its own, and
+    spends much of its time waiting on the target: two at a time left the cores half idle)."""
     runs = [APPLICABLE, ALL_IN_ONE, *(SuiteRun(defect, (scenario,), defect) for defect, (scenario, _) in DEFECTS.items())]
     root = tmp_path_factory.mktemp("node-suites")
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=3) as pool:
         results = list(pool.map(lambda run: _suite(root / run.name, run), runs))
     return {run.name: result for run, result in zip(runs, results)}
 
