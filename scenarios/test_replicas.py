@@ -16,7 +16,8 @@ from harness.service_logs import PUBLISHED
 from harness.stack import LocalStack
 from harness.toolkit import Scenario
 
-pytestmark = [pytest.mark.stack, pytest.mark.anyio, pytest.mark.replicas]
+# A worker and a replica killed apart, and each worker's own share of the work: separate processes.
+pytestmark = [pytest.mark.stack, pytest.mark.anyio, pytest.mark.replicas, pytest.mark.needs("separate_roles")]
 
 RUNS = 6
 STEPS = 60
