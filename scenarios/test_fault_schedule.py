@@ -25,7 +25,9 @@ def _schedule(run_id: str) -> Schedule:
 
 
 async def test_overlapping_faults_of_a_schedule_start_and_end_on_its_clock(clean_db: str, scenario: Scenario) -> None:
-    run_id = await scenario.start_run(steps=60, interval_ms=40)
+    # 6 s of steps: the schedule's 1.6 s of faults and their settling leave seconds of steady frames to judge
+    # the delivered lag by (at 2.4 s, a loaded machine left "too few steady-state lag samples").
+    run_id = await scenario.start_run(steps=150, interval_ms=40)
     consuming = [scenario.consume(run_id, 2, prefix="q", backoff_initial_s=0.05),
                  scenario.consume(run_id, 1, prefix="h", resume="last_event_id", backoff_initial_s=0.05)]
     await scenario.until(lambda: len(scenario.seqs(run_id)) >= 3, 10, "frames to flow before the schedule")
