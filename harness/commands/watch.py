@@ -16,6 +16,7 @@ from rich.text import Text
 from harness.commands.output import stdout
 from harness.commands.runbook_common import JsonOpt, TargetOpt, emit_json, log_spec
 from harness.errors import HarnessError, NoStackRunning
+from harness.model import to_epoch
 from harness.runbook.watch_frame import Frame, RunView, WatchSource, gather_frame
 from harness.stack.supervisor import StateFiles, read_info, running_owner
 
@@ -138,19 +139,11 @@ def _clock(epoch: float) -> str:
     return datetime.fromtimestamp(epoch).strftime("%H:%M:%S")
 
 
-def _epoch(value: object) -> float | None:
-    """An ISO time of the fault log as epoch seconds; None when it is not one."""
-    try:
-        return datetime.fromisoformat(str(value)).timestamp()
-    except ValueError:
-        return None
-
-
 def _iso_clock(value: object) -> str:
-    when = _epoch(value)
+    when = to_epoch(value)
     return str(value) if when is None else _clock(when)
 
 
 def _heals(until: object, now: float) -> str:
-    when = None if until is None else _epoch(until)
+    when = None if until is None else to_epoch(until)
     return "when removed" if when is None else f"in {max(0.0, when - now):.0f}s"
