@@ -36,7 +36,7 @@ from harness.nemesis.stand_in import killed_in_flight
 from harness.nemesis.toxics import check_direction, check_link, toxic_from_params
 from harness.stack import LocalStack
 
-__all__ = ["FAULTS", "FaultKind", "open_fault", "validate_fault"]
+__all__ = ["FAULTS", "FaultKind", "kill_stands_in", "open_fault", "validate_fault"]
 
 Params = Mapping[str, Any]
 TOXIC_KEYS = ("toxic", "stream", "name")  # a toxic entry's params that are not the toxic's attributes
@@ -91,8 +91,13 @@ def _failpoint_validate(target: str, params: Params) -> None:
         raise ConfigError(f"params.or_kill: only a crash has a kill to stand in for it, not {params['action']!r}")
 
 
+def kill_stands_in(stack: LocalStack, params: Params) -> bool:
+    """Whether a failpoint entry opens as a kill in flight: `or_kill` on a target without failpoints."""
+    return bool(params.get("or_kill")) and bool(stack.profile.lacks("failpoints"))
+
+
 def _failpoint_open(stack: LocalStack, history: History, target: str, params: Params) -> AbstractContextManager[Any]:
-    if params.get("or_kill") and stack.profile.lacks("failpoints"):
+    if kill_stands_in(stack, params):
         return killed_in_flight(stack, history, target, params["name"], params["action"])
     return armed_failpoint(stack, history, target, params["name"], params["action"])
 

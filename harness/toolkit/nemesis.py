@@ -28,7 +28,6 @@ from harness.errors import ConfigError
 from harness.history import History
 from harness.model import ROLE_LINKS
 from harness.nemesis import (
-    armed_failpoint,
     down,
     killed,
     link_toxic,
@@ -39,8 +38,8 @@ from harness.nemesis import (
     set_failpoint,
     terminated_backends,
 )
+from harness.nemesis.fault_kinds import kill_stands_in, open_fault, validate_fault
 from harness.nemesis.schedule import Entry, Schedule, parse_schedule
-from harness.nemesis.stand_in import killed_in_flight
 from harness.nemesis.toxics import Direction, LinkToxic
 from harness.stack import LocalStack, Toxic
 
@@ -93,12 +92,15 @@ class Nemesis:
         """A failpoint of the service armed for the block (`crash`, `1*crash`, `sleep(200)`, `error`, `hang`).
         `or_kill`: a crash whose scenario a kill at any moment of the work keeps meaningful; on a target
         without failpoints, `process`'s carrier is SIGKILLed once while events are in flight instead."""
-        if or_kill and not action.endswith("crash"):
-            raise ConfigError(f"failpoint {name}={action}: only a crash has a kill to stand in for it")
-        if or_kill and "failpoints" not in self.stack.profile.capabilities:
-            return _armed(killed_in_flight(self.stack, self.history, process, name, action), replaced=True)
-        self.needs("failpoints")
-        return _armed(armed_failpoint(self.stack, self.history, process, name, action), replaced=False)
+        params = {"name": name, "action": action, "or_kill": or_kill}
+        try:
+            validate_fault("failpoint", process, params)
+        except ConfigError as exc:
+            raise ConfigError(f"failpoint {name}={action}: {exc}") from None
+        replaced = kill_stands_in(self.stack, params)
+        if not replaced:
+            self.needs("failpoints")
+        return _armed(open_fault(self.stack, self.history, "failpoint", process, params), replaced=replaced)
 
     def failpoint_until_restart(self, process: str, name: str, action: str) -> AbstractContextManager[None]:
         """A failpoint armed for good (a `hang` nothing disarms): its window lasts for the block, which
@@ -130,7 +132,7 @@ class Nemesis:
             self._needs_link(entry.target)
         elif entry.fault in ("kill", "pause", "terminate_sessions"):
             self._needs_own_process(entry.target)
-        elif entry.fault == "failpoint" and not (entry.params.get("or_kill") and self.stack.profile.lacks("failpoints")):
+        elif entry.fault == "failpoint" and not kill_stands_in(self.stack, entry.params):
             self.needs("failpoints")
 
     def remove_event(self, run_id: str, seq: int) -> None:
