@@ -14,12 +14,12 @@ import typer
 from rich.table import Table
 
 from harness.commands.output import stdout
-from harness.errors import ConfigError, NoStackRunning
+from harness.errors import ConfigError
 from harness.stack.config import StackConfig
 from harness.target import load_profile, reference_profile
 from harness.stack.info import StackInfo
 from harness.stack.service import Intervals
-from harness.stack.supervisor import StateFiles, detach, down, read_info, running_owner, serve
+from harness.stack.supervisor import StateFiles, detach, down, running_info, serve
 
 __all__ = ["register"]
 
@@ -148,7 +148,4 @@ def down_cmd(
 def status() -> None:
     """Show the running stack's endpoints."""
     files = StateFiles.default()
-    info = read_info(files)
-    if running_owner(files) is None or info is None:
-        raise NoStackRunning("no stack is up: start one with `harness up`")
-    _print_info(info, files)
+    _print_info(running_info(files, "`harness up`"), files)

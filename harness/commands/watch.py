@@ -15,10 +15,10 @@ from rich.text import Text
 
 from harness.commands.output import stdout
 from harness.commands.runbook_common import JsonOpt, TargetOpt, emit_json, log_spec
-from harness.errors import HarnessError, NoStackRunning
+from harness.errors import HarnessError
 from harness.model import to_epoch
 from harness.runbook.watch_frame import Frame, RunView, WatchSource, gather_frame
-from harness.stack.supervisor import StateFiles, read_info, running_owner
+from harness.stack.supervisor import StateFiles, running_info
 
 __all__ = ["register", "render"]
 
@@ -62,9 +62,7 @@ def watch(run_id: RunIdArg = None,
 
 def _source(target: Path | None) -> WatchSource:
     files = StateFiles.default()
-    info = read_info(files)
-    if info is None or running_owner(files) is None:
-        raise NoStackRunning("no stack is up: start one with `harness up --detach`, then `harness watch`")
+    info = running_info(files, "`harness up --detach`, then `harness watch`")
     metrics = tuple(f"{url.rstrip('/')}/metrics" for url in info.api_direct_urls or (info.api_direct_url,))
     return WatchSource(info.dsn, Path(info.logs_dir), files.fault_log, metrics, log_spec(target))
 

@@ -7,21 +7,17 @@ from typing import Any
 import httpx
 
 from harness.control.server import REQUEST_TIMEOUT_S
-from harness.errors import ConfigError, NoStackRunning, StackError
-from harness.stack.supervisor import StateFiles, read_info, running_owner
+from harness.errors import ConfigError, StackError
+from harness.stack.supervisor import StateFiles, running_info
 
 __all__ = ["ask_owner"]
-
-NO_STACK = "no stack is up: start one with `harness up --detach` first"
 
 
 def ask_owner(action: str, args: dict[str, Any] | None = None, files: StateFiles | None = None) -> Any:
     """Run `action` in the stack's owner and return its result. A refused request raises ConfigError
     (bad names: exit 2); a failed one StackError; no stack NoStackRunning."""
     files = files or StateFiles.default()
-    info = read_info(files)
-    if running_owner(files) is None or info is None:
-        raise NoStackRunning(NO_STACK)
+    info = running_info(files, "`harness up --detach` first")
     if not info.control_url or not info.control_token:
         raise StackError(f"the stack's owner (pid {info.owner_pid}) has no control channel in {files.stack_json}:"
                          " restart it (`harness down`, then `harness up --detach`)")

@@ -31,7 +31,7 @@ from harness.stack.paths import state_dir
 from harness.stack.processes import group_alive, process_alive, start_ticks
 from harness.stack.waiting import wait_until
 
-__all__ = ["StateFiles", "detach", "down", "read_info", "running_owner", "serve"]
+__all__ = ["StateFiles", "detach", "down", "read_info", "running_info", "running_owner", "serve"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,15 @@ def read_info(files: StateFiles) -> StackInfo | None:
         return StackInfo.from_json(files.stack_json.read_text())
     except (OSError, ValueError, TypeError):
         return None
+
+
+def running_info(files: StateFiles, start_with: str) -> StackInfo:
+    """The endpoints of the stack whose owner runs; NoStackRunning ("no stack is up: start one with
+    `start_with`") when there is none, or its stack.json is gone."""
+    info = read_info(files)
+    if info is None or running_owner(files) is None:
+        raise NoStackRunning(f"no stack is up: start one with {start_with}")
+    return info
 
 
 def _refuse_if_running(files: StateFiles) -> None:
