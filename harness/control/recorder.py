@@ -72,11 +72,14 @@ class Recording:
         config = ConsumerConfig(base_url=self.stack.info.api_url, stream_path=self.stack.profile.stream_path,
                                 max_reconnects=1_000_000, deadline_s=DEADLINE_S)
         tasks: list[asyncio.Task[Any]] = []
-        while not self._stop.is_set():
+        while True:
+            stopping = self._stop.is_set()  # one more look after the stop: a run created since the last poll counts
             for run in await asyncio.to_thread(self._new_runs):
                 consumer = SSEConsumer(config, self.history)
                 tasks.append(asyncio.create_task(consumer.consume(run, f"rec{len(self.runs)}")))
                 self.runs.append(run)
+            if stopping:
+                break
             await asyncio.sleep(POLL_S)
         if tasks:
             _, late = await asyncio.wait(tasks, timeout=self._wait_s)
