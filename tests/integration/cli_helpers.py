@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import psycopg
 import pytest
 
 from harness.cli import main
+from harness.stack.waiting import wait_until
 
 Cli = Callable[..., tuple[int, str, str]]  # `harness ARGS` in-process: (exit code, stdout, stderr)
 
@@ -80,7 +80,5 @@ def query(info: dict[str, Any], sql: str, *params: Any) -> Any:
 
 
 def until(condition: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"gave up after {timeout}s waiting for {what}"
-        time.sleep(0.1)
+    """Poll `condition` every 0.1 s until it holds; an exception it raises ends the wait at once."""
+    wait_until(condition, timeout, what, interval=0.1, max_interval=0.1, fatal=(Exception,))

@@ -9,7 +9,6 @@ that grows and the `outbox_stuck` verdict; Ctrl-C ends the watch with status 0 a
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -23,37 +22,36 @@ import pytest
 from harness.errors import WaitTimeout
 from harness.stack.waiting import wait_until
 
+from cli_helpers import detached_stack, run_harness, stack_info
+
 pytestmark = [pytest.mark.tool("tmux")]
 WAIT_S = 20.0
 
 
-def harness(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "COLUMNS": "200"})
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    """This test's own stack state folder."""
+    return tmp_path / "state"
 
 
 @pytest.fixture
-def detached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+def detached(state: Path) -> Iterator[dict[str, Any]]:
     """A detached stack of the reference service (fast intervals) in this test's own state folder."""
-    monkeypatch.setenv("HARNESS_STATE_DIR", str(tmp_path / "state"))
-    up = harness("up", "--detach", "--fast")
-    assert up.returncode == 0, up.stderr + up.stdout
-    try:
-        yield json.loads((tmp_path / "state" / "stack.json").read_text())
-    finally:
-        down = harness("down")
+    with detached_stack(state, "--fast"):
+        yield stack_info(state)
+        down = run_harness(state, "down")
         assert down.returncode == 0, down.stderr
 
 
 @pytest.fixture
-def frozen_outbox(detached: dict[str, Any]) -> Iterator[None]:
+def frozen_outbox(detached: dict[str, Any], state: Path) -> Iterator[None]:
     """The outbox worker paused through the stack's owner (`harness fault pause`), resumed before `down`."""
-    pause = harness("fault", "pause", "outbox-worker-0")
+    pause = run_harness(state, "fault", "pause", "outbox-worker-0")
     assert pause.returncode == 0, pause.stderr
     try:
         yield
     finally:
-        harness("fault", "resume", "outbox-worker-0")
+        run_harness(state, "fault", "resume", "outbox-worker-0")
 
 
 @pytest.fixture
@@ -105,7 +103,7 @@ def backlog_on_screen(screen: str, run_id: str) -> int | None:
 
 
 def test_watch_shows_a_stuck_outbox_live_and_quits_on_ctrl_c(
-        detached: dict[str, Any], frozen_outbox: None, tmux: Callable[..., str], tmp_path: Path) -> None:
+        detached: dict[str, Any], frozen_outbox: None, tmux: Callable[..., str], state: Path) -> None:
     api = detached["api_url"]
     created = httpx.post(f"{api}/api/agents/runs", json={"script": {"steps": 400, "interval_ms": 25}}, timeout=10)
     run_id = created.json()["runId"]
@@ -113,7 +111,7 @@ def test_watch_shows_a_stuck_outbox_live_and_quits_on_ctrl_c(
     reader = open_stream(f"{api}/api/agents/runs/{run_id}/stream", stop)
     try:
         # the pane's size, not the COLUMNS / LINES tmux may have inherited, is what rich must lay out to
-        tmux("new-session", "-d", "-s", "w", "-x", "170", "-y", "30", "-e", f"HARNESS_STATE_DIR={tmp_path / 'state'}",
+        tmux("new-session", "-d", "-s", "w", "-x", "170", "-y", "30", "-e", f"HARNESS_STATE_DIR={state}",
              "env", "-u", "COLUMNS", "-u", "LINES", sys.executable, "-m", "harness.cli", "watch")
 
         def screen() -> str:
@@ -135,7 +133,7 @@ def test_watch_shows_a_stuck_outbox_live_and_quits_on_ctrl_c(
         fault_row = next(line for line in shown.splitlines() if "outbox-worker-0" in line and run_id not in line)
         assert "pause" in fault_row, shown
 
-        frame = harness("watch", "--once", "--json")
+        frame = run_harness(state, "watch", "--once", "--json")
         assert frame.returncode == 0, frame.stderr
         [run] = [r for r in json.loads(frame.stdout)["runs"] if r["run_id"] == run_id]
         assert run["verdict"] == "outbox_stuck" and run["next_seq"] == 1 and run["backlog"] >= later
@@ -149,6 +147,6 @@ def test_watch_shows_a_stuck_outbox_live_and_quits_on_ctrl_c(
         stop.set()
         reader.join(timeout=5)
 
-    bad = harness("watch", "no-such-run", "--once")
+    bad = run_harness(state, "watch", "no-such-run", "--once")
     assert bad.returncode == 2 and bad.stderr.strip() == (
         "harness: error: unknown run id 'no-such-run': no row in runs (step 1 of the checklist)")
