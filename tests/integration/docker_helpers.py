@@ -32,11 +32,13 @@ def no_container_before() -> None:
     assert harness_containers() == [], "a harness container is already there: another run, or one left behind"
 
 
-def run_pytest(args: list[str], folder: Path, timeout: float = 300) -> tuple[int, dict[str, CaseResult], str]:
-    """pytest `args` in a child process: its exit code, each case's result by test name, the output's end."""
+def run_pytest(args: list[str], folder: Path, timeout: float = 300,
+               blank: tuple[str, ...] = ()) -> tuple[int, dict[str, CaseResult], str]:
+    """pytest `args` in a child process, without this environment's `blank` variables: its exit code, each
+    case's result by test name, the output's end."""
     junit = folder / "junit.xml"
     argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}", *args]
-    env = {k: v for k, v in os.environ.items() if k != "HARNESS_REPORT_DIR"}
+    env = {k: v for k, v in os.environ.items() if k not in ("HARNESS_REPORT_DIR", *blank)}
     done = subprocess.run(argv, cwd=repo_root(), env=env, capture_output=True, text=True, timeout=timeout)
     cases = {case.nodeid.split("::")[-1]: case for case in (read_junit(junit) if junit.is_file() else [])}
     return done.returncode, cases, done.stdout[-3000:] + done.stderr[-3000:]

@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +20,13 @@ import yaml
 
 from harness.history import Frame, History, of_kind
 from harness.model import TERMINAL_TYPE
-from harness.report import read_junit
 from harness.stack.paths import repo_root
 from harness.stack.toxiproxy_api import ToxiproxyApi
 from harness.stack.waiting import wait_until
 from harness.workload.runs_client import ClientConfig, RunsClient, RunScript
 from harness.workload.sse_consumer import ConsumerConfig, SSEConsumer
+
+from docker_helpers import run_pytest
 
 pytestmark = [pytest.mark.docker, pytest.mark.tool("docker"), pytest.mark.tool("docker-compose")]
 
@@ -120,16 +120,12 @@ def test_a_short_suite_passes_on_the_compose_postgres_and_toxiproxy(compose: Com
     with psycopg.connect(f"postgresql://postgres@127.0.0.1:{compose.postgres_port}/postgres", autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {SCRATCH_DB}")
         conn.execute(f"CREATE DATABASE {SCRATCH_DB}")
-    junit = tmp_path / "junit.xml"
-    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}",
-            "--postgres-dsn", f"postgresql://postgres@127.0.0.1:{compose.postgres_port}/{SCRATCH_DB}",
-            "--toxiproxy-url", compose.toxiproxy_url, *SUITE]
-    env = {k: v for k, v in os.environ.items() if k not in ("HARNESS_REPORT_DIR", "HARNESS_POSTGRES_DSN",
-                                                            "TOXIPROXY_URL", "HARNESS_INFRA")}
-    done = subprocess.run(argv, cwd=repo_root(), env=env, capture_output=True, text=True, timeout=180)
-    output = done.stdout[-3000:] + done.stderr[-3000:]
-    assert done.returncode == 0, output
-    verdicts = {case.nodeid: case.verdict for case in read_junit(junit)}
+    code, cases, output = run_pytest(
+        ["--postgres-dsn", f"postgresql://postgres@127.0.0.1:{compose.postgres_port}/{SCRATCH_DB}",
+         "--toxiproxy-url", compose.toxiproxy_url, *SUITE], tmp_path, timeout=180,
+        blank=("HARNESS_POSTGRES_DSN", "TOXIPROXY_URL", "HARNESS_INFRA"))
+    assert code == 0, output
+    verdicts = {name: case.verdict for name, case in cases.items()}
     assert len(verdicts) == len(SUITE) and set(verdicts.values()) == {"pass"}, (verdicts, output)
     # The harness's proxies came and went beside the compose's, which it left alone.
     with ToxiproxyApi(compose.toxiproxy_url) as api:
