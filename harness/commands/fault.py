@@ -47,7 +47,7 @@ class OnOff(str, Enum):
 
 
 ForOpt = Annotated[Optional[str], typer.Option("--for", help="Heal it after this long (30s, 2m); default: until ended.")]
-LinkArg = Annotated[str, typer.Argument(help="sse, pg_api, pg_outbox or pg_queue.")]
+LinkArg = Annotated[str, typer.Argument(help="A link of the stack: sse, pg_api, pg_outbox, pg_queue (pg on a target whose one process does every role).")]
 ProcessArg = Annotated[str, typer.Argument(help="A process of the stack: api-0, outbox-worker-0, postgres, ...")]
 
 
