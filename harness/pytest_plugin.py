@@ -70,6 +70,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="a missing tool fails the tests that need it instead of skipping them (also when CI is set)")
 
 
+# marker -> the runbook section its scenarios cover; the report groups results by it
+RUNBOOK_SECTIONS = {
+    "run_stuck": '"Run Stuck" Diagnostic Checklist',
+    "rebuild_stream": '"Rebuild Stream" Recovery',
+    "failure_patterns": '"Common Failure Patterns"',
+    "client_flapping": '"Client Flapping" (High Reconnects)',
+    "recovery": "Recovery Actions and the Manual Outbox Nudge",
+    "outbox_lag": '"Outbox Lag" Diagnostic',
+    "db_faults": 'Emergency Contacts "For outbox publisher failures" (DB sessions, row locks)',
+    "replicas": "Outbox worker scaling (several outbox workers and API replicas)",
+}
+CONTRACT_SECTION = "Service contract (docs/CONTRACTS.md)"  # scenarios of no runbook section
+RUNBOOK_SECTION = "runbook_section"  # the JUnit property naming a test's section
+
+
+def runbook_section(item: pytest.Item) -> str:
+    """The runbook section a test covers: its first runbook marker's, else the service contract."""
+    return next((RUNBOOK_SECTIONS[m.name] for m in item.iter_markers() if m.name in RUNBOOK_SECTIONS),
+                CONTRACT_SECTION)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "stack: needs the real local stack (PostgreSQL, toxiproxy, service)")
     config.addinivalue_line("markers", "nginx: needs nginx in front of the API")
@@ -77,14 +98,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"tool(name): needs that program ({', '.join(TOOLS)}); see --strict-tools")
     config.addinivalue_line("markers", "needs(*capabilities): the target must have these (harness.target.CAPABILITIES);"
                                        " without them the scenario is reported not applicable")
-    for marker, section in (("run_stuck", '"Run Stuck" Diagnostic Checklist'),
-                            ("rebuild_stream", '"Rebuild Stream" Recovery'),
-                            ("failure_patterns", '"Common Failure Patterns"'),
-                            ("client_flapping", '"Client Flapping" (High Reconnects)'),
-                            ("recovery", "Recovery Actions and the Manual Outbox Nudge"),
-                            ("outbox_lag", '"Outbox Lag" Diagnostic'),
-                            ("db_faults", 'Emergency Contacts "For outbox publisher failures" (DB sessions, row locks)'),
-                            ("replicas", "Outbox worker scaling (several outbox workers and API replicas)")):
+    for marker, section in RUNBOOK_SECTIONS.items():
         config.addinivalue_line("markers", f"{marker}: scenarios of the runbook section {section}")
     config.addinivalue_line("markers", "stream_races: stream subscribe/backfill/gap-fill races and rolled-back appends")
 
@@ -210,10 +224,12 @@ _COMMIT = pytest.StashKey["dict[str, Any] | None"]()
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
-    """Under `harness run`: the test's reproduction.json (harness/reproduction.py) before it runs, named
-    in its JUnit properties for `harness replay`; the files it left noted after."""
+    """The test's runbook section as a JUnit property; under `harness run`: its reproduction.json
+    (harness/reproduction.py) before it runs, named in its JUnit properties for `harness replay`; the files
+    it left noted after."""
     from harness import reproduction
 
+    item.user_properties.append((RUNBOOK_SECTION, runbook_section(item)))
     folder = scenario_folder(item.nodeid)
     if folder is None:
         yield
