@@ -1,8 +1,10 @@
 """Run scenario suites with pytest in a child process and turn the outcome into a report folder.
 
-`reports/<timestamp>/` holds `junit.xml`, `pytest.log`, `summary.json`, `index.html` and whatever the
-scenarios recorded (histories, checks, each one's `reproduction.json`); `reports/latest` points at the
-newest run that completed. Each failed scenario's entry in the summary carries its `harness replay` command.
+`reports/<timestamp>/` holds `summary.json`, `summary.md`, `index.html`, `junit.xml` (for CI test views;
+pytest's own is `pytest-junit.xml`), `pytest.log`, the stacks' logs in `logs/` and whatever the scenarios
+recorded (histories, checks, service log slices, post-mortems, each one's `reproduction.json`);
+`reports/latest` points at the newest run that completed. reports/README.md describes the layout and
+summary.json's schema. Each failed scenario's entry in the summary carries its `harness replay` command.
 
 A run is complete when pytest exited normally (0, 1, or 5 for nothing collected) and its JUnit lists
 every test it collected. Anything else (Ctrl-C, a crash, a killed pytest) is `interrupted`, never a
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -22,13 +25,18 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
-from harness.pytest_plugin import COLLECTION_FILE
+from harness.pytest_plugin import COLLECTION_FILE, CONFIGURATION_FILE
 from harness.report import build_summary, read_junit, render_index
+from harness.report.ci_junit import render_junit
+from harness.report.markdown import render_markdown
+from harness.report.run_context import configuration, harness_info, machine
+from harness.report.summary import SCHEMA_VERSION
 from harness.reproduction import add_replay_commands
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = REPO / "scenarios"
 DEFAULT_SUITES: tuple[str, ...] = ()  # every scenarios/test_*.py
+PYTEST_JUNIT = "pytest-junit.xml"  # pytest's own; the report's junit.xml is written from the summary
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,7 @@ class RunRequest:
     env: dict[str, str] = field(default_factory=dict)
     nodeids: tuple[str, ...] = ()  # run these tests only (pytest node ids), instead of the suites' files
     name: str | None = None  # the report folder's name under reports_root; default: the time
+    command: str = ""  # the command line that asked for the run, for the summary (default: this process's)
 
 
 def known_suites() -> list[str]:
@@ -60,9 +69,11 @@ def run_suites(request: RunRequest) -> tuple[dict[str, Any], Path]:
     folder = _new_report_folder(request.reports_root, request.name)
     started, t0 = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.monotonic()
     code = _pytest(paths, folder, request)
-    summary = judge_run(folder, code, started, time.monotonic() - t0)
+    summary = {**_context(folder, request), **judge_run(folder, code, started, time.monotonic() - t0)}
     (folder / "summary.json").write_text(json.dumps(summary, indent=2))
-    (folder / "index.html").write_text(render_index(summary))
+    (folder / "junit.xml").write_text(render_junit(summary))
+    (folder / "summary.md").write_text(render_markdown(summary))
+    (folder / "index.html").write_text(render_index(summary, folder))
     if summary["verdict"] != "interrupted":
         _point_latest(request.reports_root, folder)
     return summary, folder
@@ -71,9 +82,9 @@ def run_suites(request: RunRequest) -> tuple[dict[str, Any], Path]:
 def judge_run(folder: Path, pytest_exit: int, started: str, seconds: float) -> dict[str, Any]:
     """The summary of the run in `folder`; `interrupted` when pytest did not exit normally or its JUnit
     lists fewer tests than it collected (the finished ones alone can never make a pass)."""
-    junit = folder / "junit.xml"
+    junit = folder / PYTEST_JUNIT
     cases = read_junit(junit) if junit.is_file() else []
-    summary = build_summary(cases, started, seconds)
+    summary = build_summary(cases, started, seconds, folder)
     collection = folder / COLLECTION_FILE
     collected = json.loads(collection.read_text())["collected"] if collection.is_file() else None
     finished = len({case.nodeid for case in cases})
@@ -85,15 +96,27 @@ def judge_run(folder: Path, pytest_exit: int, started: str, seconds: float) -> d
     elif finished < collected:
         why.append(f"only {finished} of the {collected} collected tests finished")
     summary.update(pytest_exit=pytest_exit, collected=collected, finished=finished)
+    summary["scenarios"] = summary.pop("scenarios")  # the long list last, after the run's figures
     add_replay_commands(folder, summary["scenarios"])
     if why:
         summary.update(verdict="interrupted", interrupted="; ".join(why))
     return summary
 
 
+def _context(folder: Path, request: RunRequest) -> dict[str, Any]:
+    """summary.json's keys before the verdict: its schema, the harness, the command, the configuration
+    (what the pytest child wrote of it, when it got that far) and the machine."""
+    child_file = folder / CONFIGURATION_FILE
+    child = json.loads(child_file.read_text()) if child_file.is_file() else {}
+    suites = list(request.nodeids) or list(request.suites) or known_suites()
+    return {"schema_version": SCHEMA_VERSION, "harness": harness_info(),
+            "command": request.command or shlex.join(["harness", *sys.argv[1:]]),
+            "configuration": configuration(suites, request.pytest_args, child), "machine": machine()}
+
+
 def _pytest(paths: list[str | Path], folder: Path, request: RunRequest) -> int:
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "junit_family=xunit1",
-           f"--junitxml={folder / 'junit.xml'}",
+           f"--junitxml={folder / PYTEST_JUNIT}",
            *map(str, paths), *request.pytest_args]
     env = {**os.environ, **request.env, "HARNESS_REPORT_DIR": str(folder)}
     with open(folder / "pytest.log", "w") as log:
@@ -110,7 +133,7 @@ def _pytest(paths: list[str | Path], folder: Path, request: RunRequest) -> int:
 
 
 def _new_report_folder(root: Path, name: str | None) -> Path:
-    folder = root / (name or datetime.now().strftime("%Y%m%d-%H%M%S"))
+    folder = (root / (name or datetime.now().strftime("%Y%m%d-%H%M%S"))).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

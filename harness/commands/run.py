@@ -9,7 +9,8 @@ from rich.markup import escape
 
 from harness.commands.output import stdout
 from harness.report import describe_counts, exit_code
-from harness.suite_runner import DEFAULT_SUITES, RunRequest, run_suites, suite_paths
+from harness.report.markdown import publish_markdown
+from harness.suite_runner import DEFAULT_SUITES, REPO, RunRequest, run_suites, suite_paths
 from harness.target import load_profile
 
 
@@ -27,6 +28,11 @@ def run(
                                           help="the target profile of the implementation under test (docs/TARGETS.md)"),
     infra: Optional[str] = typer.Option(None, envvar="HARNESS_INFRA",
                                         help="local (embedded PostgreSQL, local toxiproxy) or docker (containers)"),
+    out: Path = typer.Option(REPO / "reports", "--out", file_okay=False,
+                             help="the reports' root: the run's report is OUT/<time>/, OUT/latest the last complete one"),
+    summary_md: Optional[Path] = typer.Option(None, "--summary-md", dir_okay=False,
+                                              help="also write the Markdown summary here (appended to"
+                                                   " $GITHUB_STEP_SUMMARY whenever that is set)"),
 ) -> None:
     """Run the suites; exit 0 when all pass, 1 when any fails, 2 when a verdict is unknown, the stack could not
     start, or the run was interrupted (pytest did not finish every collected test)."""
@@ -36,7 +42,8 @@ def run(
             *(("--toxiproxy-url", toxiproxy_url) if toxiproxy_url else ()),
             *(("--target", str(load_profile(target).source)) if target else ()),  # a bad profile: exit 2 now
             *(("--infra", infra) if infra else ())]
-    summary, folder = run_suites(RunRequest(suites=suites, pytest_args=tuple(args)))
+    summary, folder = run_suites(RunRequest(suites=suites, pytest_args=tuple(args), reports_root=out))
+    publish_markdown(summary, summary_md)
     counts = describe_counts(summary)
     why = f" ({summary['interrupted']}; reports/latest not moved)" if summary["verdict"] == "interrupted" else ""
     for failed in (s for s in summary["scenarios"] if s.get("replay")):

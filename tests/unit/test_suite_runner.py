@@ -10,7 +10,7 @@ import pytest
 
 from harness import suite_runner
 from harness.report import exit_code
-from harness.suite_runner import RunRequest, judge_run, run_suites
+from harness.suite_runner import PYTEST_JUNIT, RunRequest, judge_run, run_suites
 
 PASSING = "def test_one():\n    pass\n\ndef test_two():\n    pass\n"
 # The second test stands for a Ctrl-C mid-run: pytest stops, its JUnit lists the tests that finished.
@@ -52,7 +52,7 @@ def test_an_interrupted_run_is_never_a_pass_and_leaves_latest_alone(tmp_path: Pa
 
 def _junit(folder: Path, names: list[str]) -> None:
     cases = "".join(f'<testcase classname="scenarios.test_x" name="{n}" time="1"/>' for n in names)
-    (folder / "junit.xml").write_text(f"<testsuites><testsuite>{cases}</testsuite></testsuites>")
+    (folder / PYTEST_JUNIT).write_text(f"<testsuites><testsuite>{cases}</testsuite></testsuites>")
 
 
 @pytest.mark.parametrize(("collected", "code", "verdict", "why"), [
