@@ -47,7 +47,6 @@ class RunRequest:
     env: dict[str, str] = field(default_factory=dict)
     nodeids: tuple[str, ...] = ()  # run these tests only (pytest node ids), instead of the suites' files
     name: str | None = None  # the report folder's name under reports_root; default: the time
-    command: str = ""  # the command line that asked for the run, for the summary (default: this process's)
 
 
 def known_suites() -> list[str]:
@@ -110,7 +109,7 @@ def _context(folder: Path, request: RunRequest) -> dict[str, Any]:
     child = json.loads(child_file.read_text()) if child_file.is_file() else {}
     suites = list(request.nodeids) or list(request.suites) or known_suites()
     return {"schema_version": SCHEMA_VERSION, "harness": harness_info(),
-            "command": request.command or shlex.join(["harness", *sys.argv[1:]]),
+            "command": shlex.join(["harness", *sys.argv[1:]]),  # what asked for it: `harness run ...`, `harness replay ...`
             "configuration": configuration(suites, request.pytest_args, child), "machine": machine()}
 
 

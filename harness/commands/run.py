@@ -45,7 +45,7 @@ def run(
     summary, folder = run_suites(RunRequest(suites=suites, pytest_args=tuple(args), reports_root=out))
     publish_markdown(summary, summary_md)
     counts = describe_counts(summary)
-    why = f" ({summary['interrupted']}; reports/latest not moved)" if summary["verdict"] == "interrupted" else ""
+    why = f" ({summary['interrupted']}; {out / 'latest'} not moved)" if summary["verdict"] == "interrupted" else ""
     for failed in (s for s in summary["scenarios"] if s.get("replay")):
         stdout.print(f"[red]fail[/] {escape(failed['nodeid'])}\n  replay: {escape(failed['replay'])}", highlight=False, soft_wrap=True)
     stdout.print(f"[bold]{summary['verdict'].upper()}[/]{why}: {counts}; report: {folder / 'index.html'}")

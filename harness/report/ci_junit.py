@@ -47,7 +47,7 @@ def unexplained_verdict(summary: dict[str, Any]) -> str | None:
     if summary["verdict"] == "pass" or any(s["verdict"] in ("fail", "unknown") for s in summary["scenarios"]):
         return None
     if summary.get("collected") == 0 or not summary["scenarios"]:
-        return "nothing was collected: no scenario ran, so the verdict is unknown"
+        return "no scenario was collected (or selected by -k): nothing ran, so the verdict is unknown"
     return "no scenario applied to the target (each was not applicable): nothing was judged, the verdict is unknown"
 
 

@@ -23,7 +23,7 @@ from harness.toolkit.sources import Runbook
 __all__ = ["FILES", "take_postmortem"]
 
 FILES = ("diagnose.json", "alerts.json")
-MAX_RUNS = 20
+MAX_RUNS = 10  # each diagnosis reads the whole log folder, as `harness diagnose` does
 # the runs still open, and those that ended while the test ran (the newest first)
 RUNS_SQL = """SELECT id FROM runs WHERE finishedAt IS NULL OR finishedAt >= to_timestamp(%(since)s)
 ORDER BY finishedAt DESC NULLS FIRST, id LIMIT %(limit)s"""

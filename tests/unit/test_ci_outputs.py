@@ -106,7 +106,7 @@ def test_junit_has_a_testsuite_per_suite_clean_names_and_each_verdict_as_ci_read
 
 @pytest.mark.parametrize(("changes", "why"), [
     ({"verdict": "interrupted", "interrupted": "pytest exited with code 2"}, "interrupted (pytest exited with code 2)"),
-    ({"verdict": "unknown", "scenarios": [], "collected": 0}, "nothing was collected"),
+    ({"verdict": "unknown", "scenarios": [], "collected": 0}, "no scenario was collected"),
     ({"verdict": "unknown", "only": "not_applicable"}, "no scenario applied"),
 ])
 def test_an_unknown_verdict_no_case_explains_gets_a_synthetic_failing_case(tmp_path: Path, changes: dict[str, Any],
