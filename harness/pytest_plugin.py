@@ -55,6 +55,11 @@ if TYPE_CHECKING:  # the stack package is imported lazily: loading the plugin mu
 
 COLLECTION_FILE = "collection.json"  # in the report folder: what pytest collected
 CONFIGURATION_FILE = "configuration.json"  # in the report folder: the target, infrastructure and session stack
+# In the report folder: JSON lines `harness run` turns into its live lines while pytest runs (harness/progress.py):
+# {"event": "collected", "count"}, {"event": "component", "name", "seconds"} and {"event": "stack", "seconds"}
+# as the session stack starts, {"event": "start", "nodeid"}, {"event": "end", "nodeid", "verdict", "seconds",
+# "message", "checks_file", "index", "total"}.
+PROGRESS_FILE = "progress.jsonl"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -199,6 +204,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         profile = target_profile(session.config)
         infra = session.config.getoption("infra", default=None) or os.environ.get("HARNESS_INFRA") or "local"
         _note_configuration(target=portable(str(profile.source)) if profile.source else profile.name, infra=infra)
+    emit_progress({"event": "collected", "count": len(session.items)})
+
+
+def emit_progress(event: dict[str, Any]) -> None:
+    """Under `harness run`: one progress event for its live lines (a line appended at once, so the
+    parent reads it while the test goes on)."""
+    root = _report_root()
+    if root is not None and root.is_dir():
+        with open(root / PROGRESS_FILE, "a") as out:
+            out.write(json.dumps(event) + "\n")
 
 
 def _report_root() -> Path | None:
@@ -250,6 +265,8 @@ _TEST_STACKS = pytest.StashKey["list[LocalStack]"]()  # on the item: the stacks 
 _STARTED = pytest.StashKey[float]()  # on the item: its start, epoch seconds
 _LOG_SIZES = pytest.StashKey["dict[Path, int]"]()  # on the item: the shared stack's log sizes before it
 _FAILED = pytest.StashKey[bool]()  # on the item: its body failed
+_REPORTS = pytest.StashKey["list[pytest.TestReport]"]()  # on the item: its phases' reports, for its end event
+_ENDED = pytest.StashKey[int]()  # on the config: how many tests have ended
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -272,8 +289,10 @@ def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
     item.stash[_STARTED] = time.time()
     shared = item.config.stash.get(_SESSION_STACK, None)
     item.stash[_LOG_SIZES] = log_sizes([shared.logs_dir] if shared else [])
+    emit_progress({"event": "start", "nodeid": item.nodeid})
     yield
     reproduction.note_files(path)
+    emit_progress(_ended(item))
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -282,6 +301,46 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
     if report.when == "call" and report.failed:
         item.stash[_FAILED] = True
+    item.stash.setdefault(_REPORTS, []).append(report)
+
+
+def phase_verdict(phases: list[tuple[str, str, str]]) -> tuple[str, str]:
+    """(verdict, message) of a test from its phases' (when, outcome, message), as its JUnit entry reads
+    (harness/report/junit_results.py): a failed call is `fail` (`unknown` when its stack did not start), a
+    failed set-up or teardown `unknown`, a skip `not_applicable` when the target lacks a capability, else
+    `unknown`."""
+    from harness.report.junit_results import NOT_APPLICABLE
+
+    for when, outcome, message in phases:
+        if when == "call" and outcome == "failed":
+            return ("unknown" if STACK_NOT_STARTED in message else "fail"), message
+    for when, outcome, message in phases:
+        if outcome == "failed":
+            return "unknown", f"error in {when}: {message}"
+        if outcome == "skipped":
+            return ("not_applicable" if NOT_APPLICABLE in message else "unknown"), message
+    return "pass", ""
+
+
+def _report_message(report: pytest.TestReport) -> str:
+    """The first line pytest gives for a failure (its crash line) or a skip (its reason)."""
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple):  # a skip: (file, line, reason)
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    crash = getattr(longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else str(longrepr or "")
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")[:500]
+
+
+def _ended(item: pytest.Item) -> dict[str, Any]:
+    """The end event of a test: its verdict, the how-manieth it is of the collected ones, its checks file."""
+    reports = item.stash.get(_REPORTS, [])
+    verdict, message = phase_verdict([(r.when or "", r.outcome, _report_message(r)) for r in reports])
+    checks = next((str(v) for r in reports for k, v in r.user_properties if k == "checks_file"), None)
+    item.config.stash[_ENDED] = item.config.stash.get(_ENDED, 0) + 1
+    return {"event": "end", "nodeid": item.nodeid, "verdict": verdict, "message": message,
+            "index": item.config.stash[_ENDED], "total": len(item.session.items),
+            "seconds": round(sum(r.duration for r in reports), 2), "checks_file": checks}
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -397,9 +456,15 @@ def service_intervals(stack_config: StackConfig) -> Intervals:
     return stack_config.service.intervals if stack_config.service else Intervals.fast()
 
 
-def _start(config: StackConfig, tmp_path_factory: pytest.TempPathFactory, name: str) -> LocalStack:
+def _announce_component(name: str, seconds: float) -> None:
+    emit_progress({"event": "component", "name": name, "seconds": round(seconds, 2)})
+
+
+def _start(config: StackConfig, tmp_path_factory: pytest.TempPathFactory, name: str,
+           announce: bool = False) -> LocalStack:
     """`name`: the stack's logs folder under the report's `logs/` (under `harness run`), else a pytest
-    tmp dir of that name (pytest keeps the last runs': logs survive for the post-mortem)."""
+    tmp dir of that name (pytest keeps the last runs': logs survive for the post-mortem). `announce`: its
+    components' start times as progress events (the session stack's)."""
     import dataclasses
 
     from harness.stack import LocalStack
@@ -408,11 +473,14 @@ def _start(config: StackConfig, tmp_path_factory: pytest.TempPathFactory, name: 
         root = _report_root()
         logs_dir = root / "logs" / name if root else tmp_path_factory.mktemp(name.replace("/", "-"))
         config = dataclasses.replace(config, logs_dir=logs_dir)
-    stack = LocalStack(config)
+    stack = LocalStack(config, on_started=_announce_component if announce else None)
+    t0 = time.monotonic()
     try:
         stack.start()
     except HarnessError as exc:
         pytest.fail(f"{STACK_NOT_STARTED} {name}: {exc}", pytrace=False)
+    if announce:
+        emit_progress({"event": "stack", "seconds": round(time.monotonic() - t0, 2)})
     return stack
 
 
@@ -424,7 +492,7 @@ def stack(stack_config: StackConfig, tmp_path_factory: pytest.TempPathFactory,
     from harness.stack import install_signal_handlers
 
     install_signal_handlers()  # SIGTERM to pytest tears the stack down like Ctrl-C does
-    started = _start(stack_config, tmp_path_factory, "stack")
+    started = _start(stack_config, tmp_path_factory, "stack", announce=True)
     pytestconfig.stash[_SESSION_STACK] = started
     _note_configuration(stack=stack_settings(stack_config))
     try:

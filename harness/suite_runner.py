@@ -22,10 +22,10 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from harness.errors import ConfigError
-from harness.pytest_plugin import COLLECTION_FILE, CONFIGURATION_FILE
+from harness.pytest_plugin import COLLECTION_FILE, CONFIGURATION_FILE, PROGRESS_FILE
 from harness.report import build_summary, read_junit, render_index
 from harness.report.ci_junit import render_junit
 from harness.report.markdown import render_markdown
@@ -62,12 +62,20 @@ def suite_paths(suites: tuple[str, ...]) -> list[Path]:
     return paths
 
 
-def run_suites(request: RunRequest) -> tuple[dict[str, Any], Path]:
-    """Runs the suites; returns the summary and the report folder."""
+Progress = Callable[[dict[str, Any]], None]  # told each progress event as it happens (harness/progress.py)
+STILL_RUNNING_S = 60.0  # a scenario running this long (and each time as long again) is named as still running
+POLL_S = 0.25
+
+
+def run_suites(request: RunRequest, progress: Progress = lambda event: None) -> tuple[dict[str, Any], Path]:
+    """Runs the suites; returns the summary and the report folder. `progress(event)` is told
+    `{"event": "report_folder", "folder"}` first, then the pytest plugin's progress events as they come
+    (PROGRESS_FILE), and `{"event": "running", "nodeid", "seconds"}` for a scenario running long."""
     paths: list[str | Path] = [*request.nodeids] or [*suite_paths(request.suites)]
     folder = _new_report_folder(request.reports_root, request.name)
+    progress({"event": "report_folder", "folder": str(folder)})
     started, t0 = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.monotonic()
-    code = _pytest(paths, folder, request)
+    code = _pytest(paths, folder, request, progress)
     summary = {**_context(folder, request), **judge_run(folder, code, started, time.monotonic() - t0)}
     (folder / "summary.json").write_text(json.dumps(summary, indent=2))
     (folder / "junit.xml").write_text(render_junit(summary))
@@ -113,22 +121,52 @@ def _context(folder: Path, request: RunRequest) -> dict[str, Any]:
             "configuration": configuration(suites, request.pytest_args, child), "machine": machine()}
 
 
-def _pytest(paths: list[str | Path], folder: Path, request: RunRequest) -> int:
+def _pytest(paths: list[str | Path], folder: Path, request: RunRequest, progress: Progress) -> int:
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "junit_family=xunit1",
            f"--junitxml={folder / PYTEST_JUNIT}",
            *map(str, paths), *request.pytest_args]
     env = {**os.environ, **request.env, "HARNESS_REPORT_DIR": str(folder)}
     with open(folder / "pytest.log", "w") as log:
-        # Tee: the person watching sees progress, the report keeps the log.
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        assert proc.stdout is not None
+        # pytest's whole output goes to the report; the person watching gets the progress events' lines.
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            for line in proc.stdout:
-                sys.stdout.write(line)
-                log.write(line)
+            _follow(proc, folder / PROGRESS_FILE, progress)
         except KeyboardInterrupt:  # pytest ends its session and writes its JUnit; the run is judged interrupted
             proc.send_signal(signal.SIGINT)
         return proc.wait()
+
+
+def _follow(proc: subprocess.Popen[bytes], events: Path, progress: Progress) -> None:
+    """Pass on each progress event the child appends to `events` until it exits, and name the scenario
+    that has been running for STILL_RUNNING_S (again each STILL_RUNNING_S)."""
+    offset, running, told = 0, "", 0.0  # bytes read; the scenario running, since when, told at
+    since = time.monotonic()
+    while True:
+        exited = proc.poll() is not None
+        offset, new = _read_lines(events, offset)
+        for event in new:
+            if event.get("event") in ("start", "end"):
+                running = event["nodeid"] if event["event"] == "start" else ""
+                since = told = time.monotonic()
+            progress(event)
+        if exited:
+            return
+        if running and time.monotonic() - told >= STILL_RUNNING_S:
+            told = time.monotonic()
+            progress({"event": "running", "nodeid": running, "seconds": round(told - since)})
+        time.sleep(POLL_S)
+
+
+def _read_lines(path: Path, offset: int) -> tuple[int, list[dict[str, Any]]]:
+    """The whole JSON lines appended to `path` since `offset`, and the offset after them."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except FileNotFoundError:
+        return offset, []
+    complete = data[:data.rfind(b"\n") + 1]  # a line being written is read next time
+    return offset + len(complete), [json.loads(line) for line in complete.splitlines() if line.strip()]
 
 
 def _new_report_folder(root: Path, name: str | None) -> Path:

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from harness.commands.output import stdout
+from harness.commands.output import say_event, stdout
 from harness.errors import ConfigError
 
 __all__ = ["register"]
@@ -30,7 +30,7 @@ def replay_cmd(
 
     if not report_dir.is_dir():
         raise ConfigError(f"{report_dir} is not a folder; give a report folder such as reports/latest")
-    results, out = replay(report_dir, scenario, times, say=_say)
+    results, out = replay(report_dir, scenario, times, say=_say, progress=say_event)
     colour = {"reproduced": "green", "did_not_reproduce": "red"}
     for result in results:
         stdout.print(f"[{colour.get(result.outcome, 'yellow')}]{escape(result.describe())}[/]: {escape(result.nodeid)}",

@@ -1,17 +1,19 @@
 """`harness run`: run scenario suites on the local stack and write a report a person and a pipeline can read."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
-from rich.markup import escape
+from rich.text import Text
 
-from harness.commands.output import stdout
-from harness.report import describe_counts, exit_code
+from harness.commands.output import say, say_event
+from harness.progress import closing, header
+from harness.report import exit_code
 from harness.report.markdown import publish_markdown
 from harness.suite_runner import DEFAULT_SUITES, REPO, RunRequest, run_suites, suite_paths
-from harness.target import load_profile
+from harness.target import TargetProfile, load_profile
 
 
 def register(app: typer.Typer) -> None:
@@ -38,15 +40,40 @@ def run(
     start, or the run was interrupted (pytest did not finish every collected test)."""
     suites = tuple(suite or DEFAULT_SUITES)
     suite_paths(suites)  # an unknown suite is a usage error before anything starts
+    profile = load_profile(target)  # a bad profile: exit 2 now; none given: the reference's
+    # what chose the implementation: also in the commands printed to rerun a failure (unlike a DSN, which may
+    # hold a password, and belongs to this machine)
+    options = [*(("--target", str(profile.source)) if target else ()), *(("--infra", infra) if infra else ())]
     args = [*(("-k", keyword) if keyword else ()), *(("--postgres-dsn", postgres_dsn) if postgres_dsn else ()),
-            *(("--toxiproxy-url", toxiproxy_url) if toxiproxy_url else ()),
-            *(("--target", str(load_profile(target).source)) if target else ()),  # a bad profile: exit 2 now
-            *(("--infra", infra) if infra else ())]
-    summary, folder = run_suites(RunRequest(suites=suites, pytest_args=tuple(args), reports_root=out))
+            *(("--toxiproxy-url", toxiproxy_url) if toxiproxy_url else ()), *options]
+
+    def progress(event: dict[str, Any]) -> None:
+        if event["event"] == "report_folder":
+            for line in header(list(suites), keyword, _service_under_test(profile), Path(event["folder"])):
+                say(line)
+        else:
+            say_event(event)
+
+    summary, folder = run_suites(RunRequest(suites=suites, pytest_args=tuple(args), reports_root=out), progress)
     publish_markdown(summary, summary_md)
-    counts = describe_counts(summary)
-    why = f" ({summary['interrupted']}; {out / 'latest'} not moved)" if summary["verdict"] == "interrupted" else ""
-    for failed in (s for s in summary["scenarios"] if s.get("replay")):
-        stdout.print(f"[red]fail[/] {escape(failed['nodeid'])}\n  replay: {escape(failed['replay'])}", highlight=False, soft_wrap=True)
-    stdout.print(f"[bold]{summary['verdict'].upper()}[/]{why}: {counts}; report: {folder / 'index.html'}")
+    if summary["verdict"] == "interrupted" or summary.get("collected") in (None, 0):
+        _pytest_tail(folder / "pytest.log")  # pytest's own words: a usage error, a crash, what it collected
+    for line in closing(summary, folder, options):
+        say(line)
     raise typer.Exit(exit_code(summary))
+
+
+def _service_under_test(profile: TargetProfile) -> str:
+    """The target's name and profile, and the service's own folder or command when the environment sets one."""
+    where = [f"{var}={os.environ[var]}" for var in ("HARNESS_SERVICE_DIR", "HARNESS_SERVICE_COMMAND")
+             if os.environ.get(var)]
+    return f"{profile.name} ({profile.source}{''.join(f', {w}' for w in where)})"
+
+
+def _pytest_tail(log: Path, lines: int = 15) -> None:
+    try:
+        tail = [line for line in log.read_text(errors="replace").splitlines() if line.strip()][-lines:]
+    except OSError:
+        return
+    for line in tail:
+        say(Text(f"  | {line}", style="dim"))
