@@ -39,11 +39,12 @@ def readable(nodeid: str, limit: int = 0) -> str:
     name (not its parameters, which tell a test's cases apart) cut to that length."""
     base, bracket, params = short_name(nodeid).partition("[")
     text = base.removeprefix("test_").replace("_", " ")
-    text = _cut(text, limit) if limit else text
+    text = shorten(text, limit) if limit else text
     return f"{text} [{params}" if bracket else text
 
 
-def _cut(text: str, limit: int) -> str:
+def shorten(text: str, limit: int) -> str:
+    """`text` on one line, cut at `limit` with `...`."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
@@ -85,10 +86,10 @@ def _why(verdict: str, message: str, checks: Mapping[str, Any] | None) -> Text:
     if found is not None:
         name, valid, why = found
         return Text.assemble((name, "bold"), (" ✗ " if valid is False else " ? ", "red" if valid is False else "yellow"),
-                             _cut(why, DETAIL_MAX))
+                             shorten(why, DETAIL_MAX))
     first = next((line.strip() for line in message.splitlines() if line.strip()), "")
     first = first.split("not applicable:", 1)[-1] if verdict == "not_applicable" else first
-    return Text(_cut(first.removeprefix("AssertionError: "), DETAIL_MAX))
+    return Text(shorten(first.removeprefix("AssertionError: "), DETAIL_MAX))
 
 
 def scenario_line(event: Mapping[str, Any], checks: Mapping[str, Any] | None) -> Text:

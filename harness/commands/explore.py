@@ -6,12 +6,14 @@ from __future__ import annotations
 import random
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Callable, Optional
 
 import typer
+from rich.text import Text
 
-from harness.commands.output import stdout
+from harness.commands.output import say, say_started, stdout
 from harness.errors import ConfigError
+from harness.progress import shorten
 from harness.stack import Intervals, LocalStack, StackConfig, install_signal_handlers
 
 __all__ = ["register"]
@@ -19,6 +21,24 @@ __all__ = ["register"]
 
 def register(app: typer.Typer) -> None:
     app.command("explore")(explore_cmd)
+
+
+def example_line(number: int, steps: int, outcome: str, seconds: float, *, budget: int, shrinking: bool) -> Text:
+    """`[3/20] 7 steps: kept every invariant  12.3 s`; once one failed, Hypothesis shrinks it: `[shrinking 4]`."""
+    where = f"[shrinking {number}]" if shrinking else f"[{number}/{budget}]"
+    style = "green" if outcome == "kept every invariant" else "red"
+    return Text.assemble(f"{where} {steps} steps: ", (shorten(outcome, 120), style), (f"  {seconds:.1f} s", "dim"))
+
+
+def _example_lines(budget: int) -> Callable[[int, int, str, float], None]:
+    """explore_report's `on_example`: a line per example, which knows when the shrinking began."""
+    failed: list[int] = []
+
+    def said(number: int, steps: int, outcome: str, seconds: float) -> None:
+        say(example_line(number, steps, outcome, seconds, budget=budget, shrinking=bool(failed)))
+        if outcome.startswith("failed"):
+            failed.append(number)
+    return said
 
 
 def explore_cmd(
@@ -36,14 +56,15 @@ def explore_cmd(
     seed = seed if seed is not None else random.randrange(2**32)
     folder = (out or Path("reports") / f"explore-{datetime.now():%Y%m%d-%H%M%S}").resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    stdout.print(f"explore: {examples} schedule(s) of up to {steps} steps, seed {seed}; files in {folder}")
+    stdout.print(f"explore: {examples} schedule(s) of up to {steps} steps, seed {seed}; files in {folder}", soft_wrap=True)
     install_signal_handlers()
     config = StackConfig.from_env(intervals=Intervals.fast(), logs_dir=folder / "logs")
-    with LocalStack(config) as stack:
-        outcome = explore_report(stack, ExploreBudget(examples=examples, steps=steps, seed=seed), folder)
+    with LocalStack(config, on_started=say_started) as stack:
+        outcome = explore_report(stack, ExploreBudget(examples=examples, steps=steps, seed=seed), folder,
+                                 on_example=_example_lines(examples))
     if outcome.passed:
-        stdout.print(f"[green]passed[/]: {outcome.examples} example(s) in {outcome.seconds:.0f} s (seed {seed})")
+        stdout.print(f"[green]passed[/]: {outcome.examples} example(s) in {outcome.seconds:.0f} s (seed {seed})", soft_wrap=True)
         return
     print(outcome.reproduction)
-    stdout.print(f"[bold red]failed[/] (seed {seed}); reproduction written to {folder / 'reproduction.txt'}")
+    stdout.print(f"[bold red]failed[/] (seed {seed}); reproduction written to {folder / 'reproduction.txt'}", soft_wrap=True)
     raise typer.Exit(1)

@@ -10,7 +10,7 @@ from rich.text import Text  # a message naming `test_x[param]` keeps its bracket
 
 from harness.errors import ConfigError, HarnessError, NoStackRunning, RunbookError, StackError, StackStateError
 
-__all__ = ["EXIT_FAILED", "EXIT_NOTHING_TO_DO", "EXIT_USAGE", "exit_code", "print_error", "say", "say_event", "stderr", "stdout"]
+__all__ = ["EXIT_FAILED", "EXIT_NOTHING_TO_DO", "EXIT_USAGE", "exit_code", "print_error", "say", "say_event", "say_started", "stderr", "stdout"]
 
 EXIT_NOTHING_TO_DO = 1  # e.g. `harness down` with nothing running
 EXIT_USAGE = 2  # bad usage, or the stack could not start (click also uses 2 for usage errors)
@@ -27,6 +27,11 @@ def say_event(event: dict[str, Any]) -> None:
     line = live_line(event)
     if line is not None:
         say(line)
+
+
+def say_started(component: str, seconds: float) -> None:
+    """A stack component up (LocalStack's `on_started`), as `harness run` tells it."""
+    say_event({"event": "component", "name": component, "seconds": seconds})
 
 
 def say(line: Text) -> None:

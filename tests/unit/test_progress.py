@@ -10,6 +10,9 @@ import pytest
 from rich.console import Console
 
 from harness.commands import output
+from harness.commands.explore import example_line
+from harness.commands.mutants import result_line
+from harness.mutants import MutantResult
 from harness.progress import closing, first_false, header, live_line, readable, reason, rerun_command, scenario_line
 from harness.pytest_plugin import phase_verdict
 
@@ -163,3 +166,19 @@ def test_lines_reach_a_pipe_plain_and_whole(monkeypatch: pytest.MonkeyPatch) -> 
 ])
 def test_a_tests_verdict_from_its_phases_is_its_junit_verdict(phases: list[tuple[str, str, str]], verdict: str) -> None:
     assert phase_verdict(phases)[0] == verdict
+
+
+def test_a_mutants_line_as_its_runs_end() -> None:
+    killed = MutantResult("cursor_off_by_one", "killed", "test_x[p]", 41.23, "AssertionError: cursor 1 " + "x" * 200)
+    line = result_line(killed, 3, 43).plain
+    assert line.startswith("[3/43] cursor_off_by_one: killed  41.2 s  test_x[p]: AssertionError: cursor 1 xx")
+    assert line.endswith("...") and len(line) < 200
+    survived = MutantResult("reference (control)", "survived", None, 15.5, "3 scenario(s) passed")
+    assert result_line(survived, 43, 43).plain == "[43/43] reference (control): survived  15.5 s  3 scenario(s) passed"
+
+
+def test_an_explore_examples_line_says_when_the_shrinking_began() -> None:
+    assert example_line(3, 9, "kept every invariant", 4.12, budget=20, shrinking=False).plain == \
+        "[3/20] 9 steps: kept every invariant  4.1 s"
+    assert example_line(7, 4, "failed: gapless: False", 2.0, budget=20, shrinking=True).plain == \
+        "[shrinking 7] 4 steps: failed: gapless: False  2.0 s"
