@@ -120,7 +120,7 @@ def live_line(event: Mapping[str, Any]) -> Text | None:
     """The line of one progress event (None: nothing to say); a scenario's end reads its checks.json."""
     kind = event.get("event")
     if kind == "end":
-        return scenario_line(event, read_checks(event.get("checks_file")))
+        return scenario_line(event, read_checks(event.get("checks_file")) if event["verdict"] != "pass" else None)
     if kind == "collected":
         return Text(f"collected {event['count']} scenario(s)")
     if kind == "component":

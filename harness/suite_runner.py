@@ -131,8 +131,11 @@ def _pytest(paths: list[str | Path], folder: Path, request: RunRequest, progress
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             _follow(proc, folder / PROGRESS_FILE, progress)
-        except KeyboardInterrupt:  # pytest ends its session and writes its JUnit; the run is judged interrupted
+        except BaseException as exc:  # pytest ends its session and writes its JUnit; the run is judged interrupted
             proc.send_signal(signal.SIGINT)
+            if not isinstance(exc, KeyboardInterrupt):  # e.g. a closed stdout: pytest and its stack end first
+                proc.wait()
+                raise
         return proc.wait()
 
 
@@ -166,7 +169,16 @@ def _read_lines(path: Path, offset: int) -> tuple[int, list[dict[str, Any]]]:
     except FileNotFoundError:
         return offset, []
     complete = data[:data.rfind(b"\n") + 1]  # a line being written is read next time
-    return offset + len(complete), [json.loads(line) for line in complete.splitlines() if line.strip()]
+    return offset + len(complete), [event for line in complete.splitlines() if (event := _event(line)) is not None]
+
+
+def _event(line: bytes) -> dict[str, Any] | None:
+    """A progress event; None for a line that is not one (a line of progress is never worth ending the run)."""
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) and "event" in event else None
 
 
 def _new_report_folder(root: Path, name: str | None) -> Path:
