@@ -1,10 +1,11 @@
 """Run scenario suites with pytest in a child process and turn the outcome into a report folder.
 
 `reports/<timestamp>/` holds `summary.json`, `summary.md`, `index.html`, `junit.xml` (for CI test views;
-pytest's own is `pytest-junit.xml`), `pytest.log`, the stacks' logs in `logs/` and whatever the scenarios
-recorded (histories, checks, service log slices, post-mortems, each one's `reproduction.json`);
-`reports/latest` points at the newest run that completed. reports/README.md describes the layout and
-summary.json's schema. Each failed scenario's entry in the summary carries its `harness replay` command.
+pytest's own is `pytest-junit.xml`), `pytest.log`, `progress.jsonl` (the progress events told to the caller
+as pytest ran), the stacks' logs in `logs/` and whatever the scenarios recorded (histories, checks, service
+log slices, post-mortems, each one's `reproduction.json`); `reports/latest` points at the newest run that
+completed. reports/README.md describes the layout and summary.json's schema. Each failed scenario's entry in
+the summary carries its `harness replay` command.
 
 A run is complete when pytest exited normally (0, 1, or 5 for nothing collected) and its JUnit lists
 every test it collected. Anything else (Ctrl-C, a crash, a killed pytest) is `interrupted`, never a
