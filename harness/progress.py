@@ -13,7 +13,7 @@ from typing import Any
 from rich.text import Text
 
 from harness.report import describe_counts
-from harness.reproduction import short_name
+from harness.report.summary import readable_name
 
 __all__ = ["closing", "first_false", "header", "live_line", "read_checks", "readable", "reason", "rerun_command",
            "scenario_line", "suite_of"]
@@ -35,12 +35,12 @@ def suite_of(nodeid: str) -> str:
 
 
 def readable(nodeid: str, limit: int = 0) -> str:
-    """`...::test_seq_gap_stops_the_outbox[asyncio]` -> `seq gap stops the outbox [asyncio]`; `limit`: the
+    """`...::test_seq_gap_stops_the_outbox[asyncio-pause]` -> `seq gap stops the outbox [pause]`; `limit`: the
     name (not its parameters, which tell a test's cases apart) cut to that length."""
-    base, bracket, params = short_name(nodeid).partition("[")
-    text = base.removeprefix("test_").replace("_", " ")
+    name, params = readable_name(nodeid)
+    text = name.removeprefix("test_").replace("_", " ")
     text = shorten(text, limit) if limit else text
-    return f"{text} [{params}" if bracket else text
+    return f"{text} [{params}]" if params else text
 
 
 def shorten(text: str, limit: int) -> str:
@@ -144,7 +144,7 @@ def header(suites: list[str], keyword: str | None, service: str, report: Path) -
 def rerun_command(scenario: Mapping[str, Any], options: list[str]) -> str:
     """`harness run -s SUITE -k TEST OPTIONS...`: the scenario's test again (each of its parameters), with a
     fresh report."""
-    test = short_name(scenario["nodeid"]).partition("[")[0]
+    test = readable_name(scenario["nodeid"])[0]
     return shlex.join(["harness", "run", "-s", scenario["suite"], "-k", test, *options])
 
 
@@ -155,7 +155,8 @@ def closing(summary: dict[str, Any], folder: Path, options: list[str]) -> list[T
     style = {"pass": "bold green", "fail": "bold red"}.get(verdict, "bold yellow")
     lines = [Text.assemble((verdict.upper(), style), f" in {summary.get('seconds', 0):.0f} s: {describe_counts(summary)}")]
     if summary.get("interrupted"):
-        lines.append(Text(f"  interrupted: {summary['interrupted']}; reports/latest not moved", style="yellow"))
+        lines.append(Text(f"  interrupted: {summary['interrupted']}; {folder.parent / 'latest'} not moved",
+                          style="yellow"))
     failed = [s for s in summary["scenarios"] if s["verdict"] == "fail"]
     unknown = [s for s in summary["scenarios"] if s["verdict"] == "unknown"]
     for scenario in failed + unknown[:UNKNOWN_LISTED]:

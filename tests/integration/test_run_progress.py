@@ -4,16 +4,14 @@ scenarios against a mutant that fails the first; one stack (~15 s)."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from cli_helpers import mutant_service
-from harness.suite_runner import REPO
+from harness.suite_runner import PYTEST_JUNIT, REPO
 
 pytestmark = [pytest.mark.tool("patch")]
 
@@ -21,21 +19,10 @@ pytestmark = [pytest.mark.tool("patch")]
 KEYWORD = "last_event_id_wins or cursor_at_or_past_the_terminal"
 
 
-@pytest.fixture
-def reports_latest() -> Iterator[None]:
-    """`harness run` writes into the project's reports/ (it has no other root yet): `latest` is put back after."""
-    latest = REPO / "reports" / "latest"
-    before = os.readlink(latest) if latest.is_symlink() else None
-    yield
-    if before is not None:
-        latest.unlink(missing_ok=True)
-        latest.symlink_to(before)
-
-
-@pytest.mark.usefixtures("reports_latest")
 def test_each_scenario_is_told_as_it_ends_and_a_failure_closes_with_how_to_run_it_again(tmp_path: Path) -> None:
     env = {**os.environ, "HARNESS_SERVICE_DIR": str(mutant_service(tmp_path / "service")), "COLUMNS": "80"}
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "-s", "conformance", "-k", KEYWORD],
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "-s", "conformance", "-k", KEYWORD,
+                             "--out", str(tmp_path / "reports")],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     lines: list[str] = []
@@ -46,23 +33,21 @@ def test_each_scenario_is_told_as_it_ends_and_a_failure_closes_with_how_to_run_i
             if line.startswith("  report folder: "):
                 folder = Path(line.split(": ", 1)[1].strip())
             if line.startswith("[1/2] ") and folder is not None:
-                junit_at_first = (folder / "junit.xml").exists()  # pytest writes it when its session ends
+                junit_at_first = (folder / PYTEST_JUNIT).exists()  # pytest writes it when its session ends
         code = proc.wait(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
-        if folder is not None and folder.parent == REPO / "reports":
-            shutil.rmtree(folder, ignore_errors=True)
     out = "\n".join(lines)
     assert code == 1, out
     assert junit_at_first is False, out  # the first scenario's line came while pytest still ran
     assert "\x1b[" not in out  # a pipe: no colour codes
     assert "  stack ready in " in out and "collected 2 scenario(s)" in out
     first = next(line for line in lines if line.startswith("[1/2] "))
-    assert first.startswith("[1/2] FAIL    conformance  last event id wins over from seq [asyncio]  "), out
+    assert first.startswith("[1/2] FAIL    conformance  last event id wins over from seq  "), out
     assert any(line.startswith("[2/2] ") for line in lines), out
     closing = lines[lines.index(next(line for line in lines if line.startswith("FAIL in "))):]
-    assert closing[1].startswith("FAIL conformance  last event id wins over from seq [asyncio]: "), out
+    assert closing[1].startswith("FAIL conformance  last event id wins over from seq: "), out
     assert closing[2].startswith("    replay: harness replay ") and closing[2].endswith(
         "--scenario 'test_last_event_id_wins_over_from_seq[asyncio]'"), out
     assert closing[3] == "    rerun:  harness run -s conformance -k test_last_event_id_wins_over_from_seq", out

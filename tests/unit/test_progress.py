@@ -26,7 +26,8 @@ CHECKS = {"invariants": False, "expected": {},
 
 
 def test_a_node_id_reads_as_its_suite_and_words_with_its_parameters_kept() -> None:
-    assert readable(NODE) == "seq gap stops the outbox [asyncio-pause]"
+    assert readable(NODE) == "seq gap stops the outbox [pause]"  # every async test runs on asyncio: left out
+    assert readable("scenarios/test_x.py::test_y[asyncio]") == "y"
     assert readable("scenarios.test_x.TestC::test_y") == "y"
     long = "scenarios/test_x.py::test_" + "word_" * 30 + "end[p1]"
     assert readable(long, 20) == "word word word wo... [p1]"  # the name is cut, never its parameters
@@ -54,14 +55,14 @@ def test_a_failed_scenario_line_names_its_first_false_invariant() -> None:
     event = {"event": "end", "nodeid": NODE, "verdict": "fail", "seconds": 4.21, "index": 7, "total": 50,
              "message": "AssertionError: gapless: False: {...}"}
     line = scenario_line(event, CHECKS).plain
-    assert line == "[ 7/50] FAIL    run_stuck  seq gap stops the outbox [asyncio-pause]  gapless ✗ seq=5 last_seq=9" \
+    assert line == "[ 7/50] FAIL    run_stuck  seq gap stops the outbox [pause]  gapless ✗ seq=5 last_seq=9" \
                    " missing=[[5, 5]]  4.2 s"
 
 
 @pytest.mark.parametrize(("verdict", "message", "says"), [
-    ("pass", "", "[1/2] pass    run_stuck  seq gap stops the outbox [asyncio-pause]  0.5 s"),
+    ("pass", "", "[1/2] pass    run_stuck  seq gap stops the outbox [pause]  0.5 s"),
     ("fail", "AssertionError: a reconnect from cursor 1 started at seq 1\nassert 1 == 2",
-     "FAIL    run_stuck  seq gap stops the outbox [asyncio-pause]  a reconnect from cursor 1 started at seq 1  0.5 s"),
+     "FAIL    run_stuck  seq gap stops the outbox [pause]  a reconnect from cursor 1 started at seq 1  0.5 s"),
     ("not_applicable", "not applicable: target node lacks failpoints (crash points)", "n/a     run_stuck"),
     ("unknown", "error in setup: could not start the stack-logs: port taken", "UNKNOWN run_stuck"),
 ])
@@ -87,7 +88,7 @@ def test_a_scenario_line_reads_the_checks_file_its_event_names(tmp_path: Path) -
     ({"event": "component", "name": "postgres", "seconds": 1.234}, "  stack: postgres up in 1.2 s"),
     ({"event": "stack", "seconds": 4.25}, "  stack ready in 4.2 s"),
     ({"event": "running", "nodeid": NODE, "seconds": 120.4},
-     "  ... still running: run_stuck  seq gap stops the outbox [asyncio-pause]  120 s"),
+     "  ... still running: run_stuck  seq gap stops the outbox [pause]  120 s"),
 ])
 def test_the_other_events_lines(event: dict[str, Any], says: str) -> None:
     line = live_line(event)
@@ -120,7 +121,7 @@ def test_the_closing_summary_gives_each_failure_its_reason_and_the_commands_to_r
     lines = [t.plain for t in closing(_summary([passed, FAILED]), Path("/r/20261202-1"), ["--target", "my t.toml"])]
     assert lines == [
         "FAIL in 123 s: 2 of 2 scenarios applied: 1 pass, 1 fail, 0 unknown, 0 not applicable",
-        "FAIL run_stuck  seq gap stops the outbox [asyncio-pause]: gapless ✗ seq=5 last_seq=9 missing=[[5, 5]]",
+        "FAIL run_stuck  seq gap stops the outbox [pause]: gapless ✗ seq=5 last_seq=9 missing=[[5, 5]]",
         "    replay: harness replay reports/20261202-1 --scenario 'test_seq_gap_stops_the_outbox[asyncio-pause]'",
         "    rerun:  harness run -s run_stuck -k test_seq_gap_stops_the_outbox --target 'my t.toml'",
         "report: /r/20261202-1/index.html",
@@ -133,7 +134,7 @@ def test_the_closing_summary_lists_the_first_few_unjudged_and_says_how_many_more
                 "message": "could not start the stack-logs: no go"} for i in range(13)]
     summary = {**_summary(unknown), "interrupted": "pytest exited with code 2"}
     lines = [t.plain for t in closing(summary, Path("r"), [])]
-    assert lines[1] == "  interrupted: pytest exited with code 2; reports/latest not moved"
+    assert lines[1] == "  interrupted: pytest exited with code 2; latest not moved"
     assert lines[2] == "UNKNOWN x  0: could not start the stack-logs: no go"
     assert sum(line.startswith("UNKNOWN x") for line in lines) == 10 and "  ... and 3 more not judged" in lines[12]
     assert not any("rerun" in line for line in lines)  # nothing was judged: no verdict to reproduce
