@@ -42,7 +42,11 @@ def test_each_scenario_is_told_as_it_ends_and_a_failure_closes_with_how_to_run_i
     assert code == 1, out
     assert junit_at_first is False, out  # the first scenario's line came while pytest still ran
     assert "\x1b[" not in out  # a pipe: no colour codes
-    assert "  stack ready in " in out and "collected 2 scenario(s)" in out
+    assert "collected 2 scenario(s)" in out
+    started = [line.split(" up in ")[0] for line in lines if line.startswith("  stack: ")]
+    assert started == ["  stack: postgres", "  stack: toxiproxy", "  stack: service (3 processes)"], out
+    assert lines.index(next(line for line in lines if line.startswith("  stack ready in "))) < lines.index(
+        next(line for line in lines if line.startswith("[1/2] "))), out
     first = next(line for line in lines if line.startswith("[1/2] "))
     assert first.startswith("[1/2] FAIL    conformance  last event id wins over from seq  "), out
     assert any(line.startswith("[2/2] ") for line in lines), out
