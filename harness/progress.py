@@ -16,7 +16,7 @@ from harness.report import describe_counts
 from harness.report.summary import readable_name
 
 __all__ = ["closing", "first_false", "header", "live_line", "read_checks", "readable", "reason", "rerun_command",
-           "scenario_line", "suite_of"]
+           "scenario_line", "shorten", "suite_of"]
 
 # verdict -> (label, style); the labels line up
 _VERDICTS = {"pass": ("pass", "green"), "fail": ("FAIL", "bold red"), "unknown": ("UNKNOWN", "bold yellow"),
@@ -30,7 +30,7 @@ _NOISE = {"valid", "key", "checked", "run_id", "consumer", "conn", "wall", "prev
 
 
 def suite_of(nodeid: str) -> str:
-    """`scenarios/test_run_stuck.py::test_x[p]` -> `run_stuck`."""
+    """A pytest node id's suite: `scenarios/test_run_stuck.py::test_x[p]` -> `run_stuck`."""
     return Path(nodeid.split("::", 1)[0]).stem.removeprefix("test_")
 
 
