@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "harness.commands.fault",
     "harness.commands.record",
     "harness.commands.replay",
+    "harness.commands.load",
 )
 
 app = typer.Typer(
