@@ -2,7 +2,7 @@
 faults on the load's clock, the gate's three exits and `--processes 2`. Short loads with small numbers;
 long runs stay out of `make test`. The loads that must pass or fail on lag gate on `warning` (lag must not
 be critical): on 2 shared cores a busy neighbour can put a baseline p99 over 100 ms, never over 500 ms
-(the `normal` gate's arithmetic is unit-tested, tests/unit/test_load.py)."""
+(the `normal` gate's arithmetic is unit-tested, tests/unit/test_load_gate.py)."""
 
 from __future__ import annotations
 
