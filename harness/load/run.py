@@ -8,6 +8,7 @@ their histories to `record/` and the master its lag classes to `lag.json` (scena
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -16,7 +17,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-import json
 
 import httpx
 import psycopg
@@ -71,6 +71,9 @@ class _Stack:
 
 def run_load(req: LoadRequest, say: Callable[[str], None]) -> dict[str, Any]:
     """Run the load and write its report; the summary (with `verdict` and `exit_code`)."""
+    if req.running and req.faults:
+        raise ConfigError("--fault needs the stack `harness load` starts (without --running): its faults are"
+                          " applied on the load's clock by this process")
     req.out.mkdir(parents=True, exist_ok=True)
     with _stack(req) as stack:
         say(f"stack ready: streams at {stack.info.api_url}; Locust for {req.plan.duration_s:g}s"
@@ -82,9 +85,6 @@ def run_load(req: LoadRequest, say: Callable[[str], None]) -> dict[str, Any]:
 def _stack(req: LoadRequest) -> Iterator[_Stack]:
     profile = load_profile(req.target) if req.target else reference_profile()
     if req.running:
-        if req.faults:
-            raise ConfigError("--fault needs the stack `harness load` starts (without --running): its faults are"
-                              " applied on the load's clock by this process")
         yield _Stack(running_info(StateFiles.default(), "`harness up --detach`"), None, profile.stream_path,
                      HEARTBEAT_MS)
         return
