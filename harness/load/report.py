@@ -26,6 +26,10 @@ def _cell(value: Any) -> str:
     return "-" if value is None else html.escape(str(value))
 
 
+def _classes(classes: Any) -> str:
+    return ", ".join(f"{n} {html.escape(str(name))}" for name, n in (classes or {}).items()) or "-"
+
+
 def _page(s: Mapping[str, Any]) -> str:
     verdict = s["verdict"]
     colour = {"pass": "#1a7f37", "fail": "#cf222e"}.get(verdict, "#9a6700")
@@ -43,8 +47,8 @@ table{{border-collapse:collapse}}tr:nth-child(even){{background:#f4f4f4}}</style
 <h1>Load: <span style="color:{colour}">{html.escape(verdict)}</span> (exit {s["exit_code"]})</h1>
 <p><code>{html.escape(s["command"])}</code></p>
 <p>Gate: p95 and p99 of the live lag in the <b>{html.escape(s["gate"])}</b> class (runbook: normal &lt; 100 ms,
-warning 100-500 ms, critical &gt; 500 ms). Live lag classes over every worker: {_cell(s.get("classes"))};
-CPU warning of the generator: {_cell(s.get("cpu_warning"))}.</p>
+warning 100-500 ms, critical &gt; 500 ms). Live frames of every worker by class: {_classes(s.get("classes"))};
+the generator's CPU warning: {"yes" if s.get("cpu_warning") else "no"}.</p>
 <ul>{reasons}</ul>
 <p>Invariants (checks.json): {invariants}</p>
 <h2>Phases</h2>
