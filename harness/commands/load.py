@@ -66,6 +66,7 @@ def load_cmd(
     from harness.load.locust_cmd import LoadPlan, worker_command
     from harness.load.run import LoadRequest, run_load
     from harness.service_logs import parse_duration
+    from harness.stack import install_signal_handlers
 
     if worker:
         raise typer.Exit(subprocess.call(worker_command(master_host, master_port, processes)))
@@ -76,6 +77,7 @@ def load_cmd(
     plan = LoadPlan(users=users, spawn_rate=spawn_rate, duration_s=duration_s, processes=processes, master=master,
                     expect_workers=expect_workers, gate=gate.value, min_samples=min_samples,
                     cpu_warning_percent=cpu_warning_percent, steps=steps, interval_ms=interval_ms)
+    install_signal_handlers()  # SIGTERM tears Locust and the stack down like Ctrl-C does
     out = reports_dir / datetime.now().strftime("%Y%m%d-%H%M%S") / "load"
     command = "harness " + shlex.join(sys.argv[1:])
     summary = run_load(LoadRequest(plan, entries, out, command, running, target), say=_say)

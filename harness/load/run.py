@@ -134,7 +134,7 @@ async def _faults_during(proc: subprocess.Popen[bytes], stack: LocalStack | None
                          entries: tuple[Entry, ...]) -> list[dict[str, Any]]:
     """The schedule on the loop's clock while Locust runs; a Locust that ends first ends the schedule
     (its final heal runs), a fault that cannot be applied ends Locust."""
-    locust = asyncio.ensure_future(asyncio.to_thread(proc.wait))
+    locust = asyncio.ensure_future(_exited(proc))
     if not entries or stack is None:
         await locust
         return []
@@ -152,6 +152,12 @@ async def _faults_during(proc: subprocess.Popen[bytes], stack: LocalStack | None
         raise
     await locust
     return timing
+
+
+async def _exited(proc: subprocess.Popen[bytes]) -> None:
+    """Polled, not waited for in a thread: an interrupt must not wait for Locust's run time to pass."""
+    while proc.poll() is None:
+        await asyncio.sleep(0.2)
 
 
 def _end(proc: subprocess.Popen[bytes]) -> None:
