@@ -6,10 +6,12 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import ConfigError
+from harness.history import ConnClosed, ConnOpened, Frame, History
 from harness.load.fault_specs import parse_fault_spec
 from harness.load.frame_watch import delivery_problem, is_live
 from harness.load.lag_classes import ClassCounts, count_classes, gate_allows, ms_bucket
 from harness.load.phases import Phase, label_phases, phase_at
+from harness.load.series import per_phase, per_second
 from harness.load.verdict import lag_verdict, load_verdict
 
 
@@ -86,3 +88,24 @@ def test_each_frame_must_follow_the_cursor() -> None:
     assert "gap: seq 7 after seq 4" in (delivery_problem("r", 4, 7) or "")
     assert "without a seq" in (delivery_problem("r", 4, None) or "")
     assert is_live(10.0, 9.5) and not is_live(9.0, 9.5) and not is_live(None, 9.5)
+
+
+def test_series_and_phase_tables_from_recorded_frames() -> None:
+    t0 = 1000.0
+    h = History()
+    h.append(ConnOpened("c#0", "c", "r", 0, None, 200, t0 + 0.1, 0.0))
+    h.append(Frame("c#0", "c", "r", 1, "RunStep", t0 - 5.0, t0 + 0.2, 0.0))  # older than its connection: catch-up
+    h.append(Frame("c#0", "c", "r", 2, "RunStep", t0 + 0.5, t0 + 0.51, 0.0))  # 10 ms, baseline
+    h.append(ConnClosed("c#0", "c", "r", "error", t0 + 2.5, 0.0, 2))
+    h.append(ConnOpened("c#1", "c", "r", 0, "2", 200, t0 + 2.6, 0.0))  # a reconnect with Last-Event-ID
+    h.append(Frame("c#1", "c", "r", 3, "RunStep", t0 + 2.7, t0 + 3.3, 0.0))  # 600 ms, in the fault
+    phases = label_phases([(2.0, 4.0)], 5.0)
+    rows = {row["phase"]: row for row in per_phase(h, t0, phases)}
+    assert (rows["baseline"]["live_frames"], rows["baseline"]["catch_up_frames"]) == (1, 1)
+    assert rows["baseline"]["p99_class"] == "normal" and rows["baseline"]["p50"] == pytest.approx(10.0, abs=0.1)
+    assert (rows["fault"]["p99_class"], rows["fault"]["reconnects"]) == ("critical", 1)
+    assert rows["recovery"]["live_frames"] == 0 and rows["recovery"]["p95_class"] is None
+    seconds = per_second(h, None, t0, 5.0)
+    assert [s["delivered"] for s in seconds] == [2, 0, 0, 1, 0, 0]
+    assert [s["open_streams"] for s in seconds] == [1, 1, 0, 1, 1, 0]  # one still open when the load ended at 5 s
+    assert seconds[3]["p99"] == pytest.approx(600.0, abs=0.1) and seconds[2]["reconnects"] == 1
