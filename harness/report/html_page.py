@@ -48,9 +48,12 @@ th{font-weight:600;color:var(--muted);font-size:12px;text-transform:uppercase;le
 .banner{border-radius:6px;padding:10px 16px;margin-bottom:1em}
 .banner.pass{background:#eaf5ec}.banner.fail{background:#fcebea}.banner.unknown,.banner.interrupted{background:#fdf5e3}
 .scenario{border:1px solid var(--line);border-left:5px solid var(--line);border-radius:6px;padding:10px 16px;margin:1.2em 0}
-.scenario.fail{border-left-color:var(--fail)}.scenario.pass{border-left-color:var(--pass)}.scenario.unknown{border-left-color:#e0a800}
-.message{background:#fdf0ef;border:1px solid #e7b6b2}
+.scenario{color:#1d1d1d}.scenario.fail{border-left-color:var(--fail)}.scenario.pass{border-left-color:var(--pass)}.scenario.unknown{border-left-color:#e0a800}
+.message{background:#fdf0ef;border:1px solid #e7b6b2;color:#7a1a14}
+.example{font:12.5px ui-monospace,monospace;background:#fdf0ef;padding:2px 6px;border-radius:3px}
 .links a{margin-right:1em}
+.inv td:first-child{width:13em}
+.results td:first-child{width:5.5em}.results td:nth-child(3){width:30%}.results td:last-child{width:4.5em}.inv td:nth-child(2){width:24%}
 figure{margin:.6em 0}figure img{max-width:100%;height:auto;border:1px solid var(--line)}
 details summary{cursor:pointer;color:#1a5bb8}
 dt{font-weight:600;margin-top:.6em}dd{margin-left:1.5em}
@@ -103,7 +106,7 @@ def _facts(summary: dict[str, Any], folder: Path) -> list[tuple[str, str]]:
     return [
         ("commit", _commit(commit)),
         ("service under test", _service(config, options)),
-        ("stack", _code(_settings(config.get("stack") or {k: v for k, v in options.items() if k != "target"}))),
+        ("stack", _code(_settings(config.get("stack") or {"infra": options.get("infra")}))),
         ("suites", escape(", ".join(config.get("suites") or sorted({s["suite"] for s in summary["scenarios"]})))),
         ("machine", escape(", ".join(f"{k} {v}" for k, v in machine.items()))),
         ("command", _code(summary.get("command", ""))),
@@ -161,7 +164,7 @@ def _section_table(i: int, sec: Section) -> str:
         f"<td><a href='#{_anchor(s)}'>{escape(_name(s))}</a>{_params(s)}</td>"
         f"<td>{_invariant_chips(s)}</td><td class=muted>{s['seconds']:.1f}&nbsp;s</td></tr>" for s in sec.scenarios)
     return (f"<h2 id='section-{i}'>{escape(sec.title)} <small>{_counts(sec.counts)}</small></h2>"
-            f"<table><tr><th>verdict</th><th>scenario</th><th>invariants</th><th>time</th></tr>{rows}</table>")
+            f"<table class=results><tr><th>verdict</th><th>scenario</th><th>invariants</th><th>time</th></tr>{rows}</table>")
 
 
 def _invariant_chips(s: dict[str, Any]) -> str:
@@ -223,21 +226,38 @@ def _figure(folder: Path, s: dict[str, Any]) -> str:
 
 
 def _invariant_table(s: dict[str, Any]) -> str:
+    """A row per invariant to look at; the ones that held share one row."""
     outcomes = invariant_outcomes(s.get("checks"), s.get("expected"))
-    if not outcomes:
-        return ""
+    looked_at = [o for o in outcomes if o.outcome != "pass"]
+    held = [o for o in outcomes if o.outcome == "pass"]
     rows = "".join(
         f"<tr><td class='verdict {o.outcome}'>{_mark(o.outcome)} {escape(_outcome_text(o))}</td>"
         f"<td><a href='#inv-{o.name}'>{escape(o.name)}</a></td><td>{_evidence(s['checks'][o.name], o)}</td></tr>"
-        for o in outcomes)
-    return f"<table><tr><th>outcome</th><th>invariant</th><th>evidence</th></tr>{rows}</table>"
+        for o in looked_at)
+    if held:
+        names = ", ".join(f"<a href='#inv-{o.name}'>{escape(o.name)}</a>" for o in held)
+        evidence = escape(json.dumps({o.name: s["checks"][o.name] for o in held}, indent=1, default=str))
+        rows += (f"<tr><td class='verdict pass'>{_mark('pass')} held</td><td>{names}</td>"
+                 f"<td><details><summary>evidence</summary><pre>{evidence}</pre></details></td></tr>")
+    return f"<table class=inv><tr><th>outcome</th><th>invariant</th><th>evidence</th></tr>{rows}</table>" if rows else ""
 
 
 def _evidence(entry: Any, o: InvariantOutcome) -> str:
-    text = escape(json.dumps(entry, indent=1, default=str))
-    headline = entry.get("problem") or entry.get("reason") if isinstance(entry, dict) else None
-    summary = escape(str(headline)) if headline else "details"
-    return f"<details{' open' if o.outcome == 'fail' else ''}><summary>{summary}</summary><pre>{text}</pre></details>"
+    """The problem and the counterexample in a line each, the checker's whole evidence folded away."""
+    if not isinstance(entry, dict):
+        return ""
+    headline = entry.get("problem") or entry.get("reason")
+    example = entry.get("counterexample")
+    shown = [escape(str(headline))] if headline else []
+    if isinstance(example, dict) and o.outcome != "pass":
+        pairs = ", ".join(f"{k} {_value(v)}" for k, v in example.items())
+        shown.append(f"counterexample: <span class=example>{escape(pairs)}</span>")
+    full = escape(json.dumps(entry, indent=1, default=str))
+    return "<br>".join(shown) + f"<details><summary>evidence</summary><pre>{full}</pre></details>"
+
+
+def _value(v: Any) -> str:
+    return f"{v:.3f}".rstrip("0").rstrip(".") if isinstance(v, float) else json.dumps(v, default=str)
 
 
 def _faults(faults: Any) -> str:

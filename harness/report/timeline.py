@@ -107,8 +107,10 @@ def draw(records: Sequence[Record], snapshot: Snapshot | None, marks: Sequence[M
     # labels on the left, the title and legend above the timeline, the tick labels and titles between.
     top_h, lanes_h, gap_h, lag_h, bottom_h = 0.75, 0.3 + 0.22 * lanes, 0.6, 2.3, 0.5
     height = top_h + lanes_h + gap_h + lag_h + bottom_h
+    longest = max(len(_short(label)) for label in [f"{f.name} {f.target}" for f in faults] + shown)
+    left_w = min(max(0.3 + 0.062 * longest, 0.8), 2.0)  # ~0.06 in per character of an 8 pt label
     figure = Figure(figsize=(11, height))
-    grid = figure.add_gridspec(2, 3, height_ratios=[lanes_h, lag_h], left=2.0 / 11, right=1 - 0.2 / 11,
+    grid = figure.add_gridspec(2, 3, height_ratios=[lanes_h, lag_h], left=left_w / 11, right=1 - 0.2 / 11,
                                top=1 - top_h / height, bottom=bottom_h / height, hspace=gap_h / ((lanes_h + lag_h) / 2),
                                wspace=0.35)
     timeline = figure.add_subplot(grid[0, :])
@@ -154,6 +156,7 @@ def _draw_timeline(ax: Axes, records: Sequence[Record], faults: list[FaultWindow
     ax.set_xlim(-(t1 - t0) * 0.01, (t1 - t0) * 1.01 + 1e-3)
     ax.tick_params(axis="x", labelsize=8, labelbottom=True)
     ax.grid(axis="x", color="#eeeeee")
+    ax.set_axisbelow(True)
     ax.set_title("Faults and consumers", loc="left", fontsize=10, fontweight="bold", y=1.0, pad=22)
     ax.legend(handles=_timeline_legend(marks), fontsize=7, ncol=7, loc="lower left", bbox_to_anchor=(0, 1.0),
               frameon=False, borderaxespad=0.2, handlelength=1.5, columnspacing=1.2)
