@@ -61,6 +61,9 @@ nav ul{columns:2;padding-left:1.2em}
 """
 
 
+_RUN_FILES = ("summary.json", "junit.xml", "pytest.log", "logs/*", "postmortem/*")
+
+
 def write_report(folder: Path, summary: dict[str, Any]) -> Path:
     """Each scenario's figure, then `index.html` in the report folder; returns the page."""
     for scenario in summary["scenarios"]:
@@ -111,7 +114,15 @@ def _facts(summary: dict[str, Any], folder: Path) -> list[tuple[str, str]]:
         ("machine", escape(", ".join(f"{k} {v}" for k, v in machine.items()))),
         ("command", _code(summary.get("command", ""))),
         ("started", escape(f"{summary['started']}, took {_duration(summary['seconds'])}")),
+        ("files", _run_files(folder)),
     ]
+
+
+def _run_files(folder: Path) -> str:
+    """The run's own files (the service logs and a post-mortem when the run kept them)."""
+    found = [p for pattern in _RUN_FILES for p in sorted(folder.glob(pattern)) if p.is_file()]
+    return " ".join(f"<a href='{escape(p.relative_to(folder).as_posix())}'>{escape(p.relative_to(folder).as_posix())}</a>"
+                    for p in found)
 
 
 def _commit(commit: Any) -> str:

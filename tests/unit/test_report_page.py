@@ -114,6 +114,9 @@ def _report(tmp_path: Path) -> tuple[Path, str]:
     summary = {"verdict": "fail", "started": "2026-12-02T16:00:00+00:00", "seconds": 75.0,
                "counts": {"pass": 1, "fail": 1, "unknown": 0, "not_applicable": 0},
                "scenarios": [passed, failed, _entry("scenarios.test_x::test_no_files", "pass")]}
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "api.log").write_text("{}\n")
     page = write_report(tmp_path, summary)
     return page, page.read_text()
 
@@ -128,7 +131,8 @@ def test_every_anchor_link_and_image_of_a_report_resolves(tmp_path: Path) -> Non
     assert len(refs.images) == 2 and all(src.endswith(FIGURE) for src in refs.images)
     missing = [f for f in files if not (page.parent / f).is_file()]
     assert files and not missing, missing
-    assert {"history", "DB snapshot", "checks", "reproduction"} <= set(re.findall(r">([\w ]+)</a>", html))
+    assert {"history", "DB snapshot", "checks", "reproduction", "summary.json", "logs/api.log"} <= set(
+        re.findall(r">([\w ./]+)</a>", html))
 
 
 def test_a_report_reads_failures_first_with_marks_commands_and_expected_violations(tmp_path: Path) -> None:
