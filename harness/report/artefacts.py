@@ -1,8 +1,5 @@
-"""A scenario's files in the report folder, as links relative to it, and the commands that run it again.
-
-summary.json's `artefacts` names them when the summary has them; older summaries are read by the
-scenario's folder (`scenarios/<slug>/`, harness/reproduction.py) and the files in it.
-"""
+"""A scenario's files in the report (summary.json's `artefacts`, paths relative to the report folder),
+and the commands that run it again."""
 from __future__ import annotations
 
 import shlex
@@ -11,49 +8,37 @@ from typing import Any
 
 from harness import reproduction
 from harness.errors import ConfigError
-from harness.report.names import pytest_nodeid
 
-__all__ = ["LINKS", "links", "reproduce_commands", "scenario_folder"]
+__all__ = ["LABELS", "links", "reproduce_commands", "scenario_folder"]
 
-# artefact key -> (file in the scenario's folder, what the link says)
-LINKS = {
-    "history": ("history.jsonl", "history"),
-    "snapshot": ("snapshot.json", "DB snapshot"),
-    "checks": ("checks.json", "checks"),
-    "reproduction": (reproduction.FILE, "reproduction"),
-    "service_log": ("", "service log"),  # the run's log lines of this scenario: only summary.json names it
-}
+# artefact key (harness.report.summary.ARTEFACTS) -> what the link says
+LABELS = {"history": "history", "snapshot": "DB snapshot", "checks": "checks", "reproduction": "reproduction",
+          "service_log": "service log", "diagnose": "post-mortem diagnose", "alerts": "post-mortem alerts"}
 
 
-def scenario_folder(report: Path, scenario: dict[str, Any]) -> Path:
-    """Where the scenario's files are: `scenarios/<slug of its pytest node id>/` of the report."""
-    return report / "scenarios" / reproduction.scenario_slug(pytest_nodeid(scenario["nodeid"]))
+def scenario_folder(report: Path, scenario: dict[str, Any]) -> Path | None:
+    """Where the scenario's files are (`scenarios/<slug>/`), None when it left none."""
+    named = scenario.get("artefacts") or {}
+    first = named.get("reproduction") or named.get("history") or named.get("checks")
+    return (report / first).parent if first else None
 
 
 def links(report: Path, scenario: dict[str, Any]) -> dict[str, str]:
-    """What the page links to, label -> path relative to the report folder, for the files that exist."""
+    """What the page links to: label -> path relative to the report folder, for the files that exist."""
     named = scenario.get("artefacts") or {}
-    folder = scenario_folder(report, scenario)
-    out = {}
-    for key, (file, label) in LINKS.items():
-        relative = named.get(key) or (_relative(folder / file, report) if file else None)
-        if relative and (report / relative).is_file():
-            out[label] = relative
-    return out
+    return {label: named[key] for key, label in LABELS.items() if named.get(key) and (report / named[key]).is_file()}
 
 
 def reproduce_commands(report: Path, scenario: dict[str, Any]) -> list[str]:
     """`harness replay` for a failed scenario (the summary's), and the pytest command that runs it as
     it ran (its reproduction.json's node id and stack options), when the report has that file."""
     commands = [scenario["replay"]] if scenario.get("replay") else []
-    path = scenario_folder(report, scenario) / reproduction.FILE
+    recorded = (scenario.get("artefacts") or {}).get("reproduction")
     try:
-        data = reproduction.read(path)
+        data = reproduction.read(report / recorded) if recorded else None
     except ConfigError:
+        data = None
+    if data is None:
         return commands
     args = ["python", "-m", "pytest", "-p", "no:cacheprovider", data["nodeid"], *reproduction.replay_args(data)]
     return [*commands, shlex.join(args)]
-
-
-def _relative(path: Path, report: Path) -> str:
-    return path.relative_to(report).as_posix()

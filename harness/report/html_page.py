@@ -18,7 +18,7 @@ from harness import reproduction
 from harness.checks.glossary import GLOSSARY
 from harness.report import artefacts
 from harness.report.junit_results import STAND_IN
-from harness.report.names import readable_name, readable_params
+from harness.report.names import params, title
 from harness.report.outline import MARKS, InvariantOutcome, Section, invariant_outcomes, sections
 from harness.report.summary import describe_counts
 from harness.report.timeline import FIGURE, render_figure
@@ -61,13 +61,15 @@ nav ul{columns:2;padding-left:1.2em}
 """
 
 
-_RUN_FILES = ("summary.json", "junit.xml", "pytest.log", "logs/*", "postmortem/*")
+_RUN_FILES = ("summary.json", "summary.md", "junit.xml", "pytest.log", "configuration.json", "logs")
 
 
 def write_report(folder: Path, summary: dict[str, Any]) -> Path:
     """Each scenario's figure, then `index.html` in the report folder; returns the page."""
     for scenario in summary["scenarios"]:
-        render_figure(artefacts.scenario_folder(folder, scenario))
+        scenario_dir = artefacts.scenario_folder(folder, scenario)
+        if scenario_dir is not None:
+            render_figure(scenario_dir)
     page = folder / "index.html"
     page.write_text(render_index(summary, folder))
     return page
@@ -99,19 +101,18 @@ def _header(summary: dict[str, Any], folder: Path) -> str:
 
 
 def _facts(summary: dict[str, Any], folder: Path) -> list[tuple[str, str]]:
-    """The header's rows (HTML): summary.json's own, else what the scenarios' reproduction.json recorded."""
-    recorded = _first_reproduction(folder, summary["scenarios"])
-    harness = summary.get("harness") or {}
-    commit = harness.get("commit") or (recorded.get("commit") or {})
+    """The header's rows (HTML), from summary.json's run context (empty rows are left out)."""
     config = summary.get("configuration") or {}
-    options = recorded.get("options") or {}
-    machine = summary.get("machine") or {}
+    stack = dict(config.get("stack") or {})
+    service = stack.pop("service_dir", None) or stack.pop("service_command", None)
+    harness = summary.get("harness") or {}
     return [
-        ("commit", _commit(commit)),
-        ("service under test", _service(config, options)),
-        ("stack", _code(_settings(config.get("stack") or {"infra": options.get("infra")}))),
+        ("commit", _commit(harness)),
+        ("service under test", _service(config.get("target"), service)),
+        ("stack", _code(_settings({"infra": config.get("infra"), **stack}))),
         ("suites", escape(", ".join(config.get("suites") or sorted({s["suite"] for s in summary["scenarios"]})))),
-        ("machine", escape(", ".join(f"{k} {v}" for k, v in machine.items()))),
+        ("pytest arguments", _code(" ".join(config.get("pytest_args") or []))),
+        ("machine", escape(", ".join(f"{k} {v}" for k, v in (summary.get("machine") or {}).items()))),
         ("command", _code(summary.get("command", ""))),
         ("started", escape(f"{summary['started']}, took {_duration(summary['seconds'])}")),
         ("files", _run_files(folder)),
@@ -119,40 +120,27 @@ def _facts(summary: dict[str, Any], folder: Path) -> list[tuple[str, str]]:
 
 
 def _run_files(folder: Path) -> str:
-    """The run's own files (the service logs and a post-mortem when the run kept them)."""
-    found = [p for pattern in _RUN_FILES for p in sorted(folder.glob(pattern)) if p.is_file()]
-    return " ".join(f"<a href='{escape(p.relative_to(folder).as_posix())}'>{escape(p.relative_to(folder).as_posix())}</a>"
-                    for p in found)
+    """The run's own files and its service logs' folder."""
+    found = [name for name in _RUN_FILES if (folder / name).exists()]
+    return " ".join(f"<a href='{escape(name)}'>{escape(name)}</a>" for name in found)
 
 
-def _commit(commit: Any) -> str:
-    if isinstance(commit, dict):  # {commit, dirty}: reproduction.project_commit
-        sha = str(commit.get("commit") or "")
-        return _code(sha[:12]) + (" <span class=unknown>with uncommitted changes</span>" if commit.get("dirty") else "") \
-            if sha else ""
-    return _code(str(commit)[:12])
+def _commit(harness: dict[str, Any]) -> str:
+    sha = str(harness.get("commit") or "")
+    dirty = " <span class=unknown>with uncommitted changes</span>" if harness.get("dirty") else ""
+    version = f" (harness {escape(str(harness['version']))})" if harness.get("version") else ""
+    return f"{_code(sha[:12])}{dirty}{version}" if sha else ""
 
 
-def _service(config: dict[str, Any], options: dict[str, Any]) -> str:
-    target = config.get("target") or options.get("target")
-    service = options.get("service_dir") or options.get("service_command")
-    shown = [f"target {_code(str(target))}" if target else "the reference service (<code>reference_impl</code>)"]
-    return ", ".join(shown + ([f"from {_code(str(service))}"] if service else []))
+def _service(target: Any, service: Any) -> str:
+    shown = f"target {_code(str(target))}" if target else "the reference service (<code>reference_impl</code>)"
+    return shown + (f", from {_code(str(service))}" if service else "")
 
 
-def _settings(stack: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v}" for k, v in stack.items() if v not in (None, "", [], {}))
-
-
-def _first_reproduction(folder: Path, scenarios: list[dict[str, Any]]) -> dict[str, Any]:
-    for s in scenarios:
-        path = artefacts.scenario_folder(folder, s) / reproduction.FILE
-        if path.is_file():
-            try:
-                return json.loads(path.read_text())  # type: ignore[no-any-return]
-            except (OSError, ValueError):
-                continue
-    return {}
+def _settings(stack: dict[str, Any], prefix: str = "") -> str:
+    """`key=value` pairs, nested ones as `intervals.heartbeat_ms=...`; unset ones left out."""
+    return " ".join(_settings(v, f"{prefix}{k}.") if isinstance(v, dict) else f"{prefix}{k}={v}"
+                    for k, v in stack.items() if v not in (None, "", [], {}))
 
 
 # -- results by section --
@@ -172,7 +160,7 @@ def _counts(counts: dict[str, int]) -> str:
 def _section_table(i: int, sec: Section) -> str:
     rows = "".join(
         f"<tr><td class='verdict {s['verdict']}'>{_mark(s['verdict'])} {escape(s['verdict'].replace('_', ' '))}</td>"
-        f"<td><a href='#{_anchor(s)}'>{escape(_name(s))}</a>{_params(s)}</td>"
+        f"<td><a href='#{_anchor(s)}'>{escape(title(s))}</a>{_params(s)}</td>"
         f"<td>{_invariant_chips(s)}</td><td class=muted>{s['seconds']:.1f}&nbsp;s</td></tr>" for s in sec.scenarios)
     return (f"<h2 id='section-{i}'>{escape(sec.title)} <small>{_counts(sec.counts)}</small></h2>"
             f"<table class=results><tr><th>verdict</th><th>scenario</th><th>invariants</th><th>time</th></tr>{rows}</table>")
@@ -198,7 +186,7 @@ def _chip(o: InvariantOutcome) -> str:
 
 def _scenario(folder: Path, s: dict[str, Any], every: list[dict[str, Any]]) -> str:
     verdict = s["verdict"]
-    heading = (f"<h3 class={verdict}>{_mark(verdict)} {escape(_name(s))}{_params(s)}</h3>"
+    heading = (f"<h3 class={verdict}>{_mark(verdict)} {escape(title(s))}{_params(s)}</h3>"
                f"<div class=muted>{escape(verdict.replace('_', ' '))} &middot; {escape(s['suite'])} &middot; "
                f"{s['seconds']:.1f} s &middot; <code>{escape(s['nodeid'])}</code></div>")
     message = f"<pre class=message>{escape(s['message'])}</pre>" if s.get("message") and verdict != "pass" else ""
@@ -228,8 +216,9 @@ def _reproduce(folder: Path, s: dict[str, Any]) -> str:
 
 
 def _figure(folder: Path, s: dict[str, Any]) -> str:
-    png = artefacts.scenario_folder(folder, s) / FIGURE
-    if not png.is_file():
+    scenario_dir = artefacts.scenario_folder(folder, s)
+    png = scenario_dir / FIGURE if scenario_dir is not None else None
+    if png is None or not png.is_file():
         return ""
     src = png.relative_to(folder).as_posix()
     return (f"<figure><a href='{escape(src)}'><img src='{escape(src)}' loading=lazy "
@@ -315,13 +304,9 @@ def _mark(verdict: str) -> str:
     return f"<span class=mark aria-hidden=true>{MARKS.get(verdict, '?')}</span>"
 
 
-def _name(s: dict[str, Any]) -> str:
-    return str(s.get("name") or readable_name(s["nodeid"]))
-
-
 def _params(s: dict[str, Any]) -> str:
-    params = s.get("params") if "params" in s else readable_params(s["nodeid"])
-    return f"<span class=params>{escape(params)}</span>" if params else ""
+    shown = params(s)
+    return f"<span class=params>{escape(shown)}</span>" if shown else ""
 
 
 def _anchor(s: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from harness.report.names import readable_name, readable_params
+from harness.report.names import params, title
 
 __all__ = ["MARKS", "InvariantOutcome", "Section", "invariant_outcomes", "section_of", "sections", "sort_key"]
 
@@ -38,8 +38,7 @@ def section_of(scenario: dict[str, Any]) -> str:
 
 
 def sort_key(scenario: dict[str, Any]) -> tuple[int, str, str]:
-    nodeid = scenario["nodeid"]
-    return _RANK.get(scenario["verdict"], 1), readable_name(nodeid).lower(), readable_params(nodeid)
+    return _RANK.get(scenario["verdict"], 1), title(scenario).lower(), params(scenario)
 
 
 def sections(scenarios: list[dict[str, Any]]) -> list[Section]:

@@ -14,23 +14,19 @@ from harness.checks import CHECKERS
 from harness.checks.glossary import GLOSSARY
 from harness.history import save_jsonl
 from harness.report import write_report
-from harness.report.artefacts import scenario_folder
-from harness.report.names import pytest_nodeid, readable_name, readable_params
+from harness.report.names import params, title
 from harness.report.outline import invariant_outcomes, sections
 from harness.report.timeline import FIGURE
-from harness.reproduction import REPO
+from harness.reproduction import REPO, scenario_slug
 from _histories import WALL0, Builder, snapshot
 
 
 def test_names_read_as_sentences_without_the_anyio_backend() -> None:
     nodeid = "scenarios.test_conformance::test_a_killed_queue_worker_s_job_is_resumed[asyncio]"
-    assert readable_name(nodeid) == "A killed queue worker's job is resumed"
-    assert readable_params(nodeid) == ""
-    assert readable_params("scenarios.test_c::test_x[asyncio-harness-from_seq]") == "harness-from_seq"
-    assert readable_params("scenarios.test_db::test_y[asyncio-outbox-worker]") == "outbox-worker"
-    assert readable_params("scenarios.test_c::test_z") == ""
-    assert pytest_nodeid("scenarios.test_c::test_x[asyncio-a]") == "scenarios/test_c.py::test_x[asyncio-a]"
-    assert pytest_nodeid("scenarios.test_c.TestK::test_x") == "scenarios/test_c.py::TestK::test_x"
+    assert title({"nodeid": nodeid}) == "A killed queue worker's job is resumed" and params({"nodeid": nodeid}) == ""
+    assert params({"nodeid": "scenarios.test_c::test_x[asyncio-harness-from_seq]"}) == "harness-from_seq"
+    assert params({"nodeid": "scenarios.test_db::test_y[asyncio-outbox-worker]"}) == "outbox-worker"
+    assert title({"nodeid": "m::test_z", "name": "test_gap_s_end"}) == "Gap's end"  # summary.json's name first
 
 
 def _entry(nodeid: str, verdict: str, section: str = "S", **extra: Any) -> dict[str, Any]:
@@ -87,15 +83,19 @@ PASSED = "scenarios.test_run_stuck::test_a_gap_stops_the_outbox[asyncio]"
 
 
 def _scenario_files(report: Path, entry: dict[str, Any], checks: dict[str, Any], builder: Builder) -> None:
-    folder = scenario_folder(report, entry)
+    module, function = entry["nodeid"].split("::")
+    nodeid = f"{module.replace('.', '/')}.py::{function}"
+    folder = report / "scenarios" / scenario_slug(nodeid)
     folder.mkdir(parents=True)
     save_jsonl(builder.records, folder / "history.jsonl")
     (folder / "snapshot.json").write_text(json.dumps(snapshot(6, ts=WALL0).to_dict()))
     (folder / "checks.json").write_text(json.dumps(checks))
     (folder / "reproduction.json").write_text(json.dumps(
-        {"nodeid": pytest_nodeid(entry["nodeid"]), "options": {"service_dir": "/tmp/mutant"},
-         "commit": {"commit": "0123456789abcdef", "dirty": True}, "recorded": {}, "files": []}))
-    entry.update(checks)
+        {"nodeid": nodeid, "options": {"service_dir": "/tmp/mutant"}, "commit": None, "recorded": {}, "files": []}))
+    (folder / "service.log").write_text("==> logs/stack/api.log <==\n")
+    files = {"history": "history.jsonl", "snapshot": "snapshot.json", "checks": "checks.json",
+             "reproduction": "reproduction.json", "service_log": "service.log"}
+    entry.update(checks, artefacts={key: (folder / name).relative_to(report).as_posix() for key, name in files.items()})
 
 
 def _report(tmp_path: Path) -> tuple[Path, str]:
@@ -111,12 +111,16 @@ def _report(tmp_path: Path) -> tuple[Path, str]:
         "faults": [r.to_dict() for r in b.records if r.kind == "fault"], "expected": {}}, b)
     _scenario_files(tmp_path, passed, {"checks": {"gapless": {"valid": False}, "ordering": {"valid": True}},
                                        "faults": [], "expected": {"gapless": False}}, b)
-    summary = {"verdict": "fail", "started": "2026-12-02T16:00:00+00:00", "seconds": 75.0,
+    summary = {"schema_version": 1, "harness": {"version": "0.1.0", "commit": "0123456789abcdef", "dirty": True},
+               "command": "harness run --suite outbox_lag", "machine": {"hostname": "ci-7", "cpus": 2},
+               "configuration": {"target": None, "infra": "local", "suites": ["outbox_lag"], "pytest_args": [],
+                                 "stack": {"nginx": "off", "intervals": {"heartbeat_ms": 1000},
+                                           "service_dir": "/tmp/mutant"}},
+               "verdict": "fail", "started": "2026-12-02T16:00:00+00:00", "seconds": 75.0,
                "counts": {"pass": 1, "fail": 1, "unknown": 0, "not_applicable": 0},
                "scenarios": [passed, failed, _entry("scenarios.test_x::test_no_files", "pass")]}
     (tmp_path / "summary.json").write_text(json.dumps(summary))
-    (tmp_path / "logs").mkdir()
-    (tmp_path / "logs" / "api.log").write_text("{}\n")
+    (tmp_path / "logs" / "stack").mkdir(parents=True)
     page = write_report(tmp_path, summary)
     return page, page.read_text()
 
@@ -129,9 +133,9 @@ def test_every_anchor_link_and_image_of_a_report_resolves(tmp_path: Path) -> Non
     assert anchors and set(anchors) <= refs.ids, set(anchors) - refs.ids
     files = [unquote(h) for h in refs.hrefs if not h.startswith("#")] + refs.images
     assert len(refs.images) == 2 and all(src.endswith(FIGURE) for src in refs.images)
-    missing = [f for f in files if not (page.parent / f).is_file()]
+    missing = [f for f in files if not (page.parent / f).exists()]
     assert files and not missing, missing
-    assert {"history", "DB snapshot", "checks", "reproduction", "summary.json", "logs/api.log"} <= set(
+    assert {"history", "DB snapshot", "checks", "reproduction", "service log", "summary.json", "logs"} <= set(
         re.findall(r">([\w ./]+)</a>", html))
 
 
@@ -144,6 +148,8 @@ def test_a_report_reads_failures_first_with_marks_commands_and_expected_violatio
     assert "gapless (expected)" in text and "violated, as expected" in text
     assert "harness replay" in text and "python -m pytest -p no:cacheprovider" in text
     assert "'scenarios/test_lag.py::test_lag_stays_normal[asyncio-pg_outbox]' --service-dir /tmp/mutant" in text
-    assert "0123456789ab" in text and "with uncommitted changes" in text and "took 1 min 15 s" in text
+    assert "0123456789ab with uncommitted changes (harness 0.1.0)" in text and "took 1 min 15 s" in text
+    assert "from /tmp/mutant" in text and "infra=local nginx=off intervals.heartbeat_ms=1000" in text
+    assert "hostname ci-7, cpus 2" in text and "harness run --suite outbox_lag" in text
     assert all(f"id='inv-{name}'" in html for name in GLOSSARY)
     assert "<script" not in html
