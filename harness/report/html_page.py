@@ -122,7 +122,7 @@ def _facts(summary: dict[str, Any], folder: Path) -> list[tuple[str, str]]:
 def _run_files(folder: Path) -> str:
     """The run's own files and its service logs' folder."""
     found = [name for name in _RUN_FILES if (folder / name).exists()]
-    return " ".join(f"<a href='{escape(name)}'>{escape(name)}</a>" for name in found)
+    return "<span class=links>" + "".join(f"<a href='{escape(name)}'>{escape(name)}</a>" for name in found) + "</span>"
 
 
 def _commit(harness: dict[str, Any]) -> str:

@@ -108,7 +108,7 @@ def draw(records: Sequence[Record], snapshot: Snapshot | None, marks: Sequence[M
     top_h, lanes_h, gap_h, lag_h, bottom_h = 0.75, 0.3 + 0.22 * lanes, 0.6, 2.3, 0.5
     height = top_h + lanes_h + gap_h + lag_h + bottom_h
     longest = max(len(_short(label)) for label in [f"{f.name} {f.target}" for f in faults] + shown)
-    left_w = min(max(0.3 + 0.062 * longest, 0.8), 2.0)  # ~0.06 in per character of an 8 pt label
+    left_w = min(max(0.3 + 0.07 * longest, 0.8), 2.1)  # ~0.07 in per character of an 8 pt label
     figure = Figure(figsize=(11, height))
     grid = figure.add_gridspec(2, 3, height_ratios=[lanes_h, lag_h], left=left_w / 11, right=1 - 0.2 / 11,
                                top=1 - top_h / height, bottom=bottom_h / height, hspace=gap_h / ((lanes_h + lag_h) / 2),
