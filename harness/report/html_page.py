@@ -84,7 +84,7 @@ def render_index(summary: dict[str, Any], folder: Path) -> str:
              _header(summary, folder), _contents(grouped)]
     parts += [_section_table(i, sec) for i, sec in enumerate(grouped)]
     parts.append("<h2 id=scenarios>Scenarios</h2>")
-    parts += [_scenario(folder, s, summary["scenarios"]) for sec in grouped for s in sec.scenarios]
+    parts += [_scenario(folder, s) for sec in grouped for s in sec.scenarios]
     parts.append(_glossary())
     return "\n".join(parts)
 
@@ -104,11 +104,11 @@ def _facts(summary: dict[str, Any], folder: Path) -> list[tuple[str, str]]:
     """The header's rows (HTML), from summary.json's run context (empty rows are left out)."""
     config = summary.get("configuration") or {}
     stack = dict(config.get("stack") or {})
-    service = stack.pop("service_dir", None) or stack.pop("service_command", None)
+    service = (stack.pop("service_dir", None), stack.pop("service_command", None))
     harness = summary.get("harness") or {}
     return [
         ("commit", _commit(harness)),
-        ("service under test", _service(config.get("target"), service)),
+        ("service under test", _service(config.get("target"), *service)),
         ("stack", _code(_settings({"infra": config.get("infra"), **stack}))),
         ("suites", escape(", ".join(config.get("suites") or sorted({s["suite"] for s in summary["scenarios"]})))),
         ("pytest arguments", _code(" ".join(config.get("pytest_args") or []))),
@@ -121,8 +121,8 @@ def _facts(summary: dict[str, Any], folder: Path) -> list[tuple[str, str]]:
 
 def _run_files(folder: Path) -> str:
     """The run's own files and its service logs' folder."""
-    found = [name for name in _RUN_FILES if (folder / name).exists()]
-    return "<span class=links>" + "".join(f"<a href='{escape(name)}'>{escape(name)}</a>" for name in found) + "</span>"
+    found = "".join(f"<a href='{escape(name)}'>{escape(name)}</a>" for name in _RUN_FILES if (folder / name).exists())
+    return f"<span class=links>{found}</span>" if found else ""
 
 
 def _commit(harness: dict[str, Any]) -> str:
@@ -132,9 +132,9 @@ def _commit(harness: dict[str, Any]) -> str:
     return f"{_code(sha[:12])}{dirty}{version}" if sha else ""
 
 
-def _service(target: Any, service: Any) -> str:
+def _service(target: Any, source: Any, command: Any) -> str:
     shown = f"target {_code(str(target))}" if target else "the reference service (<code>reference_impl</code>)"
-    return shown + (f", from {_code(str(service))}" if service else "")
+    return shown + (f", from {_code(str(source))}" if source else "") + (f", run as {_code(str(command))}" if command else "")
 
 
 def _settings(stack: dict[str, Any], prefix: str = "") -> str:
@@ -184,7 +184,7 @@ def _chip(o: InvariantOutcome) -> str:
 
 # -- one scenario --
 
-def _scenario(folder: Path, s: dict[str, Any], every: list[dict[str, Any]]) -> str:
+def _scenario(folder: Path, s: dict[str, Any]) -> str:
     verdict = s["verdict"]
     heading = (f"<h3 class={verdict}>{_mark(verdict)} {escape(title(s))}{_params(s)}</h3>"
                f"<div class=muted>{escape(verdict.replace('_', ' '))} &middot; {escape(s['suite'])} &middot; "
