@@ -42,3 +42,9 @@ def test_nothing_to_draw_draws_nothing(tmp_path: Path) -> None:
     assert render_figure(tmp_path) is None  # no history
     save_jsonl([], tmp_path / "history.jsonl")
     assert render_figure(tmp_path) is None and not (tmp_path / FIGURE).exists()
+
+
+def test_a_scenario_that_never_judged_still_gets_its_figure(tmp_path: Path) -> None:
+    """A failure before `judge()` leaves a history only: no snapshot, no checks."""
+    save_jsonl(_history().records, tmp_path / "history.jsonl")
+    assert render_figure(tmp_path) == tmp_path / FIGURE
