@@ -105,7 +105,7 @@ def draw(records: Sequence[Record], snapshot: Snapshot | None, marks: Sequence[M
     lanes = len(faults) + len(shown)
     # Fixed margins in inches (a layout engine would triple the time per figure): room for the lane
     # labels on the left, the title and legend above the timeline, the tick labels and titles between.
-    top_h, lanes_h, gap_h, lag_h, bottom_h = 0.75, 0.3 + 0.22 * lanes, 0.6, 2.3, 0.5
+    top_h, lanes_h, gap_h, lag_h, bottom_h = 0.75, 0.3 + 0.22 * lanes, 0.6, 2.3, 0.75
     height = top_h + lanes_h + gap_h + lag_h + bottom_h
     longest = max(len(_short(label)) for label in [f"{f.name} {f.target}" for f in faults] + shown)
     left_w = min(max(0.3 + 0.07 * longest, 0.8), 2.1)  # ~0.07 in per character of an 8 pt label
@@ -217,9 +217,9 @@ def _draw_cdf(ax: Axes, samples: list[LagSample]) -> None:
     values = sorted(_floor(s.lag_ms) for s in samples)
     ax.step(values, [(i + 1) / len(values) for i in range(len(values))], where="post", color=_FRAME, lw=1.5)
     lags = [s.lag_ms for s in samples]
-    stats = f"n={len(lags)}  p50={percentile(lags, 50):.0f} ms\np95={percentile(lags, 95):.0f}  max={max(lags):.0f} ms"
-    ax.text(0.03, 0.97, stats, transform=ax.transAxes, va="top", fontsize=8,
-            bbox={"facecolor": "white", "edgecolor": "#dddddd"})
+    # under the axis: inside, any corner may hold the curve
+    ax.set_xlabel(f"delivered lag, ms\nn={len(lags)}  p50={percentile(lags, 50):.0f}  p95={percentile(lags, 95):.0f}"
+                  f"  max={max(lags):.0f}", fontsize=8)
 
 
 def _threshold_lines(line: Any) -> None:
