@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from harness.errors import ConfigError
 from harness.pytest_plugin import COLLECTION_FILE, CONFIGURATION_FILE, PROGRESS_FILE
-from harness.report import build_summary, read_junit, render_index
+from harness.report import build_summary, read_junit, write_report
 from harness.report.ci_junit import render_junit
 from harness.report.markdown import render_markdown
 from harness.report.run_context import configuration, harness_info, machine
@@ -81,7 +81,7 @@ def run_suites(request: RunRequest, progress: Progress = lambda event: None) -> 
     (folder / "summary.json").write_text(json.dumps(summary, indent=2))
     (folder / "junit.xml").write_text(render_junit(summary))
     (folder / "summary.md").write_text(render_markdown(summary))
-    (folder / "index.html").write_text(render_index(summary, folder))
+    write_report(folder, summary)
     if summary["verdict"] != "interrupted":
         _point_latest(request.reports_root, folder)
     return summary, folder

@@ -197,7 +197,8 @@ def _open_with(scenario: Scenario, run_id: str, events: int) -> RunRow | None:
     ("POST", "/api/agents/runs", {"json": {"script": {"outcome": "exploded"}}}, 400),
     ("POST", "/api/agents/runs", {"json": {"script": {"steps": 1, "junk": 1}}}, 400),
     ("POST", "/api/agents/runs", {"content": b"x" * 70000}, 413),
-])
+], ids=["malformed-run-id", "unknown-run", "unknown-run-stream", "body-not-json", "negative-steps", "unknown-outcome",
+        "unknown-script-field", "oversized-body"])
 async def test_bad_input_gets_a_4xx_with_a_message(clean_db: str, scenario: Scenario, method: str, path: str,
                                                    kwargs: dict[str, Any], status: int) -> None:
     async with scenario.http() as client:
@@ -208,7 +209,7 @@ async def test_bad_input_gets_a_4xx_with_a_message(clean_db: str, scenario: Scen
 @pytest.mark.parametrize("query,header", [
     ({"fromSeq": "-1"}, {}), ({"fromSeq": "abc"}, {}), ({"fromSeq": str(2**63)}, {}),
     ({}, {"Last-Event-ID": "garbage"}), ({}, {"Last-Event-ID": "-3"}),
-])
+], ids=["fromSeq=-1", "fromSeq=abc", "fromSeq=2**63", "Last-Event-ID=garbage", "Last-Event-ID=-3"])
 async def test_a_bad_cursor_gets_400(clean_db: str, scenario: Scenario, query: dict[str, str],
                                      header: dict[str, str]) -> None:
     run_id = await scenario.start_run(steps=1, interval_ms=0)
