@@ -61,6 +61,12 @@ def test_the_glossary_is_every_checker_and_docs_contracts_says_the_same() -> Non
     assert table == GLOSSARY
 
 
+def test_the_readme_names_every_invariant() -> None:
+    readme = (REPO / "README.md").read_text().split("## Invariants", 1)[1].split("\n## ", 1)[0]
+    named = {m.group(1) for line in readme.splitlines() if (m := re.match(r"^\| `(\w+)` \| ", line))}
+    assert named - {"true", "false", "unknown"} == set(GLOSSARY)
+
+
 class _Refs(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
