@@ -10,7 +10,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from harness.commands.output import stdout
+from harness.commands.options import JsonOpt
+from harness.commands.output import stderr, stdout
+from harness.commands.runbook_common import emit_json
 from harness.errors import ConfigError
 from harness.stack import Intervals, LocalStack, StackConfig, install_signal_handlers
 
@@ -27,8 +29,12 @@ def explore_cmd(
     seed: Annotated[Optional[int], typer.Option("--seed", help="replay a seed (default: a random one)")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="folder for history and reproduction"
                                                                " (default reports/explore-<time>)")] = None,
+    json_: JsonOpt = False,
 ) -> None:
-    """Generated fault schedules; on a failure, the shrunk schedule is the reproduction."""
+    """Generated fault schedules; on a failure, the shrunk schedule is the reproduction.
+
+    Exit 0: every schedule keeps the invariants; 1: one does not (its reproduction printed); 2: bad input.
+    """
     try:  # hypothesis is a `test` extra: import it only when this command runs
         from harness.explore import ExploreBudget, explore_report
     except ModuleNotFoundError as exc:
@@ -36,14 +42,19 @@ def explore_cmd(
     seed = seed if seed is not None else random.randrange(2**32)
     folder = (out or Path("reports") / f"explore-{datetime.now():%Y%m%d-%H%M%S}").resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    stdout.print(f"explore: {examples} schedule(s) of up to {steps} steps, seed {seed}; files in {folder}")
+    stderr.print(f"explore: {examples} schedule(s) of up to {steps} steps, seed {seed}; files in {folder}")
     install_signal_handlers()
     config = StackConfig.from_env(intervals=Intervals.fast(), logs_dir=folder / "logs")
     with LocalStack(config) as stack:
         outcome = explore_report(stack, ExploreBudget(examples=examples, steps=steps, seed=seed), folder)
-    if outcome.passed:
+    if json_:
+        emit_json({"passed": outcome.passed, "examples": outcome.examples, "seconds": outcome.seconds, "seed": seed,
+                   "folder": str(folder), "reproduction": outcome.reproduction or None,
+                   "steps": list(outcome.steps)})
+    elif outcome.passed:
         stdout.print(f"[green]passed[/]: {outcome.examples} example(s) in {outcome.seconds:.0f} s (seed {seed})")
-        return
-    print(outcome.reproduction)
-    stdout.print(f"[bold red]failed[/] (seed {seed}); reproduction written to {folder / 'reproduction.txt'}")
-    raise typer.Exit(1)
+    else:
+        print(outcome.reproduction)
+        stdout.print(f"[bold red]failed[/] (seed {seed}); reproduction written to {folder / 'reproduction.txt'}")
+    if not outcome.passed:
+        raise typer.Exit(1)

@@ -10,7 +10,6 @@ import typer
 from rich.markup import escape
 
 from harness.commands.output import stdout
-from harness.errors import ConfigError
 
 __all__ = ["register"]
 
@@ -20,7 +19,8 @@ def register(app: typer.Typer) -> None:
 
 
 def replay_cmd(
-    report_dir: Annotated[Path, typer.Argument(help="a report folder of `harness run` (reports/<time>)")],
+    report_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False,
+                                               help="a report folder of `harness run` (reports/<time>)")],
     scenario: Annotated[Optional[str], typer.Option(
         "--scenario", help="only this one: its name (test_x or test_x[param]) or node id; default: every failed one")] = None,
     times: Annotated[int, typer.Option("--times", min=1, help="replays of each scenario")] = 1,
@@ -28,8 +28,6 @@ def replay_cmd(
     """Replay failed scenarios of a report; the new reports go beside it (REPORT_DIR/replay-<time>/)."""
     from harness.replay import replay, replay_exit
 
-    if not report_dir.is_dir():
-        raise ConfigError(f"{report_dir} is not a folder; give a report folder such as reports/latest")
     results, out = replay(report_dir, scenario, times, say=_say)
     colour = {"reproduced": "green", "did_not_reproduce": "red"}
     for result in results:
