@@ -44,11 +44,10 @@ class Duration(float):
 
 
 def duration(value: str | float) -> float:
-    """The option parser of every duration: `30s`, `250ms`, `5m`, `1h`, or plain seconds."""
-    if isinstance(value, float):  # a default, already parsed
-        return value
+    """The option parser of every duration: `30s`, `250ms`, `5m`, `1h`, or plain seconds; a plain float, so a
+    value passed on never carries the text (a default `Duration` comes through here too)."""
     try:
-        return Duration(value)
+        return float(value) if isinstance(value, float) else parse_duration(value)
     except LogsError as exc:
         raise typer.BadParameter(str(exc)) from exc
 

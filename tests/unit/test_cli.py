@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from harness.cli import PANELS, app, main, new_spellings
 from harness.commands.help_style import EXIT_CODES
-from harness.commands.options import duration
+from harness.commands.options import Duration, duration
 
 WIDE = {"COLUMNS": "200", "TERMINAL_WIDTH": "200"}
 BOXES = "│╭╰─"
@@ -101,8 +101,12 @@ def test_a_bad_run_id_is_refused_before_any_connection(capsys: pytest.CaptureFix
 @pytest.mark.parametrize("text,seconds", [("30s", 30.0), ("250ms", 0.25), ("5m", 300.0), ("1h", 3600.0),
                                           ("2", 2.0)])
 def test_durations_parse_one_way(text: str, seconds: float) -> None:
-    parsed = duration(text)
-    assert parsed == seconds and str(parsed) == text  # the help shows a default as it was written
+    assert duration(text) == seconds and type(duration(text)) is float
+    assert duration(Duration(text)) == seconds and type(duration(Duration(text))) is float
+
+
+def test_a_duration_default_shows_as_written() -> None:
+    assert "[default: 30s]" in CliRunner().invoke(app, ["down", "--help"], env=WIDE).output
 
 
 def test_a_bad_duration_is_a_usage_error_naming_the_option(capsys: pytest.CaptureFixture[str]) -> None:
