@@ -3,13 +3,17 @@
 not, 2 on a bad report folder or when a replay could not be judged."""
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
 
+from harness.commands.options import JsonOpt
 from harness.commands.output import stdout
+from harness.commands.runbook_common import emit_json
 
 __all__ = ["register"]
 
@@ -24,11 +28,17 @@ def replay_cmd(
     scenario: Annotated[Optional[str], typer.Option(
         "--scenario", help="only this one: its name (test_x or test_x[param]) or node id; default: every failed one")] = None,
     times: Annotated[int, typer.Option("--times", min=1, help="replays of each scenario")] = 1,
+    json_: JsonOpt = False,
 ) -> None:
     """Replay failed scenarios of a report; the new reports go beside it (REPORT_DIR/replay-<time>/)."""
     from harness.replay import replay, replay_exit
 
-    results, out = replay(report_dir, scenario, times, say=_say)
+    with contextlib.redirect_stdout(sys.stderr) if json_ else contextlib.nullcontext():  # stdout: the JSON only
+        results, out = replay(report_dir, scenario, times, say=_say)
+    if json_:
+        emit_json({"reports": str(out), "scenarios": [{"nodeid": r.nodeid, "outcome": r.outcome,
+                                                        "verdicts": list(r.verdicts)} for r in results]})
+        raise typer.Exit(replay_exit(results))
     colour = {"reproduced": "green", "did_not_reproduce": "red"}
     for result in results:
         stdout.print(f"[{colour.get(result.outcome, 'yellow')}]{escape(result.describe())}[/]: {escape(result.nodeid)}",

@@ -1,13 +1,15 @@
 """`harness init-profile` and `harness check-profile`: describe a team's own implementation, then probe it."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from harness.commands.options import StackDsnOpt
+from harness.commands.options import JsonOpt, StackDsnOpt
 from harness.commands.output import stdout
+from harness.commands.runbook_common import emit_json
 from harness.errors import ConfigError
 from harness.stack import StackConfig
 from harness.target import default_profile_path, load_profile
@@ -78,6 +80,7 @@ def init_profile(
 def check_profile(
     profile: Annotated[Path, typer.Argument(help="The target profile to check.", exists=True, dir_okay=False)],
     dsn: StackDsnOpt = None,
+    json_: JsonOpt = False,
 ) -> None:
     """Start the target and probe it before any fault: processes, schema, SSE framing, heartbeat, logs.
     One line per probe; exit 0 when all hold, 1 with a problem."""
@@ -85,6 +88,9 @@ def check_profile(
 
     target = load_profile(profile)
     findings = probe(target, StackConfig.from_env(env={}).with_overrides(postgres_dsn=dsn))
-    for finding in findings:
-        stdout.print(finding.line(), style="green" if finding.ok else "red", markup=False, highlight=False)
+    if json_:
+        emit_json({"ok": all(f.ok for f in findings), "findings": [dataclasses.asdict(f) for f in findings]})
+    else:
+        for finding in findings:
+            stdout.print(finding.line(), style="green" if finding.ok else "red", markup=False, highlight=False)
     raise typer.Exit(0 if all(f.ok for f in findings) else 1)
