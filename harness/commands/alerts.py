@@ -9,7 +9,7 @@ import typer
 from harness.commands.output import stdout
 from harness.commands.options import DURATION, Duration, DsnOpt, JsonOpt, LogsOpt, TargetOpt, duration
 from harness.commands.runbook_common import emit_json, finish, log_spec, logs_or_none, resolve_dsn
-from harness.runbook.alerts import AlertThresholds, evaluate_alerts
+from harness.runbook.alerts import AlertThresholds, alerts_json, evaluate_alerts
 
 __all__ = ["register"]
 
@@ -48,7 +48,7 @@ def alerts_cmd(
                 r.why = "not evaluated: no log folder (pass --logs DIR)"
     firing = [r for r in results if r.firing]
     if json_:
-        emit_json({"firing": [r.name for r in firing], "alerts": [r.to_dict() for r in results]})
+        emit_json(alerts_json(results))
     else:
         for r in results:
             mark = "[bold red]FIRING[/]" if r.firing else "[green]ok[/]    "

@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from harness.commands.options import JsonOpt
-from harness.commands.output import stdout
+from harness.commands.output import say_event, stdout
 from harness.commands.runbook_common import emit_json
 
 __all__ = ["register"]
@@ -34,7 +34,7 @@ def replay_cmd(
     from harness.replay import replay, replay_exit
 
     with contextlib.redirect_stdout(sys.stderr) if json_ else contextlib.nullcontext():  # stdout: the JSON only
-        results, out = replay(report_dir, scenario, times, say=_say)
+        results, out = replay(report_dir, scenario, times, say=_say, progress=say_event)
     if json_:
         emit_json({"reports": str(out), "scenarios": [{"nodeid": r.nodeid, "outcome": r.outcome,
                                                         "verdicts": list(r.verdicts)} for r in results]})

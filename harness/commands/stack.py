@@ -13,9 +13,10 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from harness.commands.options import DURATION, Duration, JsonOpt, LogsDirOpt, StackDsnOpt, TargetOpt, duration
-from harness.commands.output import stdout
+from harness.commands.output import say, say_started, stdout
 from harness.commands.runbook_common import emit_json
 from harness.errors import ConfigError
 from harness.stack.config import StackConfig
@@ -75,13 +76,14 @@ def up(
     """Start the local stack, print its endpoints and write them to .harness/stack.json."""
     files = StateFiles.default()
     if detach_:
+        say(Text(f"starting the stack in the background (its log: {files.supervisor_log})"))
         info = detach(_args_without_detach(sys.argv[1:]), files)
         _print_info(info, files)
         stdout.print(f"running in the background (pid {info.owner_pid}); stop it with [bold]harness down[/]")
         return
     config = _build_config(locals(), files)
     serve(config, files, lambda info: _print_info(info, files) if not os.environ.get("HARNESS_DETACHED")
-          else None)
+          else None, on_started=say_started)
     stdout.print("stack stopped")
 
 

@@ -19,10 +19,11 @@ pre{background:#f6f6f6;padding:8px;overflow:auto;max-height:24em}
 """
 
 
-def render_index(summary: dict[str, Any]) -> str:
+def render_index(summary: dict[str, Any], folder: Path | None = None) -> str:
+    """`folder`: the report folder the summary's relative paths are in."""
     parts = [f"<!doctype html><meta charset=utf-8><title>harness: {escape(summary['verdict'])}</title>",
              f"<style>{_STYLE}</style>", _headline(summary), _table(summary["scenarios"])]
-    parts += [_problem(s) for s in summary["scenarios"] if s["verdict"] not in ("pass", "not_applicable")]
+    parts += [_problem(s, folder or Path()) for s in summary["scenarios"] if s["verdict"] not in ("pass", "not_applicable")]
     return "\n".join(parts)
 
 
@@ -57,22 +58,22 @@ def _invariants(s: dict[str, Any]) -> str:
                     for name, entry in (s.get("checks") or {}).items())
 
 
-def _problem(s: dict[str, Any]) -> str:
+def _problem(s: dict[str, Any], folder: Path) -> str:
     checks = s.get("checks")
     evidence = f"<h3>checks</h3><pre>{escape(json.dumps(checks, indent=2))}</pre>" if checks else ""
     faults = s.get("faults")
     windows = f"<h3>fault windows</h3><pre>{escape(json.dumps(faults, indent=2))}</pre>" if faults else ""
     replay = f"<p>run it again: <code>{escape(s['replay'])}</code></p>" if s.get("replay") else ""
     return (f"<h2 id='{_anchor(s)}' class={s['verdict']}>{escape(s['verdict'])}: {escape(s['nodeid'])}</h2>"
-            f"<p>{escape(s['message'])}</p>{replay}{_timeline(s)}{evidence}{windows}<pre>{escape(s['detail'])}</pre>")
+            f"<p>{escape(s['message'])}</p>{replay}{_timeline(s, folder)}{evidence}{windows}<pre>{escape(s['detail'])}</pre>")
 
 
-def _timeline(s: dict[str, Any]) -> str:
+def _timeline(s: dict[str, Any], folder: Path) -> str:
     """Fault windows and each consumer's connections and frames, from the history next to checks.json."""
     checks_file = (s.get("properties") or {}).get("checks_file")
     if s.get("faults") is None or not checks_file:
         return ""
-    svg = timeline_for_history_file(Path(checks_file).parent / "history.jsonl")
+    svg = timeline_for_history_file((folder / checks_file).parent / "history.jsonl")
     return f"<h3>timeline</h3>{svg}" if svg else ""
 
 
