@@ -59,17 +59,18 @@ def run(
     profile = load_profile(target)  # a bad profile: exit 2 now; none given: the reference's
     # what chose the implementation: also in the commands printed to rerun a failure (unlike a DSN, which may
     # hold a password, and belongs to this machine)
-    options = [*(("--target", str(profile.source)) if target else ()), *(("--infra", infra.value) if infra else ()),
-               *(("--service-command", service_command) if service_command else ()),
-               *(("--service-dir", str(service_dir.resolve())) if service_dir else ()),
-               *(("--nginx", nginx.value) if nginx else ())]
+    options = [*(("--target", str(profile.source)) if target else ()), *(("--infra", infra.value) if infra else ())]
+    # the service's own folder or command and nginx: named in the header (their environment variables too)
     args = [*(("-k", keyword) if keyword else ()), *(("--postgres-dsn", dsn) if dsn else ()),
-            *(("--toxiproxy-url", toxiproxy_url) if toxiproxy_url else ()), *options, *(pytest_args or ())]
+            *(("--toxiproxy-url", toxiproxy_url) if toxiproxy_url else ()), *options,
+            *(("--service-command", service_command) if service_command else ()),
+            *(("--service-dir", str(service_dir.resolve())) if service_dir else ()),
+            *(("--nginx", nginx.value) if nginx else ()), *(pytest_args or ())]
 
     def progress(event: dict[str, Any]) -> None:
         if event["event"] == "report_folder":
-            for line in header(list(suites), keyword, _service_under_test(profile, service_dir, service_command),
-                               Path(event["folder"])):
+            service = _service_under_test(profile, service_dir, service_command, nginx)
+            for line in header(list(suites), keyword, service, Path(event["folder"])):
                 say(line)
         else:
             say_event(event)
@@ -87,10 +88,13 @@ def run(
     raise typer.Exit(exit_code(summary))
 
 
-def _service_under_test(profile: TargetProfile, service_dir: Path | None, service_command: str | None) -> str:
-    """The target's name and profile, and the service's own folder or command when given (option or environment)."""
+def _service_under_test(profile: TargetProfile, service_dir: Path | None, service_command: str | None,
+                        nginx: NginxChoice | None) -> str:
+    """The target's name and profile, then what else chose the service (option or environment): its own folder
+    or command, nginx in front."""
     where = [f"{name}={value}" for name, value in (("HARNESS_SERVICE_DIR", service_dir),
-                                                    ("HARNESS_SERVICE_COMMAND", service_command)) if value]
+                                                    ("HARNESS_SERVICE_COMMAND", service_command),
+                                                    ("HARNESS_NGINX", nginx.value if nginx else None)) if value]
     return f"{profile.name} ({profile.source}{''.join(f', {w}' for w in where)})"
 
 
