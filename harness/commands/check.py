@@ -26,7 +26,8 @@ def register(app: typer.Typer) -> None:
 
 
 def check_cmd(
-    folder: Annotated[Path, typer.Argument(exists=True, help="A scenario folder (history.jsonl + snapshot.json) or a report folder.")],
+    folder: Annotated[Path, typer.Argument(
+        exists=True, help="A scenario folder (history.jsonl + snapshot.json) or a report folder.")],
     invariant: Annotated[Optional[list[str]], typer.Option("--invariant", "-i",  # noqa: UP007 (typer)
                                                            help="Only this invariant (repeatable).")] = None,
     every: Annotated[bool, typer.Option("--all", help="Every invariant, also those the scenario did not judge "

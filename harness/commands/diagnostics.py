@@ -66,7 +66,8 @@ def _window(value: str | float) -> float | None:
 
 def lag_cmd(logs: LogsOpt = None,
             since: Annotated[Optional[float], typer.Option(
-                parser=_window, metavar=DURATION, help="Window: lines of the last 30s / 5m / 1h; 'all' for every line.")]
+                parser=_window, metavar=DURATION,
+                help="Window: lines of the last 30s / 5m / 1h; 'all' for every line.")]
             = Duration("5m"),
             by: Annotated[Optional[By], typer.Option(help="Also one row per event type or per run.")] = None,
             basis: Annotated[Basis, typer.Option(help="Statistic the class is read from.")] = Basis.p95,

@@ -187,7 +187,8 @@ def terminate_sessions_cmd(role: Annotated[Optional[Role], typer.Option(help="On
 
 
 @db_app.command("lock-outbox")
-def lock_outbox_cmd(run_id: Annotated[str, typer.Argument(callback=check_run_id, help="The run whose outbox row to lock.")],
+def lock_outbox_cmd(run_id: Annotated[str, typer.Argument(callback=check_run_id,
+                                                          help="The run whose outbox row to lock.")],
                     for_: ForOpt = None) -> None:
     """Hold the run's run_outbox row locked (FOR UPDATE): that run's events wait, other runs go on."""
     _do("lock_outbox", run_id=run_id, for_s=for_)

@@ -32,8 +32,8 @@ def run(
     dsn: StackDsnOpt = None,
     toxiproxy_url: Optional[str] = typer.Option(None, help="use this toxiproxy server instead of starting one"),
     target: TargetOpt = None,
-    infra: Optional[InfraChoice] = typer.Option(None, envvar="HARNESS_INFRA",
-                                                help="local (embedded PostgreSQL, local toxiproxy) or docker (containers)"),
+    infra: Optional[InfraChoice] = typer.Option(
+        None, envvar="HARNESS_INFRA", help="local (embedded PostgreSQL, local toxiproxy) or docker (containers)"),
     service_command: Optional[str] = typer.Option(None, envvar="HARNESS_SERVICE_COMMAND",
                                                   help="the service's command (default: python -m reference_impl)"),
     service_dir: Optional[Path] = typer.Option(None, envvar="HARNESS_SERVICE_DIR", exists=True, file_okay=False,
