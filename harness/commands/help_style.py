@@ -16,7 +16,7 @@ __all__ = ["EXIT_CODES", "HarnessCommand", "HarnessGroup", "style"]
 EXIT_CODES = ("Exit codes: 0 success (passed, healthy, nothing firing);"
               " 1 a problem found (a failed scenario or check, a firing alert, a stuck run, nothing to stop);"
               " 2 bad input, or could not run or decide (usage error, unreachable database, stack not started,"
-              " unknown verdict, interrupted run); 130 Ctrl-C.")
+              " unknown verdict, interrupted run); 130 Ctrl-C with nothing to report.")
 _TYPE_NAMES = {"str": "TEXT", "list[str]": "TEXT", "int": "INTEGER", "float": "NUMBER", "Path": "PATH"}
 
 
