@@ -78,6 +78,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--infra", default=None, choices=("local", "docker"),
                     help="how the stack's own PostgreSQL and toxiproxy run: local processes (default) or"
                          " containers through testcontainers (env HARNESS_INFRA; scripts/docker_setup.sh)")
+    group.addoption("--nginx", default=None, choices=("off", "on", "buffered"),
+                    help="nginx in front of the API of the session's stacks: on (SSE-ready), buffered (nginx's"
+                         " defaults) or off (env HARNESS_NGINX; a test choosing its own stack keeps its choice)")
     group.addoption("--strict-tools", action="store_true", default=False,
                     help="a missing tool fails the tests that need it instead of skipping them (also when CI is set)")
 
@@ -234,7 +237,7 @@ def _note_configuration(**values: Any) -> None:
 
 OPTION_ENV = (("postgres_dsn", "HARNESS_POSTGRES_DSN"), ("toxiproxy_url", "TOXIPROXY_URL"),
               ("service_command", "HARNESS_SERVICE_COMMAND"), ("service_dir", "HARNESS_SERVICE_DIR"),
-              ("infra", "HARNESS_INFRA"))  # the target: target_profile() below
+              ("infra", "HARNESS_INFRA"), ("nginx", "HARNESS_NGINX"))  # the target: target_profile() below
 _PROFILE = pytest.StashKey["TargetProfile"]()
 
 

@@ -27,7 +27,7 @@ __all__ = ["FILE", "REPLAY_OF_ENV", "STACK_OPTIONS", "ScenarioChoices", "note_fi
 
 FILE = "reproduction.json"
 REPLAY_OF_ENV = "HARNESS_REPLAY_OF"  # set by `harness replay`: the report whose recorded choices a test reuses
-STACK_OPTIONS = ("target", "infra", "service_dir", "service_command")  # the pytest options a replay passes on
+STACK_OPTIONS = ("target", "infra", "service_dir", "service_command", "nginx")  # the pytest options a replay passes on
 _PATHS = ("target", "service_dir")
 REPO = Path(__file__).resolve().parent.parent
 

@@ -30,7 +30,7 @@ from harness.pytest_plugin import COLLECTION_FILE, CONFIGURATION_FILE, PROGRESS_
 from harness.report import build_summary, read_junit, write_report
 from harness.report.ci_junit import render_junit
 from harness.report.markdown import render_markdown
-from harness.report.run_context import configuration, harness_info, machine
+from harness.report.run_context import configuration, harness_info, machine, redacted_args
 from harness.report.summary import SCHEMA_VERSION
 from harness.reproduction import add_replay_commands
 
@@ -118,7 +118,8 @@ def _context(folder: Path, request: RunRequest) -> dict[str, Any]:
     child = json.loads(child_file.read_text()) if child_file.is_file() else {}
     suites = list(request.nodeids) or list(request.suites) or known_suites()
     return {"schema_version": SCHEMA_VERSION, "harness": harness_info(),
-            "command": shlex.join(["harness", *sys.argv[1:]]),  # what asked for it: `harness run ...`, `harness replay ...`
+            # what asked for it: `harness run ...`, `harness replay ...`, a DSN's password left out
+            "command": shlex.join(["harness", *redacted_args(tuple(sys.argv[1:]))]),
             "configuration": configuration(suites, request.pytest_args, child), "machine": machine()}
 
 

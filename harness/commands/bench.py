@@ -8,6 +8,7 @@ also on Ctrl-C.
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import sys
 from datetime import datetime, timezone
@@ -17,7 +18,9 @@ from typing import Annotated, Optional
 
 import typer
 
+from harness.commands.options import DURATION, Duration, JsonOpt, duration
 from harness.commands.output import stderr, stdout
+from harness.commands.runbook_common import emit_json
 
 __all__ = ["register"]
 
@@ -34,9 +37,11 @@ def register(app: typer.Typer) -> None:
 def bench(
     write: Annotated[Optional[Path], typer.Option("--write", help="Write the figures as Markdown to this file"
                                                   " (e.g. docs/BENCHMARKS.md; its notes section is kept).")] = None,
-    duration: Annotated[float, typer.Option("--duration", min=1.0, max=600.0,
-                                            help="Measured seconds per benchmark (after the warm-up).")] = 20.0,
-    warmup: Annotated[float, typer.Option("--warmup", min=0.0, max=60.0, help="Warm-up seconds, not measured.")] = 3.0,
+    measured: Annotated[float, typer.Option("--duration", parser=duration, metavar=DURATION,
+                                            help="Measured time per benchmark, after the warm-up (1s-10m).")]
+    = Duration("20s"),
+    warmup: Annotated[float, typer.Option("--warmup", parser=duration, metavar=DURATION,
+                                          help="Warm-up, not measured (0s-1m).")] = Duration("3s"),
     streams: Annotated[int, typer.Option("--streams", min=1, max=2000, help="Open SSE streams (stream lag).")] = 100,
     runs: Annotated[int, typer.Option("--runs", min=1, max=1000, help="Runs the streams are spread over.")] = 10,
     rate: Annotated[float, typer.Option("--rate", min=1.0, max=100_000.0,
@@ -47,8 +52,12 @@ def bench(
     db_via_toxiproxy: Annotated[bool, typer.Option(
         "--db-via-toxiproxy", help="Route the service's DB connections through toxiproxy as the chaos suites"
                                    " do (default: directly).")] = False,
+    json_: JsonOpt = False,
 ) -> None:
-    """Measure end-to-end SSE lag (p50/p95/p99) and sustained events/s against the targets."""
+    """Measure end-to-end SSE lag (p50/p95/p99) and sustained events/s against the targets.
+
+    Exit 0: both benchmarks ran (the figures are reported, not judged); 1: one could not run; 2: bad input.
+    """
     from harness.bench.common import BenchSettings, bench_stack
     from harness.bench.report import BenchReport, machine_info, rich_table, write as write_report
     from harness.bench.stream_lag import LagParams, run_stream_lag
@@ -56,6 +65,8 @@ def bench(
     from harness.errors import HarnessError
     from harness.stack import install_signal_handlers
 
+    if not 1.0 <= measured <= 600.0 or not 0.0 <= warmup <= 60.0:
+        raise typer.BadParameter("--duration is 1s-10m, --warmup 0s-1m")
     install_signal_handlers()  # SIGTERM tears the stack down like Ctrl-C does
     settings = BenchSettings(api_replicas=api_replicas, outbox_workers=outbox_workers,
                              direct_db=not db_via_toxiproxy)
@@ -69,22 +80,25 @@ def bench(
     with bench_stack(settings) as stack:
         if only in (None, Only.lag):
             try:
-                report.lag = run_stream_lag(stack, LagParams(duration_s=duration, warmup_s=warmup, streams=streams,
+                report.lag = run_stream_lag(stack, LagParams(duration_s=measured, warmup_s=warmup, streams=streams,
                                                              runs=min(runs, streams), rate=rate), say)
             except HarnessError as exc:
                 report.failures.append(f"stream lag could not run: {exc}")
         if only in (None, Only.throughput):
             try:
-                report.throughput = run_throughput(stack, ThroughputParams(duration_s=duration, warmup_s=warmup), say)
+                report.throughput = run_throughput(stack, ThroughputParams(duration_s=measured, warmup_s=warmup), say)
             except HarnessError as exc:
                 report.failures.append(f"throughput could not run: {exc}")
     say("stack stopped")
-    stdout.print(rich_table(report))
-    for failure in report.failures:
-        stderr.print(f"[bold red]{failure}[/]")
     if write is not None:
         write_report(report, write)
-        stdout.print(f"wrote {write}")
+        say(f"wrote {write}")
+    if json_:
+        emit_json(dataclasses.asdict(report))
+    else:
+        stdout.print(rich_table(report))
+    for failure in report.failures:
+        stderr.print(f"[bold red]{failure}[/]")
     if report.failures:
         raise typer.Exit(1)
 

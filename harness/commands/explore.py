@@ -3,7 +3,9 @@ stack, with random seeds and a larger budget than `make test`. Exit 0 when every
 invariants; 1 with the shrunk schedule printed and written to `reproduction.txt` when one does not."""
 from __future__ import annotations
 
+import contextlib
 import random
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Callable, Optional
@@ -11,7 +13,9 @@ from typing import Annotated, Callable, Optional
 import typer
 from rich.text import Text
 
+from harness.commands.options import JsonOpt
 from harness.commands.output import say, say_started, stdout
+from harness.commands.runbook_common import emit_json
 from harness.errors import ConfigError
 from harness.progress import shorten
 from harness.stack import Intervals, LocalStack, StackConfig, install_signal_handlers
@@ -47,8 +51,12 @@ def explore_cmd(
     seed: Annotated[Optional[int], typer.Option("--seed", help="replay a seed (default: a random one)")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="folder for history and reproduction"
                                                                " (default reports/explore-<time>)")] = None,
+    json_: JsonOpt = False,
 ) -> None:
-    """Generated fault schedules; on a failure, the shrunk schedule is the reproduction."""
+    """Generated fault schedules; on a failure, the shrunk schedule is the reproduction.
+
+    Exit 0: every schedule keeps the invariants; 1: one does not (its reproduction printed); 2: bad input.
+    """
     try:  # hypothesis is a `test` extra: import it only when this command runs
         from harness.explore import ExploreBudget, explore_report
     except ModuleNotFoundError as exc:
@@ -56,15 +64,24 @@ def explore_cmd(
     seed = seed if seed is not None else random.randrange(2**32)
     folder = (out or Path("reports") / f"explore-{datetime.now():%Y%m%d-%H%M%S}").resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    stdout.print(f"explore: {examples} schedule(s) of up to {steps} steps, seed {seed}; files in {folder}", soft_wrap=True)
     install_signal_handlers()
     config = StackConfig.from_env(intervals=Intervals.fast(), logs_dir=folder / "logs")
-    with LocalStack(config, on_started=say_started) as stack:
-        outcome = explore_report(stack, ExploreBudget(examples=examples, steps=steps, seed=seed), folder,
-                                 on_example=_example_lines(examples))
-    if outcome.passed:
-        stdout.print(f"[green]passed[/]: {outcome.examples} example(s) in {outcome.seconds:.0f} s (seed {seed})", soft_wrap=True)
-        return
-    print(outcome.reproduction)
-    stdout.print(f"[bold red]failed[/] (seed {seed}); reproduction written to {folder / 'reproduction.txt'}", soft_wrap=True)
-    raise typer.Exit(1)
+    with contextlib.redirect_stdout(sys.stderr) if json_ else contextlib.nullcontext():  # stdout: the JSON only
+        stdout.print(f"explore: {examples} schedule(s) of up to {steps} steps, seed {seed}; files in {folder}",
+                     soft_wrap=True)
+        with LocalStack(config, on_started=say_started) as stack:
+            outcome = explore_report(stack, ExploreBudget(examples=examples, steps=steps, seed=seed), folder,
+                                     on_example=_example_lines(examples))
+    if json_:
+        emit_json({"passed": outcome.passed, "examples": outcome.examples, "seconds": outcome.seconds, "seed": seed,
+                   "folder": str(folder), "reproduction": outcome.reproduction or None,
+                   "steps": list(outcome.steps)})
+    elif outcome.passed:
+        stdout.print(f"[green]passed[/]: {outcome.examples} example(s) in {outcome.seconds:.0f} s (seed {seed})",
+                     soft_wrap=True)
+    else:
+        print(outcome.reproduction)
+        stdout.print(f"[bold red]failed[/] (seed {seed}); reproduction written to {folder / 'reproduction.txt'}",
+                     soft_wrap=True)
+    if not outcome.passed:
+        raise typer.Exit(1)

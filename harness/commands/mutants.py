@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from harness.commands.options import DURATION, Duration, duration
 from harness.commands.output import say, stdout
 from harness.mutants import DEFAULT_TIMEOUT_S, RUNS, Mutant, MutantResult, control, load_mutants, run_mutants
 from harness.progress import shorten
@@ -31,12 +32,16 @@ def mutants(
     only: Annotated[Optional[list[str]], typer.Option("--only", help="run only this mutant (repeatable)")] = None,
     list_: Annotated[bool, typer.Option("--list", help="list the mutants and their scenarios; run nothing")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the results as JSON instead of a table")] = False,
-    timeout: Annotated[float, typer.Option("--timeout", min=10.0, help="seconds per run of a mutant")] = DEFAULT_TIMEOUT_S,
+    timeout: Annotated[float, typer.Option("--timeout", parser=duration, metavar=DURATION,
+                                           help="time per run of a mutant, at least 10s")]
+    = Duration(f"{DEFAULT_TIMEOUT_S:g}s"),
     runs: Annotated[int, typer.Option("--runs", min=1, help="runs per mutant; every one must kill it")] = RUNS,
     jobs: Annotated[int, typer.Option("--jobs", min=1, max=8,
                                       help="mutants run at once, each with its own stack")] = 1,
 ) -> None:
     """Kill matrix: every mutant must be killed by its scenarios."""
+    if timeout < 10.0:
+        raise typer.BadParameter("a mutant's run needs at least 10s", param_hint="--timeout")
     selected = load_mutants(only=only)
     if list_:
         if as_json:

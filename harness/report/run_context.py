@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["configuration", "harness_info", "machine", "redacted_args", "stack_settings"]
 
-_SECRET_OPTIONS = ("--postgres-dsn",)
+_SECRET_OPTIONS = ("--postgres-dsn", "--dsn")  # pytest's spelling, and the harness command's
 
 
 def harness_info() -> dict[str, Any]:

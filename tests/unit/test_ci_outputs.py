@@ -146,6 +146,8 @@ def test_the_markdown_summary_is_written_and_appended_to_the_step_summary(tmp_pa
 def test_a_dsn_in_the_pytest_arguments_loses_its_password() -> None:
     shown = redacted_args(("-k", "x", "--postgres-dsn", "postgresql://u:s3cret@h/db", "--postgres-dsn=password=s3cret host=h"))
     assert "s3cret" not in json.dumps(shown) and shown[:2] == ["-k", "x"] and "host=h" in shown[-1]
+    command = redacted_args(("run", "--dsn", "postgresql://u:s3cret@h/db", "--dsn=postgresql://u:s3cret@h/db"))
+    assert "s3cret" not in json.dumps(command) and command[:2] == ["run", "--dsn"]  # `harness run`'s own spelling
 
 
 def test_a_log_slice_is_what_each_file_gained_while_the_test_ran(tmp_path: Path) -> None:
