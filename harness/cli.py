@@ -48,7 +48,7 @@ PANELS = {
     "diagnose": RUNBOOK, "lag": RUNBOOK, "backlog": RUNBOOK, "alerts": RUNBOOK, "schema-check": RUNBOOK,
     "runbook-check": RUNBOOK,
     "recover": RECOVERY,
-    "bench": LOAD,
+    "bench": LOAD, "load": LOAD,
 }
 # Old spellings still accepted, not shown in any help: the one spelling of each is on the right.
 OLD_SPELLINGS = {"--postgres-dsn": "--dsn", "--logs-dir": "--logs"}

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.stack
 
 
 def load(capsys: pytest.CaptureFixture[str], reports: Path, *args: str) -> tuple[int, dict[str, Any], Path, str]:
-    code, out, err = run_cli(capsys, "load", "--users", "6", "--spawn-rate", "6", "--reports-dir", str(reports),
+    code, out, err = run_cli(capsys, "load", "--users", "6", "--spawn-rate", "6", "--out", str(reports),
                              "--steps", "30", *args)
     folders = sorted(reports.glob("*/load"))
     assert folders, (code, out, err)
@@ -77,6 +77,6 @@ def test_two_worker_processes(capsys: pytest.CaptureFixture[str], tmp_path: Path
                                   "kill:api-0@20s-40s"])
 def test_a_bad_fault_spec_is_one_line_before_anything_starts(
         capsys: pytest.CaptureFixture[str], tmp_path: Path, spec: str) -> None:
-    code, out, err = run_cli(capsys, "load", "--duration", "10s", "--fault", spec, "--reports-dir", str(tmp_path))
+    code, out, err = run_cli(capsys, "load", "--duration", "10s", "--fault", spec, "--out", str(tmp_path))
     assert code == 2 and err.startswith("harness: error: --fault") and len(err.strip().splitlines()) == 1, err
     assert not list(tmp_path.iterdir())
