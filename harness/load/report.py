@@ -1,5 +1,5 @@
 """`reports/<time>/load/`: our summary.json and an index.html a person reads (the plots, the verdict, a
-table per phase), beside Locust's own CSV, HTML and JSON and the judged history (`harness check` reads
+table per phase, the CPU of each process), beside Locust's own CSV, HTML and JSON and the judged history (`harness check` reads
 the folder as a scenario's)."""
 from __future__ import annotations
 
@@ -30,6 +30,22 @@ def _classes(classes: Any) -> str:
     return ", ".join(f"{n} {html.escape(str(name))}" for name, n in (classes or {}).items()) or "-"
 
 
+def _cpu(cpu: Mapping[str, Any] | None, steady: Mapping[str, Any] | None) -> str:
+    """What saturates: the busiest process once every user was busy (the load's second half), and each
+    process's CPU over the whole load and over that half."""
+    if not cpu or not cpu.get("busiest"):
+        return "<p>No CPU samples.</p>"
+    half = steady if steady and steady.get("busiest") else cpu
+    name, late, machine = half["busiest"], half["processes"], half.get("machine") or {}
+    rows = "".join(f"<tr><td style='text-align:left'>{html.escape(n)}</td><td>{f['mean']}</td><td>{f['max']}</td>"
+                   f"<td>{_cell(late.get(n, {}).get('mean'))}</td></tr>" for n, f in cpu["processes"].items())
+    return (f"<p>Busiest in the load's second half: <b>{html.escape(name)}</b>, mean {late[name]['mean']} % of one"
+            f" core (max {late[name]['max']} %); the whole machine ({cpu['cores']} cores, other work included):"
+            f" mean {_cell(machine.get('mean'))} % of one core.</p>"
+            "<table><tr><th>process (with its children)</th><th>mean %</th><th>max %</th>"
+            f"<th>mean % second half</th></tr>{rows}</table>")
+
+
 def _page(s: Mapping[str, Any]) -> str:
     verdict = s["verdict"]
     colour = {"pass": "#1a7f37", "fail": "#cf222e"}.get(verdict, "#9a6700")
@@ -53,6 +69,7 @@ the generator's CPU warning: {"yes" if s.get("cpu_warning") else "no"}.</p>
 <p>Invariants (checks.json): {invariants}</p>
 <h2>Phases</h2>
 <table><tr>{"".join(f"<th>{c}</th>" for c in _COLUMNS)}</tr>{rows}</table>
+<h2>CPU: what saturates</h2>{_cpu(s.get("cpu"), s.get("steady", {}).get("cpu"))}
 <h2>Faults</h2><ul>{faults or "<li>none</li>"}</ul>
 <h2>Plots</h2>{plots}
 <p>Locust's own report: <a href="locust.html">locust.html</a>, <a href="locust_stats.csv">locust_stats.csv</a>,

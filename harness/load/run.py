@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -25,10 +26,11 @@ from harness.errors import ConfigError, StackError, WaitTimeout
 from harness.history import Frame, History, load_jsonl, of_kind
 from harness.load.lag_classes import ClassCounts
 from harness.load.locust_cmd import Endpoints, LoadPlan, locust_command
-from harness.load.phases import label_phases
+from harness.load.phases import Phase, label_phases
 from harness.load.plots import write_plots
+from harness.load.process_cpu import cpu_summary, sampling
 from harness.load.report import write_report
-from harness.load.series import live_lags, per_phase, per_second
+from harness.load.series import live_lags, per_phase, per_second, steady_rates
 from harness.load.verdict import Verdict, lag_verdict, load_verdict
 from harness.model import Snapshot
 from harness.nemesis.schedule import Entry, Schedule, run_schedule
@@ -103,7 +105,8 @@ def _load(req: LoadRequest, stack: _Stack, say: Callable[[str], None]) -> dict[s
         proc = subprocess.Popen(locust_command(req.plan, ends, req.out), stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
         try:
-            timing = asyncio.run(_faults_during(proc, stack.local, history, req.faults))
+            with sampling(lambda: _leaders(stack), proc.pid, started) as cpu:
+                timing = asyncio.run(_faults_during(proc, stack.local, history, req.faults))
         finally:
             _end(proc)
     lag = _lag_file(req.out, proc.returncode)
@@ -125,9 +128,22 @@ def _load(req: LoadRequest, stack: _Stack, say: Callable[[str], None]) -> dict[s
     verdict = load_verdict(gate, result.valid)
     summary = _summary(req, started, verdict, lag, result.valid, result.evidence, timing, phases, history, seconds,
                        plots, proc.returncode)
+    # The second half: every user busy, so the figures of a sweep compare loads, not ramps.
+    steady = Phase("steady", req.plan.duration_s / 2, req.plan.duration_s)
+    cores = os.cpu_count() or 1
+    summary["steady"] = {**per_phase(history, started, [steady])[0],
+                         **steady_rates(seconds, steady.start_s, steady.end_s),
+                         "cpu": cpu_summary(cpu, cores, steady.start_s, steady.end_s)}
+    summary["cpu"] = {**cpu_summary(cpu, cores), "loadavg_at_end": os.getloadavg()}
     (req.out / "seconds.json").write_text(json.dumps(seconds))
     write_report(req.out, summary)
     return summary
+
+
+def _leaders(stack: _Stack) -> dict[str, int]:
+    """The stack's processes by name, each its process group's leader (a restart changes the pid)."""
+    info = stack.local.current_info() if stack.local is not None else stack.info
+    return {p.name: p.pid for p in info.processes if p.pid is not None}
 
 
 async def _faults_during(proc: subprocess.Popen[bytes], stack: LocalStack | None, history: History,

@@ -15,7 +15,7 @@ from harness.load.lag_classes import count_classes
 from harness.load.phases import Phase
 from harness.model import Snapshot
 
-__all__ = ["LagPoint", "live_lags", "per_phase", "per_second"]
+__all__ = ["LagPoint", "live_lags", "per_phase", "per_second", "steady_rates"]
 
 
 @dataclass(frozen=True)
@@ -88,3 +88,12 @@ def per_phase(history: History, t0: float, phases: Sequence[Phase]) -> list[dict
                      "classes": counts.to_dict(), "p95_class": counts.percentile_class(95),
                      "p99_class": counts.percentile_class(99), "reconnects": reconnects})
     return rows
+
+
+def steady_rates(seconds: Sequence[dict[str, Any]], start_s: float, end_s: float) -> dict[str, float | None]:
+    """Mean per-second figures over [start_s, end_s): what the load carried once every user was busy."""
+    rows = [row for row in seconds if start_s <= row["t"] < end_s]
+    names = {"appended": "appended_per_s", "published": "published_per_s", "delivered": "delivered_per_s",
+             "open_streams": "open_streams"}
+    return {name: round(sum(row[key] for row in rows) / len(rows), 1) if rows else None
+            for key, name in names.items()}

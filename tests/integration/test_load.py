@@ -40,7 +40,9 @@ def test_a_fault_in_the_middle_shows_in_the_phases_and_the_gate_passes(
     for name in [*summary["plots"].values(), "index.html", "locust.html", "locust_stats.csv", "locust.json",
                  "checks.json", "history.jsonl"]:
         assert (folder / name).stat().st_size > 0, name
-    assert "fault" in (folder / "index.html").read_text()
+    assert "fault" in (folder / "index.html").read_text() and "Busiest in the load" in (folder / "index.html").read_text()
+    api = summary["cpu"]["processes"]["api-0"]  # sampled from /proc while the load ran: it served the load
+    assert api["samples"] >= 10 and 0 < api["mean"] <= api["max"], summary["cpu"]
 
 
 def test_latency_on_the_outbox_link_pushes_lag_into_critical_and_fails_the_gate(
