@@ -4,55 +4,21 @@ figures (harness/load/series.py steady_rates), on plain data."""
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 
-from harness.load.process_cpu import (Stat, cpu_summary, interval_ticks, machine_ticks, members, parse_stat,
-                                      percent_of_core, sampling)
+from harness.load.process_cpu import cpu_summary, interval_percents, sampling
 from harness.load.series import steady_rates
 
 
-def test_a_stat_line_gives_parents_group_and_user_plus_system_ticks() -> None:
-    # comm with a space and a ')' inside; fields 14 and 15 (utime, stime) are 120 and 30
-    line = "4242 (postgres: a) b) S 4200 4200 4200 0 -1 4194560 500 0 0 0 120 30 7 9 20 0 1 0 5555 0 0"
-    assert parse_stat(4242, line) == Stat(pid=4242, ppid=4200, pgrp=4200, ticks=150)
-    assert parse_stat(4243, "4243 (x) Z 1 1 1 0 -1 0 0 0 0 0 5 5 0 0 20 0 1 0 9 0 0") is None
-
-
-def test_the_real_stat_of_this_process_parses() -> None:
-    with open(f"/proc/{os.getpid()}/stat") as f:
-        me = parse_stat(os.getpid(), f.read())
-    assert me is not None and me.ppid == os.getppid() and me.pgrp == os.getpgrp() and me.ticks >= 0
-
-
-def test_machine_ticks_leave_out_idle_and_iowait() -> None:
-    assert machine_ticks("cpu  100 5 50 1000 40 3 2 1 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n") == 161
-
-
-def test_a_process_sums_its_descendants_and_locust_splits_into_its_workers() -> None:
-    # postmaster, 2 backends (each its own group leader, as PostgreSQL makes them) and a child of one
-    stats = [Stat(10, 1, 10, 100), Stat(11, 10, 11, 40), Stat(12, 10, 12, 2), Stat(13, 12, 12, 1),
-             Stat(20, 1, 20, 300),  # api
-             Stat(30, 5, 5, 7), Stat(31, 30, 5, 50), Stat(32, 30, 5, 60),  # Locust (harness's group), 2 workers
-             Stat(99, 1, 99, 1000)]  # someone else's
-    got = members(stats, {"postgres": 10, "api-0": 20}, locust_pid=30)
-    assert got == {"postgres": {10: 100, 11: 40, 12: 2, 13: 1}, "api-0": {20: 300}, "locust": {30: 7},
-                   "locust-worker-1": {31: 50}, "locust-worker-2": {32: 60}}
-    assert "locust" not in members(stats, {"api-0": 20}, locust_pid=None)
-    assert members(stats, {"gone": 77}, locust_pid=None) == {"gone": {}}
-
-
-def test_an_interval_counts_increases_whole_new_processes_and_nothing_for_gone_ones() -> None:
-    before = {10: 100, 11: 40, 12: 2}
-    now = {10: 130, 11: 45, 13: 8}  # 12 exited, 13 is a new backend
-    assert interval_ticks(before, now) == 30 + 5 + 8
-    assert interval_ticks({1: 50}, {1: 50}) == 0
-    assert interval_ticks({1: 50}, {1: 40}) == 0  # a reused pid never counts negative
-
-
-def test_percent_of_one_core() -> None:
-    assert percent_of_core(150, 2.0, hz=100) == 75.0  # 1.5 s of CPU in 2 s
-    assert percent_of_core(200, 1.0, hz=100) == 200.0  # two cores' worth (a group of processes)
-    assert percent_of_core(10, 0.0, hz=100) == 0.0
+def test_an_interval_is_the_cpu_seconds_used_over_the_wall_time() -> None:
+    before = {"postgres": 10.0, "api-0": 3.0, "machine": 100.0}
+    after = {"postgres": 10.5, "api-0": 3.9, "machine": 101.8, "locust-worker-1": 0.2}
+    got = {name: round(pct, 6) for name, pct in interval_percents(before, after, 2.0).items()}
+    assert got == {"postgres": 25.0, "api-0": 45.0, "machine": 90.0}  # a new name waits for its next interval
+    assert interval_percents({"postgres": 10.0}, {"postgres": 9.0}, 1.0) == {"postgres": 0.0}  # a backend exited
+    assert interval_percents({"a": 1.0}, {"a": 3.0}, 1.0) == {"a": 200.0}  # a process tree over two cores
+    assert interval_percents({"a": 1.0}, {"a": 2.0}, 0.0) == {}
 
 
 def test_the_summary_names_the_busiest_of_ours_not_the_machine_over_a_window() -> None:
@@ -70,15 +36,19 @@ def test_the_summary_names_the_busiest_of_ours_not_the_machine_over_a_window() -
 
 
 def test_sampling_sees_a_busy_process_of_this_machine() -> None:
-    # This process (pytest's) and its children, busy for about 1.5 s: at least one sample shows real work
-    with sampling(lambda: {"me": os.getpid()}, locust_pid=None, t0=time.time()) as series:
-        end = os.times().user + 1.5
-        while os.times().user < end:
-            pass
+    # This process (pytest's) and its children, busy for about 1.5 s: at least one sample shows real work;
+    # as Locust, its (idle) child is a worker of its own
+    with subprocess.Popen(["sleep", "5"]) as child:
+        with sampling(lambda: {"me": os.getpid()}, locust_pid=os.getpid(), t0=time.time()) as series:
+            end = os.times().user + 1.5
+            while os.times().user < end:
+                pass
+        child.kill()
     mine, machine = [pct for _, pct in series["me"]], [pct for _, pct in series["machine"]]
     assert mine and max(mine) > 30, series
     assert machine and max(machine) >= max(mine) - 5, series
     assert 0 < series["me"][0][0] < 2.5, series  # seconds from t0
+    assert series["locust"] and max(p for _, p in series["locust-worker-1"]) < 5, series
 
 
 def test_steady_rates_are_means_over_the_window() -> None:
