@@ -25,17 +25,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.bench.cpu import CpuMeter, child_pids
-from harness.bench.replay_server import ReplaySettings, replay_server
+from harness.bench.replay_server import ReplayServer, ReplaySettings, replay_server
 from harness.errors import ConfigError, HarnessError
 from harness.stack.janitor import get_janitor
 from harness.stack.processes import ProcessSpec
-from harness.stack.waiting import wait_until
 
 __all__ = ["GeneratorParams", "GeneratorResult", "locust_argv", "run_generator", "stream_plan"]
 
 READERS_PER_RUN = 4  # with the locustfile's weights (ScriptedRuns 1, Streams 4) every stream has a run
 SATURATED_SHARE = 0.95  # below this share of the offered frames, the generator did not keep up
 EXIT_GRACE_S = 30.0
+OPEN_TIMEOUT_S = 30.0  # for every stream to be open, after the warm-up
+STABLE_S = 3.0  # no more streams opened for this long: the rest will not open
 
 
 class GeneratorError(HarnessError):
@@ -73,11 +74,11 @@ def stream_plan(params: GeneratorParams) -> StreamPlan:
 
 
 def locust_argv(params: GeneratorParams, plan: StreamPlan, url: str, out: Path) -> list[str]:
-    run_time = params.warmup_s + params.duration_s + 1
+    run_time = params.warmup_s + params.duration_s + OPEN_TIMEOUT_S + EXIT_GRACE_S  # a bound: stopped after the window
     steps = math.ceil((params.warmup_s + params.duration_s + EXIT_GRACE_S) * 1000 / plan.interval_ms)
     argv = [sys.executable, "-m", "locust", "-f", str(params.locustfile), "--headless",
             "--users", str(plan.users), "--spawn-rate", str(plan.users), "--run-time", f"{run_time:g}s",
-            "--host", url, "--stop-timeout", "0", "--only-summary", "--csv", str(out / "locust"),
+            "--host", url, "--stop-timeout", "0", "--only-summary", "--csv", str(out / "locust"), "--csv-full-history",
             "--logfile", str(out / "locust.log"), "--steps", str(steps), "--interval-ms", str(plan.interval_ms),
             "--readers-per-run", str(READERS_PER_RUN)]
     if params.processes > 1:
@@ -90,22 +91,28 @@ class GeneratorResult:
     params: GeneratorParams
     plan: StreamPlan
     window_s: float = 0.0
-    frames_per_s: float = 0.0  # written by the server over the window: what the generator took in
+    written_per_s: float = 0.0  # by the replay server over the window (socket buffers hold what is not read yet)
+    parsed_per_s: float = 0.0  # Locust's requests (one per frame, plus a few connects) over the window
     locust_cpu: dict[str, float] = field(default_factory=dict)  # process -> % of one core
     server_cpu_percent: float = 0.0
     machine_busy_percent: float = 0.0
     lag_ms: dict[str, float] = field(default_factory=dict)  # Locust's "live lag" row: p50, p95, p99, max
     streams_open: int = 0
-    exit_code: int | None = None
+
+    @property
+    def offered_per_s(self) -> float:
+        """What the open streams were offered: with `--processes`, a worker's writers offer runs to its own
+        stream users only, so a worker with fewer writers than its streams need leaves some unopened."""
+        return self.streams_open * self.plan.per_run_rate
 
     @property
     def saturated(self) -> bool:
-        return self.frames_per_s < SATURATED_SHARE * self.params.frames_per_s
+        return self.parsed_per_s < SATURATED_SHARE * self.offered_per_s
 
     @property
     def cpu_us_per_frame(self) -> float:
         total = sum(self.locust_cpu.values())
-        return 1e4 * total / self.frames_per_s if self.frames_per_s else float("nan")
+        return 1e4 * total / self.parsed_per_s if self.parsed_per_s else float("nan")
 
 
 def run_generator(params: GeneratorParams, say: Callable[[str], None]) -> GeneratorResult:
@@ -124,30 +131,45 @@ def run_generator(params: GeneratorParams, say: Callable[[str], None]) -> Genera
             f" ({params.frames_per_s:g} frames/s offered), {params.processes} Locust process(es)")
         locust = get_janitor().spawn(spec)
         try:
-            wait_until(lambda: server.stats()["streams_open"] >= plan.streams or not locust.running,
-                       params.warmup_s + 30.0, f"{plan.streams} Locust streams to open")
+            _wait_for_streams(server, plan.streams, lambda: locust.running)
             if not locust.running:
                 raise GeneratorError(f"Locust exited with {locust.returncode}:\n{locust.tail()}")
             time.sleep(params.warmup_s)
             assert locust.pid is not None
             meter = CpuMeter({"replay-server": server.pid}, _locust_processes(locust.pid))
             before = server.stats()
+            window = (time.time(), time.time() + params.duration_s)
             meter.start()
             time.sleep(params.duration_s)
             meter.stop()
             after = server.stats()
-            result.window_s = meter.wall_s
-            result.frames_per_s = (after["frames"] - before["frames"]) / meter.wall_s
-            result.streams_open = after["streams_open"]
-            result.machine_busy_percent = meter.machine_busy_percent
-            shares = {s.name: s.percent for s in meter.shares}
-            result.server_cpu_percent = shares.pop("replay-server", 0.0)
-            result.locust_cpu = shares
-            result.exit_code = locust.wait_exit(EXIT_GRACE_S)
         finally:
-            locust.stop()
+            locust.stop()  # SIGTERM: Locust writes its CSV files as it quits
+        result.window_s = meter.wall_s
+        result.written_per_s = (after["frames"] - before["frames"]) / meter.wall_s
+        result.streams_open = min(before["streams_open"], after["streams_open"])
+        result.machine_busy_percent = meter.machine_busy_percent
+        shares = {s.name: s.percent for s in meter.shares}
+        result.server_cpu_percent = shares.pop("replay-server", 0.0)
+        result.locust_cpu = shares
+        result.parsed_per_s = _requests_per_s(out / "locust_stats_history.csv", window)
         result.lag_ms = _live_lag(out / "locust_stats.csv")
     return result
+
+
+def _wait_for_streams(server: ReplayServer, streams: int, running: Callable[[], bool]) -> None:
+    """Until every stream is open, or as many as will open (none opened for STABLE_S), or Locust ended."""
+    deadline = time.monotonic() + OPEN_TIMEOUT_S
+    seen, since = -1, time.monotonic()
+    while running() and time.monotonic() < deadline:
+        now_open = server.stats()["streams_open"]
+        if now_open >= streams or (now_open > 0 and now_open == seen and time.monotonic() - since >= STABLE_S):
+            return
+        if now_open != seen:
+            seen, since = now_open, time.monotonic()
+        time.sleep(0.2)
+    if running():
+        raise GeneratorError(f"{seen} of {streams} Locust streams open after {OPEN_TIMEOUT_S:g} s")
 
 
 def _locust_processes(pid: int) -> dict[str, int]:
@@ -157,14 +179,26 @@ def _locust_processes(pid: int) -> dict[str, int]:
             **{f"locust worker {i}": child for i, child in enumerate(workers)}}
 
 
+def _requests_per_s(history_csv: Path, window: tuple[float, float]) -> float:
+    """Locust's request rate between its first and last once-a-second total inside the window."""
+    if not history_csv.is_file():
+        raise GeneratorError(f"Locust wrote no {history_csv.name}")
+    with history_csv.open(newline="") as f:
+        totals = [(int(row["Timestamp"]), int(row["Total Request Count"])) for row in csv.DictReader(f)
+                  if row.get("Name") == "Aggregated" and window[0] <= int(row["Timestamp"]) <= window[1]]
+    if len(totals) < 2 or totals[-1][0] == totals[0][0]:
+        raise GeneratorError(f"too few rows of Locust's {history_csv.name} inside the window to count its frames")
+    return (totals[-1][1] - totals[0][1]) / (totals[-1][0] - totals[0][0])
+
+
 def _live_lag(stats_csv: Path) -> dict[str, float]:
-    """Locust's percentiles of the `live lag` entry (1 ms buckets under the locustfile), if it wrote one."""
+    """Locust's percentiles of the `live lag` entry over the whole run (1 ms buckets under the locustfile)."""
     if not stats_csv.is_file():
         return {}
     with stats_csv.open(newline="") as f:
         for row in csv.DictReader(f):
             if row.get("Name") == "live lag":
                 return {key: float(row[column]) for key, column in
-                        (("p50", "50%"), ("p95", "95%"), ("p99", "99%"), ("max", "Max Response Time"), ("count", "Request Count"))
+                        (("p50", "50%"), ("p95", "95%"), ("p99", "99%"), ("max", "Max Response Time"))
                         if row.get(column) not in (None, "", "N/A")}
     return {}

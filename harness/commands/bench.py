@@ -119,8 +119,10 @@ def _generator(params: GeneratorParams) -> None:
     table.add_column("figure")
     table.add_column("measured", justify="right")
     kept = "no: the generator fell behind" if result.saturated else "yes"
+    kept += f" (offered to the open streams: {result.offered_per_s:,.0f}/s)"
     lag = result.lag_ms
-    rows = [("frames/s parsed (written by the replay server)", f"{result.frames_per_s:,.0f}"),
+    rows = [("frames/s parsed (Locust's requests)", f"{result.parsed_per_s:,.0f}"),
+            ("frames/s written by the replay server", f"{result.written_per_s:,.0f}"),
             ("kept up with the offered rate (>= 95 %)", kept),
             *((f"CPU of {name} (% of one core)", f"{pct:.1f}") for name, pct in result.locust_cpu.items()),
             ("Locust CPU per frame (µs)", f"{result.cpu_us_per_frame:.1f}"),
