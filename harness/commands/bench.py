@@ -68,10 +68,13 @@ def bench(
     from harness.bench.throughput import ThroughputParams, run_throughput
     from harness.errors import HarnessError
     from harness.stack import install_signal_handlers
+    from harness.errors import ConfigError
     from harness.stack.paths import repo_root
 
     install_signal_handlers()  # SIGTERM tears the stack down like Ctrl-C does
     if only is Only.generator:
+        if write is not None:
+            raise ConfigError("--write takes the lag and throughput figures; the generator's are printed only")
         _generator(GeneratorParams(locustfile or repo_root() / "scenarios" / "locustfile.py", frames, streams,
                                    duration, warmup, processes))
         return

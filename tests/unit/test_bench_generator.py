@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.bench.generator import READERS_PER_RUN, GeneratorParams, locust_argv, stream_plan
+from harness.cli import main
 
 
 def params(frames: float, streams: int, processes: int = 1) -> GeneratorParams:
@@ -31,3 +32,13 @@ def test_the_locust_command_runs_writers_and_streams_headless_against_the_server
     assert argv[argv.index("--processes") + 1] == "2"
     assert argv[argv.index("--readers-per-run") + 1] == str(READERS_PER_RUN)
     assert "--processes" not in locust_argv(params(1_000, 4), stream_plan(params(1_000, 4)), "http://x", tmp_path)
+
+
+@pytest.mark.parametrize("extra, message", [((), "no locustfile at"), (("--write", "x.md"), "--write takes")])
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          extra: tuple[str, ...], message: str) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["bench", "--only", "generator", "--locustfile", str(tmp_path / "none.py"), *extra])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith("harness: error:") and message in err and "Traceback" not in err
