@@ -33,4 +33,5 @@ bench: setup
 	$(PY) -m harness.cli bench --write docs/BENCHMARKS.md
 
 clean:
-	rm -rf .harness reports .pytest_cache .hypothesis .mypy_cache
+	rm -rf .harness .pytest_cache .hypothesis .mypy_cache
+	find reports -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

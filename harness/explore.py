@@ -34,7 +34,7 @@ import dataclasses
 import re
 import threading
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,6 +127,9 @@ class ScheduleLog:
     examples: int = 0
     seed: int | None = None
     shrunk: Shrunk | None = None  # after a failure
+    # told as each example ends: (its number, its steps, "kept every invariant" | "failed: why" | "a step
+    # raised", seconds), for a person watching a long exploration
+    on_example: Callable[[int, int, str, float], None] | None = None
 
     def begin(self) -> list[str]:
         self.examples += 1
@@ -355,15 +358,21 @@ def make_machine(stack: LocalStack, folder: Path, log: ScheduleLog) -> type[Rule
             stack.heal()
 
         def teardown(self) -> None:
+            outcome = "a step raised" if self.broken else "kept every invariant"
             try:
                 self._heal()
                 if not self.broken:
                     self._final_check()
+            except BaseException as exc:
+                outcome = f"failed: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}"
+                raise
             finally:
                 self.loop.stop()
                 with (folder / "schedules.txt").open("a") as out:
                     out.write(f"example {log.examples}{' (step raised)' if self.broken else ''}:\n{log.render()}\n")
                 log.write(folder)  # the last example's: after a failure, the shrunk one
+                if log.on_example is not None:
+                    log.on_example(log.examples, len(self.steps), outcome, time.monotonic() - self.t0)
 
         def _final_check(self) -> None:
             if not self.refs:
@@ -458,9 +467,11 @@ class ExploreOutcome:
     steps: tuple[str, ...] = ()  # the shrunk schedule's steps, as the reproduction lists them
 
 
-def explore_report(stack: LocalStack, budget: ExploreBudget, folder: Path) -> ExploreOutcome:
-    """`explore`, with a failure turned into a readable reproduction (also written to a file)."""
-    log, start = ScheduleLog(), time.monotonic()
+def explore_report(stack: LocalStack, budget: ExploreBudget, folder: Path,
+                   on_example: Callable[[int, int, str, float], None] | None = None) -> ExploreOutcome:
+    """`explore`, with a failure turned into a readable reproduction (also written to a file);
+    `on_example`: ScheduleLog's."""
+    log, start = ScheduleLog(on_example=on_example), time.monotonic()
     try:
         explore(stack, budget, folder, log)
     except ConfigError:

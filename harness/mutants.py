@@ -299,14 +299,22 @@ def control(mutants: list[Mutant]) -> Mutant:
 
 
 def run_mutants(mutants: list[Mutant], *, runs: int = RUNS, timeout_s: float = DEFAULT_TIMEOUT_S,
-                on_result: Callable[[MutantResult], None] | None = None, jobs: int = 1) -> list[MutantResult]:
-    """Each mutant with its own stack, `jobs` at a time; results in the mutants' order, `on_result(result)`
-    as each finishes. An interrupt (Ctrl-C, SIGTERM) stops every running child before it propagates."""
+                on_result: Callable[[MutantResult], None] | None = None, jobs: int = 1,
+                on_start: Callable[[Mutant], None] | None = None) -> list[MutantResult]:
+    """Each mutant with its own stack, `jobs` at a time; results in the mutants' order, `on_start(mutant)` as
+    each begins, `on_result(result)` as each finishes. An interrupt (Ctrl-C, SIGTERM) stops every running
+    child before it propagates."""
     install_signal_handlers()
     results: dict[str, MutantResult] = {}
+
+    def one(mutant: Mutant) -> MutantResult:
+        if on_start is not None:
+            on_start(mutant)
+        return run_mutant(mutant, runs=runs, timeout_s=timeout_s)
+
     try:
         with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="mutant") as pool:
-            futures = {pool.submit(run_mutant, m, runs=runs, timeout_s=timeout_s): m for m in mutants}
+            futures = {pool.submit(one, m): m for m in mutants}
             for future in as_completed(futures):
                 result = future.result()
                 results[futures[future].name] = result

@@ -17,7 +17,10 @@ Fixtures:
 - `reproduction` (function): what the test chose at random, kept for `harness replay` and given back
   to it on a replay (harness/reproduction.py).
 
-Under `harness run` every test gets a folder in the report with its `reproduction.json`.
+Under `harness run` every test gets a folder in the report with its `reproduction.json` and
+`service.log` (what the logs of the stacks it used gained while it ran); the stacks' logs are in the
+report's `logs/`; a failed test of a runbook section leaves `postmortem/diagnose.json` and `alerts.json`
+(the runbook's view of its stack at its teardown, harness/toolkit/postmortem.py).
 
 Tests marked `stack` get the shared stack, healed (paused processes resumed, dead ones restarted)
 and with every proxy reset before they run. Tests marked `tool(NAME)` (and `nginx`, which implies
@@ -32,6 +35,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -39,7 +43,9 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import pytest
 
 from harness.errors import HarnessError
-from harness.report.junit_results import STACK_NOT_STARTED, STAND_IN
+from harness.report.junit_results import RUNBOOK_SECTION, STACK_NOT_STARTED, STAND_IN
+from harness.report.log_slice import log_sizes, write_log_slice
+from harness.reproduction import portable
 
 if TYPE_CHECKING:  # the stack package is imported lazily: loading the plugin must stay cheap
     from harness.reproduction import ScenarioChoices
@@ -48,6 +54,12 @@ if TYPE_CHECKING:  # the stack package is imported lazily: loading the plugin mu
     from harness.target import TargetProfile
 
 COLLECTION_FILE = "collection.json"  # in the report folder: what pytest collected
+CONFIGURATION_FILE = "configuration.json"  # in the report folder: the target, infrastructure and session stack
+# In the report folder: JSON lines `harness run` turns into its live lines while pytest runs (harness/progress.py):
+# {"event": "collected", "count"}, {"event": "component", "name", "seconds"} and {"event": "stack", "seconds"}
+# as the session stack starts, {"event": "start", "nodeid"}, {"event": "end", "nodeid", "verdict", "seconds",
+# "message", "checks_file", "index", "total"}.
+PROGRESS_FILE = "progress.jsonl"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -66,6 +78,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--infra", default=None, choices=("local", "docker"),
                     help="how the stack's own PostgreSQL and toxiproxy run: local processes (default) or"
                          " containers through testcontainers (env HARNESS_INFRA; scripts/docker_setup.sh)")
+    group.addoption("--nginx", default=None, choices=("off", "on", "buffered"),
+                    help="nginx in front of the API of the session's stacks: on (SSE-ready), buffered (nginx's"
+                         " defaults) or off (env HARNESS_NGINX; a test choosing its own stack keeps its choice)")
     group.addoption("--strict-tools", action="store_true", default=False,
                     help="a missing tool fails the tests that need it instead of skipping them (also when CI is set)")
 
@@ -82,7 +97,6 @@ RUNBOOK_SECTIONS = {
     "replicas": "Outbox worker scaling (several outbox workers and API replicas)",
 }
 CONTRACT_SECTION = "Service contract (docs/CONTRACTS.md)"  # scenarios of no runbook section
-RUNBOOK_SECTION = "runbook_section"  # the JUnit property naming a test's section
 
 
 def runbook_section(item: pytest.Item) -> str:
@@ -187,14 +201,43 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Under `harness run`: how many tests were collected, so that a run whose JUnit lists fewer
     (interrupted, crashed) is never taken for a complete one."""
+    root = _report_root()
+    if root is not None and root.is_dir():
+        (root / COLLECTION_FILE).write_text(json.dumps({"collected": len(session.items)}))
+        profile = target_profile(session.config)
+        infra = session.config.getoption("infra", default=None) or os.environ.get("HARNESS_INFRA") or "local"
+        _note_configuration(target=portable(str(profile.source)) if profile.source else profile.name, infra=infra)
+    emit_progress({"event": "collected", "count": len(session.items)})
+
+
+def emit_progress(event: dict[str, Any]) -> None:
+    """Under `harness run`: one progress event for its live lines (a line appended at once, so the
+    parent reads it while the test goes on)."""
+    root = _report_root()
+    if root is not None and root.is_dir():
+        with open(root / PROGRESS_FILE, "a") as out:
+            out.write(json.dumps(event) + "\n")
+
+
+def _report_root() -> Path | None:
+    """The run's report folder under `harness run`, else None."""
     root = os.environ.get("HARNESS_REPORT_DIR")
-    if root and Path(root).is_dir():
-        (Path(root) / COLLECTION_FILE).write_text(json.dumps({"collected": len(session.items)}))
+    return Path(root).resolve() if root else None
+
+
+def _note_configuration(**values: Any) -> None:
+    """Merge into the report's configuration.json (summary.json's `configuration` is built from it)."""
+    root = _report_root()
+    if root is None:
+        return
+    file = root / CONFIGURATION_FILE
+    known = json.loads(file.read_text()) if file.is_file() else {}
+    file.write_text(json.dumps({**known, **values}, indent=1))
 
 
 OPTION_ENV = (("postgres_dsn", "HARNESS_POSTGRES_DSN"), ("toxiproxy_url", "TOXIPROXY_URL"),
               ("service_command", "HARNESS_SERVICE_COMMAND"), ("service_dir", "HARNESS_SERVICE_DIR"),
-              ("infra", "HARNESS_INFRA"))  # the target: target_profile() below
+              ("infra", "HARNESS_INFRA"), ("nginx", "HARNESS_NGINX"))  # the target: target_profile() below
 _PROFILE = pytest.StashKey["TargetProfile"]()
 
 
@@ -215,11 +258,18 @@ def scenario_folder(nodeid: str) -> Path | None:
     """The test's folder in the run's report (under `harness run`), else None."""
     from harness.reproduction import scenario_slug
 
-    root = os.environ.get("HARNESS_REPORT_DIR")
-    return Path(root) / "scenarios" / scenario_slug(nodeid) if root else None
+    root = _report_root()
+    return root / "scenarios" / scenario_slug(nodeid) if root else None
 
 
 _COMMIT = pytest.StashKey["dict[str, Any] | None"]()
+_SESSION_STACK = pytest.StashKey["LocalStack"]()  # on the config, once the shared stack started
+_TEST_STACKS = pytest.StashKey["list[LocalStack]"]()  # on the item: the stacks the test used, in order
+_STARTED = pytest.StashKey[float]()  # on the item: its start, epoch seconds
+_LOG_SIZES = pytest.StashKey["dict[Path, int]"]()  # on the item: the shared stack's log sizes before it
+_FAILED = pytest.StashKey[bool]()  # on the item: its body failed
+_REPORTS = pytest.StashKey["list[pytest.TestReport]"]()  # on the item: its phases' reports, for its end event
+_ENDED = pytest.StashKey[int]()  # on the config: how many tests have ended
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -239,8 +289,108 @@ def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
         item.config.stash[_COMMIT] = reproduction.project_commit()
     path = reproduction.write(folder, item.nodeid, _stack_options(item.config), item.config.stash[_COMMIT])
     item.user_properties.append(("reproduction", str(path)))
+    item.stash[_STARTED] = time.time()
+    shared = item.config.stash.get(_SESSION_STACK, None)
+    item.stash[_LOG_SIZES] = log_sizes([shared.logs_dir] if shared else [])
+    emit_progress({"event": "start", "nodeid": item.nodeid})
     yield
     reproduction.note_files(path)
+    emit_progress(_ended(item))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when == "call" and report.failed:
+        item.stash[_FAILED] = True
+    item.stash.setdefault(_REPORTS, []).append(report)
+
+
+def phase_verdict(phases: list[tuple[str, str, str]]) -> tuple[str, str]:
+    """(verdict, message) of a test from its phases' (when, outcome, message), as its JUnit entry reads
+    (harness/report/junit_results.py): a failed call is `fail` (`unknown` when its stack did not start), a
+    failed set-up or teardown `unknown`, a skip `not_applicable` when the target lacks a capability, else
+    `unknown`."""
+    from harness.report.junit_results import NOT_APPLICABLE
+
+    for when, outcome, message in phases:
+        if when == "call" and outcome == "failed":
+            return ("unknown" if STACK_NOT_STARTED in message else "fail"), message
+    for when, outcome, message in phases:
+        if outcome == "failed":
+            return "unknown", f"error in {when}: {message}"
+        if outcome == "skipped":
+            return ("not_applicable" if NOT_APPLICABLE in message else "unknown"), message
+    return "pass", ""
+
+
+def _report_message(report: pytest.TestReport) -> str:
+    """The first line pytest gives for a failure (its crash line) or a skip (its reason)."""
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple):  # a skip: (file, line, reason)
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    crash = getattr(longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else str(longrepr or "")
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")[:500]
+
+
+def _ended(item: pytest.Item) -> dict[str, Any]:
+    """The end event of a test: its verdict, the how-manieth it is of the collected ones, its checks file."""
+    reports = item.stash.get(_REPORTS, [])
+    verdict, message = phase_verdict([(r.when or "", r.outcome, _report_message(r)) for r in reports])
+    checks = next((str(v) for r in reports for k, v in r.user_properties if k == "checks_file"), None)
+    item.config.stash[_ENDED] = item.config.stash.get(_ENDED, 0) + 1
+    return {"event": "end", "nodeid": item.nodeid, "verdict": verdict, "message": message,
+            "index": item.config.stash[_ENDED], "total": len(item.session.items),
+            "seconds": round(sum(r.duration for r in reports), 2), "checks_file": checks}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    """Before the test's fixtures end (its own stacks still up): its slice of the service logs and, when
+    a runbook scenario failed, the post-mortem of the stack it ran on."""
+    try:
+        _bundle(item)
+    finally:  # the fixtures end (stacks stop) whatever happened to the bundle
+        yield
+
+
+def _bundle(item: pytest.Item) -> None:
+    folder, root = scenario_folder(item.nodeid), _report_root()
+    if folder is None or root is None or _STARTED not in item.stash:
+        return
+    stacks = _stacks_used(item)
+    write_log_slice([s.logs_dir for s in stacks], item.stash[_LOG_SIZES], folder / "service.log", root)
+    runbook_test = any(m.name in RUNBOOK_SECTIONS for m in item.iter_markers())
+    if stacks and runbook_test and item.stash.get(_FAILED, False):
+        from harness.toolkit.postmortem import take_postmortem
+
+        take_postmortem(stacks[-1], item.stash[_STARTED], folder / "postmortem")
+
+
+def _stacks_used(item: pytest.Item) -> list[LocalStack]:
+    """The stacks the test ran on: the shared one first when it asked for it, then those it started;
+    the last is the one its scenario most likely judged."""
+    noted: list[LocalStack] = [*item.stash.get(_TEST_STACKS, [])]
+    shared = item.config.stash.get(_SESSION_STACK, None)
+    if shared is not None and shared not in noted and "stack" in getattr(item, "fixturenames", ()):
+        noted.insert(0, shared)
+    return noted
+
+
+def _uses(node: pytest.Item, stack: LocalStack) -> LocalStack:
+    """Note that the test uses `stack` (for its log slice and post-mortem)."""
+    used = node.stash.setdefault(_TEST_STACKS, [])
+    if stack not in used:
+        used.append(stack)
+    return stack
+
+
+def _shared_stack(request: pytest.FixtureRequest) -> LocalStack:
+    """The shared stack, noted as used by the requesting test."""
+    shared: LocalStack = request.getfixturevalue("stack")
+    return _uses(request.node, shared)
 
 
 def _stack_options(config: pytest.Config) -> dict[str, str]:
@@ -309,28 +459,45 @@ def service_intervals(stack_config: StackConfig) -> Intervals:
     return stack_config.service.intervals if stack_config.service else Intervals.fast()
 
 
-def _start(config: StackConfig, tmp_path_factory: pytest.TempPathFactory, name: str) -> LocalStack:
+def _announce_component(name: str, seconds: float) -> None:
+    emit_progress({"event": "component", "name": name, "seconds": round(seconds, 2)})
+
+
+def _start(config: StackConfig, tmp_path_factory: pytest.TempPathFactory, name: str,
+           announce: bool = False) -> LocalStack:
+    """`name`: the stack's logs folder under the report's `logs/` (under `harness run`), else a pytest
+    tmp dir of that name (pytest keeps the last runs': logs survive for the post-mortem). `announce`: its
+    components' start times as progress events (the session stack's)."""
     import dataclasses
 
     from harness.stack import LocalStack
 
-    if config.logs_dir is None:  # pytest keeps the last runs' tmp dirs: logs survive for the post-mortem
-        config = dataclasses.replace(config, logs_dir=tmp_path_factory.mktemp(name))
-    stack = LocalStack(config)
+    if config.logs_dir is None:
+        root = _report_root()
+        logs_dir = root / "logs" / name if root else tmp_path_factory.mktemp(name.replace("/", "-"))
+        config = dataclasses.replace(config, logs_dir=logs_dir)
+    stack = LocalStack(config, on_started=_announce_component if announce else None)
+    t0 = time.monotonic()
     try:
         stack.start()
     except HarnessError as exc:
         pytest.fail(f"{STACK_NOT_STARTED} {name}: {exc}", pytrace=False)
+    if announce:
+        emit_progress({"event": "stack", "seconds": round(time.monotonic() - t0, 2)})
     return stack
 
 
 @pytest.fixture(scope="session")
-def stack(stack_config: StackConfig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+def stack(stack_config: StackConfig, tmp_path_factory: pytest.TempPathFactory,
+          pytestconfig: pytest.Config) -> Iterator[LocalStack]:
     """The shared stack; one per session. Yields a `LocalStack` (see `.info` for endpoints)."""
+    from harness.report.run_context import stack_settings
     from harness.stack import install_signal_handlers
 
     install_signal_handlers()  # SIGTERM to pytest tears the stack down like Ctrl-C does
-    started = _start(stack_config, tmp_path_factory, "stack-logs")
+    started = _start(stack_config, tmp_path_factory, "stack", announce=True)
+    pytestconfig.stash[_SESSION_STACK] = started
+    _note_configuration(stack=stack_settings(stack_config))
     try:
         yield started
     finally:
@@ -358,8 +525,8 @@ def clean_db(stack: LocalStack) -> str:
 
 
 @pytest.fixture
-def stack_factory(stack_config: StackConfig,
-                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., LocalStack]]:
+def stack_factory(stack_config: StackConfig, tmp_path_factory: pytest.TempPathFactory,
+                  request: pytest.FixtureRequest) -> Iterator[Callable[..., LocalStack]]:
     """`stack_factory(**overrides) -> LocalStack`: a separate, started stack; stopped after the test.
 
     Overrides are StackConfig / ServiceConfig / Intervals fields by name, e.g.
@@ -371,9 +538,11 @@ def stack_factory(stack_config: StackConfig,
         # Its own proxy names, in case the toxiproxy server is shared (TOXIPROXY_URL).
         prefix = f"f{len(started)}_" if stack_config.toxiproxy_url else ""
         config = stack_config.with_overrides(**{"proxy_prefix": prefix, "logs_dir": None, **overrides})
-        new = _start(config, tmp_path_factory, "factory-stack-logs")
+        from harness.reproduction import scenario_slug
+
+        new = _start(config, tmp_path_factory, f"factory/{scenario_slug(request.node.nodeid)}-{len(started)}")
         started.append(new)
-        return new
+        return _uses(request.node, new)
 
     try:
         yield factory
@@ -386,8 +555,7 @@ def stack_factory(stack_config: StackConfig,
 def _harness_markers(request: pytest.FixtureRequest) -> None:
     """`stack`-marked tests get the shared stack, healed and with clean proxies."""
     if request.node.get_closest_marker("stack"):
-        shared: LocalStack = request.getfixturevalue("stack")
-        shared.heal()
+        _shared_stack(request).heal()
 
 
 @pytest.fixture
@@ -402,7 +570,7 @@ def scenario(request: pytest.FixtureRequest, tmp_path: Path,
 
     folder = scenario_folder(request.node.nodeid) or tmp_path
     folder.mkdir(parents=True, exist_ok=True)
-    record = Scenario(folder, stack_source=lambda: request.getfixturevalue("stack"))
+    record = Scenario(folder, stack_source=lambda: _shared_stack(request))
     record_property("checks_file", str(record.checks_file))
     try:
         yield record

@@ -19,7 +19,7 @@ from typing import Any
 from harness import reproduction
 from harness.errors import ConfigError
 from harness.pytest_plugin import OPTION_ENV
-from harness.suite_runner import RunRequest, run_suites
+from harness.suite_runner import Progress, RunRequest, run_suites
 
 __all__ = ["Replayed", "commit_note", "replay", "replay_exit", "reproduction_of", "select_failed"]
 
@@ -112,10 +112,10 @@ def commit_note(recorded: list[dict[str, Any]], now: dict[str, Any] | None) -> s
             f"this checkout is {now['commit'][:12]}{' with changes' if now['dirty'] else ''}")
 
 
-def replay(report_dir: Path, name: str | None, times: int,
-           say: Callable[[str], None] = lambda _: None) -> tuple[list[Replayed], Path]:
+def replay(report_dir: Path, name: str | None, times: int, say: Callable[[str], None] = lambda _: None,
+           progress: Progress = lambda _: None) -> tuple[list[Replayed], Path]:
     """Rerun the chosen failed scenarios `times` times; their verdicts and the folder of the new reports.
-    `say`: progress lines for a person."""
+    `say`: progress lines for a person; `progress`: each run's progress events (harness/suite_runner.py)."""
     report_dir = report_dir.resolve()
     chosen = [(s["nodeid"], reproduction_of(report_dir, s)) for s in select_failed(report_dir, name)]
     note = commit_note([data for _, data in chosen], reproduction.project_commit())
@@ -130,7 +130,7 @@ def replay(report_dir: Path, name: str | None, times: int,
         for g, (args, members) in enumerate(groups.items()):
             summary, folder = run_suites(RunRequest(
                 reports_root=out, name=f"run-{i}" if len(groups) == 1 else f"run-{i}-{g + 1}", pytest_args=args, nodeids=tuple(data["nodeid"] for _, data in members),
-                env={**_BLANKED, reproduction.REPLAY_OF_ENV: str(report_dir)}))
+                env={**_BLANKED, reproduction.REPLAY_OF_ENV: str(report_dir)}), progress)
             found = {s["nodeid"]: s["verdict"] for s in summary["scenarios"]}
             for nodeid, _ in members:
                 verdicts[nodeid].append(found.get(nodeid, "unknown"))

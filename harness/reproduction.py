@@ -23,11 +23,11 @@ from typing import Any
 from harness.errors import ConfigError
 
 __all__ = ["FILE", "REPLAY_OF_ENV", "STACK_OPTIONS", "ScenarioChoices", "note_files", "project_commit", "read", "record", "recorded_for",
-           "add_replay_commands", "local_path", "replay_args", "replay_command", "scenario_slug", "short_name", "write"]
+           "add_replay_commands", "local_path", "portable", "replay_args", "replay_command", "scenario_slug", "short_name", "write"]
 
 FILE = "reproduction.json"
 REPLAY_OF_ENV = "HARNESS_REPLAY_OF"  # set by `harness replay`: the report whose recorded choices a test reuses
-STACK_OPTIONS = ("target", "infra", "service_dir", "service_command")  # the pytest options a replay passes on
+STACK_OPTIONS = ("target", "infra", "service_dir", "service_command", "nginx")  # the pytest options a replay passes on
 _PATHS = ("target", "service_dir")
 REPO = Path(__file__).resolve().parent.parent
 
@@ -56,7 +56,7 @@ def write(folder: Path, nodeid: str, options: dict[str, str], commit: dict[str, 
     unknown = sorted(set(options) - set(STACK_OPTIONS))
     if unknown:
         raise ValueError(f"not stack options: {unknown}")
-    data: dict[str, Any] = {"nodeid": nodeid, "options": {k: _portable(v) if k in _PATHS else v
+    data: dict[str, Any] = {"nodeid": nodeid, "options": {k: portable(v) if k in _PATHS else v
                                           for k, v in options.items() if v},
             "commit": commit, "recorded": {}, "files": []}
     path = folder / FILE
@@ -148,7 +148,8 @@ def replay_command(report_dir: Path, scenario: str) -> str:
     return f"harness replay {shlex.quote(shown)} --scenario {shlex.quote(scenario)}"
 
 
-def _portable(value: str) -> str:
+def portable(value: str) -> str:
+    """A path inside the project relative to it (a report stays valid in another checkout), else absolute."""
     path = Path(value).resolve()
     return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 

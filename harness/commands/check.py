@@ -9,7 +9,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from harness.commands.output import stdout
-from harness.commands.runbook_common import JsonOpt, emit_json
+from harness.commands.options import JsonOpt
+from harness.commands.runbook_common import emit_json
 from harness.checks import Valid
 from harness.recheck import Recheck, overall, recheck_all
 
@@ -25,7 +26,8 @@ def register(app: typer.Typer) -> None:
 
 
 def check_cmd(
-    folder: Annotated[Path, typer.Argument(help="A scenario folder (history.jsonl + snapshot.json) or a report folder.")],
+    folder: Annotated[Path, typer.Argument(
+        exists=True, help="A scenario folder (history.jsonl + snapshot.json) or a report folder.")],
     invariant: Annotated[Optional[list[str]], typer.Option("--invariant", "-i",  # noqa: UP007 (typer)
                                                            help="Only this invariant (repeatable).")] = None,
     every: Annotated[bool, typer.Option("--all", help="Every invariant, also those the scenario did not judge "

@@ -9,8 +9,10 @@ import typer
 from rich.table import Table
 
 from harness.commands.output import stdout
-from harness.commands.runbook_common import (DsnOpt, JsonOpt, LogsOpt, TargetOpt, emit_json, finish, log_spec,
-                                             logs_or_none, resolve_dsn, resolve_logs_dir, seconds)
+from harness.commands.options import (DURATION, Duration, DsnOpt, JsonOpt, LogsOpt, RunIdOpt, TargetOpt, duration,
+                                      run_id as check_run_id)
+from harness.commands.runbook_common import (emit_json, finish, log_spec, logs_or_none, resolve_dsn,
+                                             resolve_logs_dir)
 from harness.runbook.backlog import BACKLOG_SQL, backlog
 from harness.runbook.diagnose import Diagnosis, diagnose
 from harness.runbook.lag_report import LagGroup, LagReport, lag_report
@@ -36,7 +38,7 @@ def register(app: typer.Typer) -> None:
     app.command("backlog")(backlog_cmd)
 
 
-def diagnose_cmd(run_id: Annotated[str, typer.Argument(help="The run to diagnose.")],
+def diagnose_cmd(run_id: Annotated[str, typer.Argument(callback=check_run_id, help="The run to diagnose.")],
                  dsn: DsnOpt = None, logs: LogsOpt = None, target: TargetOpt = None, json_: JsonOpt = False) -> None:
     """The "Run stuck" checklist, step by step: one verdict, its evidence and the runbook's action.
 
@@ -58,19 +60,25 @@ def _print_diagnosis(d: Diagnosis) -> None:
         stdout.print(f"action {i}: {action}", highlight=False, markup=False)
 
 
+def _window(value: str | float) -> float | None:
+    return None if value == "all" else duration(value)
+
+
 def lag_cmd(logs: LogsOpt = None,
-            since: Annotated[str, typer.Option(help="Window: lines of the last 30s / 5m / 1h; 'all' for every line.")] = "5m",
+            since: Annotated[Optional[float], typer.Option(
+                parser=_window, metavar=DURATION,
+                help="Window: lines of the last 30s / 5m / 1h; 'all' for every line.")]
+            = Duration("5m"),
             by: Annotated[Optional[By], typer.Option(help="Also one row per event type or per run.")] = None,
             basis: Annotated[Basis, typer.Option(help="Statistic the class is read from.")] = Basis.p95,
-            run: Annotated[Optional[str], typer.Option("--run", help="Only this run's publishes.")] = None,
+            run: RunIdOpt = None,
             target: TargetOpt = None, json_: JsonOpt = False) -> None:
     """avg / p50 / p95 / p99 of lag_ms from metric.events_published lines, with the runbook's class.
 
     Classes: normal < 100 ms, warning 100-500 ms, critical > 500 ms or an increasing trend.
     Exit 0: normal (or no data); 1: warning or critical; 2: bad input.
     """
-    since_s = None if since == "all" else seconds(since)
-    report = lag_report(resolve_logs_dir(logs), since_s=since_s, basis=basis.value,
+    report = lag_report(resolve_logs_dir(logs), since_s=since, basis=basis.value,
                         by=by.value if by else None, run_id=run, spec=log_spec(target))
     emit_json(report.to_dict()) if json_ else _print_lag(report)
     finish(not report.healthy)

@@ -13,7 +13,8 @@ import typer
 from rich.table import Table
 
 from harness.commands.output import stdout
-from harness.commands.runbook_common import JsonOpt, emit_json, seconds
+from harness.commands.options import DURATION, JsonOpt, duration, run_id as check_run_id
+from harness.commands.runbook_common import emit_json
 from harness.control.client import ask_owner
 from harness.errors import ConfigError
 
@@ -46,7 +47,8 @@ class OnOff(str, Enum):
     off = "off"
 
 
-ForOpt = Annotated[Optional[str], typer.Option("--for", help="Heal it after this long (30s, 2m); default: until ended.")]
+ForOpt = Annotated[Optional[float], typer.Option("--for", parser=duration, metavar=DURATION,
+                                                help="Heal it after this long (30s, 2m); default: until ended.")]
 LinkArg = Annotated[str, typer.Argument(help="A link of the stack: sse, pg_api, pg_outbox, pg_queue (pg on a target whose one process does every role).")]
 ProcessArg = Annotated[str, typer.Argument(help="A process of the stack: api-0, outbox-worker-0, postgres, ...")]
 
@@ -54,10 +56,6 @@ ProcessArg = Annotated[str, typer.Argument(help="A process of the stack: api-0, 
 def _do(action: str, /, **args: Any) -> None:
     for line in ask_owner(action, args)["lines"]:
         stdout.print(line, highlight=False, soft_wrap=True)  # one line each, for scripts too
-
-
-def _for(text: str | None) -> float | None:
-    return None if text is None else seconds(text)
 
 
 @fault_app.command("list")
@@ -101,7 +99,7 @@ def add_cmd(link: LinkArg, toxic: Annotated[str, typer.Argument(help="latency, b
             = Direction.down, for_: ForOpt = None) -> None:
     """Add a toxic to a link: `harness fault add pg_outbox latency latency=500 --for 30s`."""
     _do("add", link=link, toxic=toxic, attrs=_pairs(attrs or []), direction=f"{direction.value}stream",
-        for_s=_for(for_))
+        for_s=for_)
 
 
 def _pairs(items: list[str]) -> dict[str, str]:
@@ -109,7 +107,7 @@ def _pairs(items: list[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ConfigError(f"toxic attributes are attr=value, got {item!r}")
+            raise ConfigError(f"toxic attributes are attr=value, got '{item}'")
         pairs[key] = value
     return pairs
 
@@ -129,7 +127,7 @@ def clear_cmd() -> None:
 @fault_app.command("cut")
 def cut_cmd(link: LinkArg, for_: ForOpt = None) -> None:
     """Take a link down: new connections refused, open ones closed."""
-    _do("cut", link=link, for_s=_for(for_))
+    _do("cut", link=link, for_s=for_)
 
 
 @fault_app.command("restore")
@@ -141,13 +139,13 @@ def restore_cmd(link: LinkArg) -> None:
 @fault_app.command("kill")
 def kill_cmd(process: ProcessArg, for_: ForOpt = None) -> None:
     """SIGKILL a process (its group); it stays down until `restart`, `clear` or --for."""
-    _do("kill", process=process, for_s=_for(for_))
+    _do("kill", process=process, for_s=for_)
 
 
 @fault_app.command("pause")
 def pause_cmd(process: ProcessArg, for_: ForOpt = None) -> None:
     """SIGSTOP a process: connections stay open, nothing answers."""
-    _do("pause", process=process, for_s=_for(for_))
+    _do("pause", process=process, for_s=for_)
 
 
 @fault_app.command("resume")
@@ -173,7 +171,7 @@ def failpoint_arm_cmd(process: ProcessArg, name: Annotated[str, typer.Argument(h
                       action: Annotated[str, typer.Argument(help="crash, 1*crash, error, hang, sleep(200), ...")],
                       for_: ForOpt = None) -> None:
     """Arm a failpoint in one process."""
-    _do("failpoint_arm", process=process, name=name, action=action, for_s=_for(for_))
+    _do("failpoint_arm", process=process, name=name, action=action, for_s=for_)
 
 
 @failpoint_app.command("disarm")
@@ -189,14 +187,15 @@ def terminate_sessions_cmd(role: Annotated[Optional[Role], typer.Option(help="On
 
 
 @db_app.command("lock-outbox")
-def lock_outbox_cmd(run_id: Annotated[str, typer.Argument(help="The run whose outbox row to lock.")],
+def lock_outbox_cmd(run_id: Annotated[str, typer.Argument(callback=check_run_id,
+                                                          help="The run whose outbox row to lock.")],
                     for_: ForOpt = None) -> None:
     """Hold the run's run_outbox row locked (FOR UPDATE): that run's events wait, other runs go on."""
-    _do("lock_outbox", run_id=run_id, for_s=_for(for_))
+    _do("lock_outbox", run_id=run_id, for_s=for_)
 
 
 @fault_app.command("buffering")
 def buffering_cmd(mode: Annotated[OnOff, typer.Argument(help="on: nginx's defaults (the incident); off: SSE-ready.")],
                   for_: ForOpt = None) -> None:
     """Switch nginx's proxy buffering live (a stack started with `--nginx on` or `buffered`)."""
-    _do("buffering", on=mode is OnOff.on, for_s=_for(for_))
+    _do("buffering", on=mode is OnOff.on, for_s=for_)

@@ -10,7 +10,8 @@ from typing import Annotated, Optional
 import typer
 
 from harness.commands.output import stdout
-from harness.commands.runbook_common import JsonOpt, emit_json, seconds
+from harness.commands.options import DURATION, Duration, JsonOpt, duration
+from harness.commands.runbook_common import emit_json
 from harness.control.client import ask_owner
 
 __all__ = ["register"]
@@ -38,13 +39,14 @@ def start_cmd() -> None:
 def stop_cmd(out: Annotated[Optional[Path], typer.Option("--out", file_okay=False,  # noqa: UP007 (typer)
                                                          help="The folder to write (default reports/record-<time>).")]
              = None,
-             wait: Annotated[str, typer.Option("--wait", help="How long runs may take to end before the"
-                                                             " observers stop (10s, 1m).")] = "10s",
+             wait: Annotated[float, typer.Option("--wait", parser=duration, metavar=DURATION,
+                                                 help="How long runs may take to end before the observers stop.")]
+             = Duration("10s"),
              json_: JsonOpt = False) -> None:
     """Stop recording and write a folder `harness check` judges: history.jsonl (the observers' frames and
     the fault log's windows), snapshot.json (the recorded runs' rows) and checks.json (the verdict now)."""
     folder = (out or Path("reports") / f"record-{datetime.now():%Y%m%d-%H%M%S}").resolve()
-    result = ask_owner("record_stop", {"out": str(folder), "wait_s": seconds(wait)})
+    result = ask_owner("record_stop", {"out": str(folder), "wait_s": float(wait)})
     if json_:
         emit_json(result)
         return

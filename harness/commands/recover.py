@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from harness.commands.output import stdout
-from harness.commands.runbook_common import DsnOpt, JsonOpt, emit_json, resolve_dsn, seconds
+from harness.commands.options import DURATION, Duration, DsnOpt, JsonOpt, duration, run_id as check_run_id
+from harness.commands.runbook_common import emit_json, resolve_dsn
 from harness.control.client import ask_owner
 from harness.runbook.recovery import cancel_run
 
@@ -22,7 +23,9 @@ def register(app: typer.Typer) -> None:
 
 @recover_app.command("restart-outbox")
 def restart_outbox_cmd(
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for each worker to stop and to be healthy again.")] = 30.0,
+    timeout: Annotated[float, typer.Option(parser=duration, metavar=DURATION,
+                                           help="How long each worker may take to stop, and to be healthy again.")]
+    = Duration("30s"),
     json_: JsonOpt = False,
 ) -> None:
     """Restart the outbox worker(s) of the stack started by `harness up` (its owner does: SIGTERM, start again)."""
@@ -38,18 +41,20 @@ def restart_outbox_cmd(
 
 @recover_app.command("cancel-run")
 def cancel_run_cmd(
-    run_id: Annotated[str, typer.Argument(help="The stuck run.")],
+    run_id: Annotated[str, typer.Argument(callback=check_run_id, help="The stuck run.")],
     confirm: Annotated[bool, typer.Option("--confirm", help="Required: this is the runbook's last resort.")] = False,
-    stuck_after: Annotated[str, typer.Option(help="Outbox behind this long counts as stuck.")] = "30s",
-    stalled_after: Annotated[str, typer.Option(help="No event for this long counts as stalled.")] = "10m",
+    stuck_after: Annotated[float, typer.Option(parser=duration, metavar=DURATION,
+                                               help="Outbox behind this long counts as stuck.")] = Duration("30s"),
+    stalled_after: Annotated[float, typer.Option(parser=duration, metavar=DURATION,
+                                                 help="No event for this long counts as stalled.")] = Duration("10m"),
     dsn: DsnOpt = None, json_: JsonOpt = False,
 ) -> None:
     """LAST RESORT: mark a confirmed-stuck started run cancelled and remove its outbox row (runbook SQL, verbatim).
 
     Refuses (exit 2) without --confirm, for a run that is not started, or one that is not stuck.
     """
-    result = cancel_run(resolve_dsn(dsn), run_id, confirm=confirm, stuck_after_s=seconds(stuck_after),
-                        stalled_after_s=seconds(stalled_after))
+    result = cancel_run(resolve_dsn(dsn), run_id, confirm=confirm, stuck_after_s=stuck_after,
+                        stalled_after_s=stalled_after)
     if json_:
         emit_json(result.to_dict())
         return

@@ -1,28 +1,18 @@
-"""Options and output shared by the runbook commands (`diagnose`, `lag`, `alerts`, ...)."""
+"""Output and defaults shared by the runbook commands (`diagnose`, `lag`, `alerts`, ...)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Any
 
 import typer
 
 from harness.runbook.context import resolve_dsn, resolve_logs_dir, stack_json
-from harness.service_logs import RUNBOOK_LOGS, parse_duration
+from harness.service_logs import RUNBOOK_LOGS
 from harness.target.profile import LogSpec, load_profile
 
-__all__ = ["DsnOpt", "JsonOpt", "LogsOpt", "TargetOpt", "emit_json", "finish", "log_spec", "logs_or_none", "resolve_dsn",
-           "resolve_logs_dir", "seconds"]
-
-DsnOpt = Annotated[Optional[str], typer.Option("--dsn", envvar="HARNESS_DSN",
-                                               help="PostgreSQL DSN (default: the running stack's, from stack.json).")]
-LogsOpt = Annotated[Optional[Path], typer.Option("--logs", help="Folder of the service's *.log files"
-                                                                " (default: the running stack's logs_dir).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-TargetOpt = Annotated[Optional[Path], typer.Option("--target", envvar="HARNESS_TARGET", dir_okay=False,
-                                                   help="The target profile whose log format and names to read"
-                                                        " (docs/TARGETS.md; default: the runbook's own JSON lines).")]
+__all__ = ["emit_json", "finish", "log_spec", "logs_or_none", "resolve_dsn", "resolve_logs_dir"]
 
 
 def log_spec(target: Path | None) -> LogSpec:
@@ -46,9 +36,5 @@ def logs_or_none(logs: Path | None) -> Path | None:
         return logs
     info = stack_json()
     return Path(info["logs_dir"]) if info and info.get("logs_dir") else None
-
-
-def seconds(text: str) -> float:
-    return parse_duration(text)
 
 

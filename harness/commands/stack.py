@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import sys
@@ -12,8 +13,11 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from harness.commands.output import stdout
+from harness.commands.options import DURATION, Duration, JsonOpt, LogsDirOpt, StackDsnOpt, TargetOpt, duration
+from harness.commands.output import say, say_started, stdout
+from harness.commands.runbook_common import emit_json
 from harness.errors import ConfigError
 from harness.stack.config import StackConfig
 from harness.target import load_profile, reference_profile
@@ -43,8 +47,7 @@ def register(app: typer.Typer) -> None:
 
 def up(
     detach_: Annotated[bool, typer.Option("--detach", "-d", help="Return once up; `harness down` stops it.")] = False,
-    postgres_dsn: Annotated[Optional[str], typer.Option(envvar="HARNESS_POSTGRES_DSN",
-                                                        help="Use this PostgreSQL instead of an embedded one.")] = None,
+    dsn: StackDsnOpt = None,
     toxiproxy_url: Annotated[Optional[str], typer.Option(envvar="TOXIPROXY_URL",
                                                          help="Use this toxiproxy server instead of starting one.")] = None,
     infra: Annotated[InfraChoice, typer.Option(
@@ -62,26 +65,25 @@ def up(
     sse_retry_ms: Annotated[Optional[int], typer.Option(min=0)] = None,
     failpoints: Annotated[str, typer.Option(help="FAILPOINTS for every process: name=action;...")] = "",
     env: Annotated[Optional[list[str]], typer.Option("--env", "-e", help="KEY=VALUE for every service process.")] = None,
-    target: Annotated[Optional[Path], typer.Option(envvar="HARNESS_TARGET", dir_okay=False,
-                                                   help="The target profile of the implementation to run"
-                                                        " (docs/TARGETS.md; default profiles/reference.toml).")] = None,
+    target: TargetOpt = None,
     service_command: Annotated[Optional[str], typer.Option(envvar="HARNESS_SERVICE_COMMAND",
                                                            help="The service's command (default: python -m reference_impl).")] = None,
     service_dir: Annotated[Optional[Path], typer.Option(envvar="HARNESS_SERVICE_DIR", exists=True, file_okay=False,
                                                         help="Source directory of the service (a patched copy).")] = None,
     no_service: Annotated[bool, typer.Option("--no-service", help="Only PostgreSQL, toxiproxy (and nginx).")] = False,
-    logs_dir: Annotated[Optional[Path], typer.Option(help="Where logs go (default .harness/logs/<time>).")] = None,
+    logs: LogsDirOpt = None,
 ) -> None:
     """Start the local stack, print its endpoints and write them to .harness/stack.json."""
     files = StateFiles.default()
     if detach_:
+        say(Text(f"starting the stack in the background (its log: {files.supervisor_log})"))
         info = detach(_args_without_detach(sys.argv[1:]), files)
         _print_info(info, files)
         stdout.print(f"running in the background (pid {info.owner_pid}); stop it with [bold]harness down[/]")
         return
     config = _build_config(locals(), files)
     serve(config, files, lambda info: _print_info(info, files) if not os.environ.get("HARNESS_DETACHED")
-          else None)
+          else None, on_started=say_started)
     stdout.print("stack stopped")
 
 
@@ -99,9 +101,9 @@ def _build_config(opts: dict[str, Any], files: StateFiles) -> StackConfig:
                  if opts[k] is not None}
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     config = StackConfig.from_env(env={}).with_overrides(
-        postgres_dsn=opts["postgres_dsn"], toxiproxy_url=opts["toxiproxy_url"], nginx=opts["nginx"].value,
+        postgres_dsn=opts["dsn"], toxiproxy_url=opts["toxiproxy_url"], nginx=opts["nginx"].value,
         infra=opts["infra"].value,
-        logs_dir=opts["logs_dir"] or files.root / "logs" / stamp)
+        logs_dir=opts["logs"] or files.root / "logs" / stamp)
     if opts["no_service"]:
         return config.with_overrides(service=None)
     service_dir = opts["service_dir"]
@@ -118,7 +120,7 @@ def _parse_env(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ConfigError(f"--env expects KEY=VALUE, got {pair!r}")
+            raise ConfigError(f"--env expects KEY=VALUE, got '{pair}'")
         env[key] = value
     return env
 
@@ -138,14 +140,23 @@ def _print_info(info: StackInfo, files: StateFiles) -> None:
 
 
 def down_cmd(
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for an orderly teardown before SIGKILL.")] = 30.0,
+    timeout: Annotated[float, typer.Option(parser=duration, metavar=DURATION,
+                                           help="How long to wait for an orderly teardown before SIGKILL.")]
+    = Duration("30s"),
 ) -> None:
     """Stop the stack started by `harness up` and reap leftovers of a crashed harness."""
     for line in down(StateFiles.default(), timeout):
         stdout.print(line)
 
 
-def status() -> None:
-    """Show the running stack's endpoints."""
+def status(json_: JsonOpt = False) -> None:
+    """Show the running stack's endpoints (`--json`: the stack.json of `harness up`).
+
+    Exit 0: a stack is up; 1: none is.
+    """
     files = StateFiles.default()
-    _print_info(running_info(files, "`harness up`"), files)
+    info = running_info(files, "`harness up`")
+    if json_:
+        emit_json(json.loads(info.to_json()))
+    else:
+        _print_info(info, files)

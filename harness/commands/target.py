@@ -1,12 +1,15 @@
 """`harness init-profile` and `harness check-profile`: describe a team's own implementation, then probe it."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
+from harness.commands.options import JsonOpt, StackDsnOpt
 from harness.commands.output import stdout
+from harness.commands.runbook_common import emit_json
 from harness.errors import ConfigError
 from harness.stack import StackConfig
 from harness.target import default_profile_path, load_profile
@@ -75,16 +78,19 @@ def init_profile(
 
 
 def check_profile(
-    profile: Annotated[Path, typer.Argument(help="The target profile to check.", dir_okay=False)],
-    postgres_dsn: Annotated[Optional[str], typer.Option(envvar="HARNESS_POSTGRES_DSN",
-                                                        help="Use this PostgreSQL instead of an embedded one.")] = None,
+    profile: Annotated[Path, typer.Argument(help="The target profile to check.", exists=True, dir_okay=False)],
+    dsn: StackDsnOpt = None,
+    json_: JsonOpt = False,
 ) -> None:
     """Start the target and probe it before any fault: processes, schema, SSE framing, heartbeat, logs.
     One line per probe; exit 0 when all hold, 1 with a problem."""
     from harness.target.check import check_profile as probe
 
     target = load_profile(profile)
-    findings = probe(target, StackConfig.from_env(env={}).with_overrides(postgres_dsn=postgres_dsn))
-    for finding in findings:
-        stdout.print(finding.line(), style="green" if finding.ok else "red", markup=False, highlight=False)
+    findings = probe(target, StackConfig.from_env(env={}).with_overrides(postgres_dsn=dsn))
+    if json_:
+        emit_json({"ok": all(f.ok for f in findings), "findings": [dataclasses.asdict(f) for f in findings]})
+    else:
+        for finding in findings:
+            stdout.print(finding.line(), style="green" if finding.ok else "red", markup=False, highlight=False)
     raise typer.Exit(0 if all(f.ok for f in findings) else 1)

@@ -14,7 +14,8 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.commands.output import stdout
-from harness.commands.runbook_common import JsonOpt, TargetOpt, emit_json, log_spec
+from harness.commands.options import DURATION, Duration, JsonOpt, TargetOpt, duration, run_id as check_run_id
+from harness.commands.runbook_common import emit_json, log_spec
 from harness.errors import HarnessError
 from harness.model import to_epoch
 from harness.runbook.watch_frame import Frame, RunView, WatchSource, gather_frame
@@ -29,12 +30,14 @@ def register(app: typer.Typer) -> None:
     app.command("watch")(watch)
 
 
-RunIdArg = Annotated[Optional[str], typer.Argument(help="Watch this run only (default: the active runs, ten at most).")]
+RunIdArg = Annotated[Optional[str], typer.Argument(callback=check_run_id,
+                                                   help="Watch this run only (default: the active runs, ten at most).")]
 
 
 def watch(run_id: RunIdArg = None,
           once: Annotated[bool, typer.Option("--once", help="Print one frame and exit.")] = False,
-          interval: Annotated[float, typer.Option(min=0.2, help="Seconds between refreshes.")] = 1.0,
+          interval: Annotated[float, typer.Option(parser=duration, metavar=DURATION,
+                                                  help="Time between refreshes (at least 200ms).")] = Duration("1s"),
           target: TargetOpt = None, json_: JsonOpt = False) -> None:
     """Faults active now, then per run: state, lastSeq, nextSeq, backlog, publish lag and its class, open
     streams, heartbeats and the verdict `harness diagnose` would give. Ctrl-C quits.
@@ -42,6 +45,8 @@ def watch(run_id: RunIdArg = None,
     `--once` prints one frame and exits; `--json` prints one frame as JSON, for scripts.
     Exit 0 (also on Ctrl-C); 1: no stack is up; 2: RUN_ID does not exist.
     """
+    if interval < 0.2:
+        raise typer.BadParameter("refreshing more often than every 200ms would load the stack", param_hint="--interval")
     source = _source(target)
     frame = gather_frame(source, run_id)  # an unknown RUN_ID fails here, as one line
     if json_:

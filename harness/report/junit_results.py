@@ -17,6 +17,7 @@ Verdict = Literal["pass", "fail", "unknown", "not_applicable"]
 STACK_NOT_STARTED = "could not start the"  # how the pytest plugin fails a test whose stack did not start
 NOT_APPLICABLE = "not applicable:"  # how the pytest plugin skips a test its target lacks a capability for
 STAND_IN = "stand_in"  # the property naming the faults replaced by the nearest real one (harness.nemesis.stand_in)
+RUNBOOK_SECTION = "runbook_section"  # the property naming the runbook section a test covers (harness.pytest_plugin)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from harness.runbook._db import connect, fetch_all, fetch_one
 from harness.service_logs import RUNBOOK_LOGS, publishes_from_log_lines, read_log_lines
 from harness.target.profile import LogSpec
 
-__all__ = ["AlertResult", "AlertThresholds", "AlertData", "evaluate", "evaluate_alerts", "gather",
+__all__ = ["AlertResult", "AlertThresholds", "AlertData", "alerts_json", "evaluate", "evaluate_alerts", "gather",
            "run_stall", "outbox_backlog", "high_lag", "sse_churn"]
 
 
@@ -188,3 +188,6 @@ def evaluate_alerts(dsn: str, logs_dir: Path | None, thresholds: AlertThresholds
     return evaluate(gather(dsn, logs_dir, thresholds, spec), thresholds)
 
 
+def alerts_json(results: list[AlertResult]) -> dict[str, Any]:
+    """What `harness alerts --json` prints: the firing rules' names, then every rule's result."""
+    return {"firing": [r.name for r in results if r.firing], "alerts": [r.to_dict() for r in results]}

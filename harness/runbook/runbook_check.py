@@ -7,7 +7,9 @@ rolled back, so nothing is ever written. The database's error is the block's ver
 
 Log pipelines (bash blocks starting with ``grep ... logs/*.log``): run for real with bash against the
 log folder (``logs`` linked to it), only when every stage is a read-only text tool, and each
-``jq`` field reference and ``cut -d' ' -fN`` is checked on the log lines the greps select.
+``jq`` field reference and ``cut -d' ' -fN`` is checked on the log lines the greps select. A pipeline
+whose greps select no line yet (a stack that has served no traffic) is "unexercised", not broken:
+nothing shows it fails, and nothing shows it works.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from harness.runbook._db import connect
 from harness.service_logs import LogLine, read_log_lines
 from harness.runbook.markdown_sql import CodeBlock, code_blocks, fill_placeholders, split_statements
 
-__all__ = ["BlockResult", "DEFAULT_VALUES", "check_pipeline_fields", "check_runbook", "pipeline_stages"]
+__all__ = ["BlockResult", "DEFAULT_VALUES", "check_pipeline_fields", "check_runbook", "pipeline_stages",
+           "unmatched_grep"]
 
 DEFAULT_VALUES = {"runId": "runbook-check-run", "nextSeq": "1", "lastSeq": "1", "seq": "1", "fromSeq": "0"}
 SAFE_TOOLS = frozenset({"grep", "jq", "awk", "cut", "sort", "uniq", "wc", "tail", "head"})
@@ -42,7 +45,7 @@ class BlockResult:
     kind: str  # "sql" | "pipeline" | "skipped"
     where: str
     text: str
-    status: str  # "ok" | "error" | "skipped"
+    status: str  # "ok" | "error" | "unexercised" (no log line to try it on) | "skipped"
     message: str = ""
     details: list[str] = field(default_factory=list)
 
@@ -128,17 +131,27 @@ def is_log_pipeline(stages: list[list[str]]) -> bool:
     return bool(stages) and stages[0][0] == "grep" and any(a.startswith("logs/") for a in stages[0])
 
 
+def unmatched_grep(stages: list[list[str]], lines: list[LogLine]) -> str | None:
+    """The first grep pattern of the pipeline that selects no log line; None when each selects some (pure)."""
+    selected = lines
+    for tool, *args in stages:
+        if tool == "grep":
+            pattern = next((a for a in args if not a.startswith("-") and not a.startswith("logs/")), "")
+            selected = [ln for ln in selected if pattern in ln.raw]
+            if not selected:
+                return pattern
+    return None
+
+
 def check_pipeline_fields(stages: list[list[str]], lines: list[LogLine]) -> list[str]:
-    """Problems of the pipeline's field references on the lines its greps select (pure)."""
+    """Problems of the pipeline's field references on the lines its greps select (pure); the greps are
+    expected to select some (`unmatched_grep`)."""
     selected, problems = lines, []
     for stage in stages:
         tool, args = stage[0], stage[1:]
         if tool == "grep":
             pattern = next((a for a in args if not a.startswith("-") and not a.startswith("logs/")), "")
             selected = [ln for ln in selected if pattern in ln.raw]
-            if not selected:
-                problems.append(f"no log line contains {pattern!r}")
-                return problems
         elif tool == "jq":
             expr = next((a for a in args if not a.startswith("-")), "")
             for name in dict.fromkeys(_JQ_FIELD.findall(expr)):
@@ -199,6 +212,10 @@ def check_bash_block(block: CodeBlock, lines: list[LogLine] | None, logs_dir: Pa
 
 
 def _check_pipeline(command: str, stages: list[list[str]], lines: list[LogLine], logs_dir: Path) -> BlockResult:
+    unmatched = unmatched_grep(stages, lines)
+    if unmatched is not None:
+        return BlockResult("pipeline", "", command, "unexercised",
+                           f"no log line contains \"{unmatched}\" yet: drive a run first (--exercise)")
     result = BlockResult("pipeline", "", command, "ok")
     result.details = check_pipeline_fields(stages, lines)
     unsafe = sorted({s[0] for s in stages} - SAFE_TOOLS)

@@ -34,14 +34,14 @@ class StackConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> StackConfig:
-        """Defaults, then HARNESS_POSTGRES_DSN / TOXIPROXY_URL / HARNESS_INFRA / HARNESS_SERVICE_*, then
-        overrides."""
+        """Defaults, then HARNESS_POSTGRES_DSN / TOXIPROXY_URL / HARNESS_INFRA / HARNESS_NGINX /
+        HARNESS_SERVICE_*, then overrides."""
         env = os.environ if env is None else env
         base = cls(postgres_dsn=env.get("HARNESS_POSTGRES_DSN") or None,
                    toxiproxy_url=env.get("TOXIPROXY_URL") or None,
                    service=service_config_from_env(env))
-        infra = {"infra": env["HARNESS_INFRA"]} if env.get("HARNESS_INFRA") else {}
-        return base.with_overrides(**{**infra, **overrides})
+        chosen = {key: env[var] for key, var in (("infra", "HARNESS_INFRA"), ("nginx", "HARNESS_NGINX")) if env.get(var)}
+        return base.with_overrides(**{**chosen, **overrides})
 
     def with_overrides(self, **overrides: Any) -> StackConfig:
         """Route each keyword to the level that owns it: stack, service or intervals.

@@ -22,6 +22,7 @@ import logging
 import os
 import secrets
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -40,7 +41,7 @@ from harness.stack.toxiproxy_api import ToxiproxyApi
 from harness.stack.toxiproxy_server import ToxiproxyServer, make_toxiproxy
 from harness.target.profile import TargetProfile, reference_profile
 
-__all__ = ["LocalStack"]
+__all__ = ["LocalStack", "OnStarted"]
 
 log = logging.getLogger(__name__)
 # Before our proxy names on an existing toxiproxy (TOXIPROXY_URL): its own proxies (docker-compose.yml's
@@ -48,11 +49,16 @@ log = logging.getLogger(__name__)
 SHARED_PREFIX = "harness_"
 
 
-class LocalStack:
-    """Owns every component of one stack. Use as a context manager, or start() / stop()."""
+OnStarted = Callable[[str, float], None]  # (component, seconds it took to start), as each one is up
 
-    def __init__(self, config: StackConfig | None = None) -> None:
+
+class LocalStack:
+    """Owns every component of one stack. Use as a context manager, or start() / stop().
+    `on_started(component, seconds)` is told as each component is up, for a person waiting on the start."""
+
+    def __init__(self, config: StackConfig | None = None, on_started: OnStarted | None = None) -> None:
         self.config = config or StackConfig()
+        self.on_started = on_started
         self.logs_dir = (self.config.logs_dir or Path(tempfile.mkdtemp(prefix="harness-logs-"))).resolve()
         self.admin_token = secrets.token_hex(16)
         self.postgres: PostgresServer | None = None
@@ -94,18 +100,26 @@ class LocalStack:
         get_janitor()  # the pid file must exist before the first child does
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         try:
-            self._start_postgres()
-            self._start_toxiproxy()
+            self._timed("postgres", self._start_postgres)
+            self._timed("toxiproxy", self._start_toxiproxy)
             role_dsns = self._create_pg_links()
             self._make_service(role_dsns)
-            self._start_front()
+            if self.config.nginx is not NginxMode.OFF:
+                self._timed("nginx", self._start_nginx)
+            self._create_sse_link()
             if self.service is not None:
-                self.service.start()
+                self._timed(f"service ({len(self.service.processes)} processes)", self.service.start)
         except BaseException:
             self.stop()  # also on Ctrl-C during start: nothing may be left running
             raise
         self._info = self._describe(role_dsns)
         return self._info
+
+    def _timed(self, component: str, start: Callable[[], None]) -> None:
+        t0 = time.monotonic()
+        start()
+        if self.on_started is not None:
+            self.on_started(component, time.monotonic() - t0)
 
     def _start_postgres(self) -> None:
         if self.config.infra == "docker" and not self.config.postgres_dsn:
@@ -145,15 +159,15 @@ class LocalStack:
         assert port is not None  # the profile's api listens (harness/target/profile.py checks it)
         self._api_port = port
 
-    def _start_front(self) -> None:
+    def _start_nginx(self) -> None:
+        ports = tuple(a.port for a in self.service.apis if a.port) if self.service else (self._api_port,)
+        self.nginx = Nginx(ports, self.config.nginx, self.logs_dir)
+        self.nginx.start()
+
+    def _create_sse_link(self) -> None:
         """The "sse" proxy, to nginx (in front of every replica) or to the first replica."""
         assert self.api is not None
-        target = self._api_port
-        if self.config.nginx is not NginxMode.OFF:
-            ports = tuple(a.port for a in self.service.apis if a.port) if self.service else (self._api_port,)
-            self.nginx = Nginx(ports, self.config.nginx, self.logs_dir)
-            self.nginx.start()
-            target = self.nginx.port
+        target = self.nginx.port if self.nginx else self._api_port
         self.api.create_proxy(self.proxy_name("sse"), f"{LOOPBACK}:0", f"{LOOPBACK}:{target}")
 
     def _describe(self, role_dsns: dict[str, str]) -> StackInfo:

@@ -26,7 +26,7 @@ from harness.errors import NoStackRunning, StackAlreadyRunning, StackError, Wait
 from harness.stack.config import StackConfig
 from harness.stack.info import StackInfo
 from harness.stack.janitor import install_signal_handlers, reap_leftovers
-from harness.stack.local_stack import LocalStack
+from harness.stack.local_stack import LocalStack, OnStarted
 from harness.stack.paths import state_dir
 from harness.stack.processes import group_alive, process_alive, start_ticks
 from harness.stack.waiting import wait_until
@@ -105,15 +105,16 @@ def _refuse_if_running(files: StateFiles) -> None:
                                   " stop it with `harness down`")
 
 
-def serve(config: StackConfig, files: StateFiles, on_ready: Callable[[StackInfo], None]) -> None:
-    """Own a stack in this process until SIGINT or SIGTERM, then tear it down."""
+def serve(config: StackConfig, files: StateFiles, on_ready: Callable[[StackInfo], None],
+          on_started: OnStarted | None = None) -> None:
+    """Own a stack in this process until SIGINT or SIGTERM, then tear it down; `on_started`: LocalStack's."""
     _refuse_if_running(files)
     reap_leftovers(files.pid_dir)  # a crashed earlier run may have left processes behind
     install_signal_handlers()
     me = os.getpid()
     _write_atomic(files.owner_json, json.dumps({"pid": me, "start_ticks": start_ticks(me)}))
     try:
-        with LocalStack(config) as stack:
+        with LocalStack(config, on_started) as stack:
             def publish() -> StackInfo:
                 info = replace(stack.current_info(), control_url=owner.server.url, control_token=owner.server.token)
                 _write_atomic(files.stack_json, info.to_json())

@@ -126,10 +126,13 @@ class Scenario(ScenarioRecord):
         return asyncio.ensure_future(consume_all(self.consumer_config(**config), self.history, run_id, n,
                                                  from_seq=from_seq, prefix=prefix, open_stream=open_stream))
 
-    def http(self) -> httpx.AsyncClient:
-        """A plain HTTP client on the stack's API (through the sse proxy), for checks of the wire itself:
-        status codes, headers, error bodies (`async with scenario.http() as http:`)."""
-        return httpx.AsyncClient(base_url=self.stack.info.api_url, timeout=10, verify=tls_context())
+    def http(self, *, direct: bool = False) -> httpx.AsyncClient:
+        """A plain HTTP client on the stack's API (through the sse proxy and nginx; `direct`: the first API
+        replica itself), for checks of the wire: status codes, headers, error bodies
+        (`async with scenario.http() as http:`)."""
+        info = self.stack.info
+        return httpx.AsyncClient(base_url=info.api_direct_url if direct else info.api_url, timeout=10,
+                                 verify=tls_context())
 
     # -- what clients received so far --
 

@@ -138,17 +138,19 @@ class Connection:
             self.h.append(ConnOpened(self.conn, self.consumer, self.run_id, *self.request, status,
                                      self.h.wall(), self.h.mono()))
 
-    def item(self, item: SSEComment | SSEEvent) -> None:
+    def item(self, item: SSEComment | SSEEvent) -> Frame | None:
+        """Record the item; the frame recorded (None for a heartbeat), for a reader that measures it."""
         if isinstance(item, SSEComment):
             self.h.append(Heartbeat(self.conn, self.consumer, self.run_id, self.h.wall(), self.h.mono(), item.text))
-            return
+            return None
         wire = decode_frame(item)
-        self.h.append(Frame(self.conn, self.consumer, self.run_id, wall=self.h.wall(), mono=self.h.mono(),
-                            **wire._asdict()))
+        frame = Frame(self.conn, self.consumer, self.run_id, wall=self.h.wall(), mono=self.h.mono(), **wire._asdict())
+        self.h.append(frame)
         self.frames += 1
         if wire.seq is not None:
             self.cursor = wire.seq
         self.saw_terminal = self.saw_terminal or wire.type == TERMINAL_TYPE
+        return frame
 
     def close(self, reason: str, error: str | None = None) -> str:
         if self.closed_reason is None:

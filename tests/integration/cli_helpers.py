@@ -17,9 +17,19 @@ import psycopg
 import pytest
 
 from harness.cli import main
+from harness.mutants import MUTANTS_DIR, apply_mutant, parse_mutant
 from harness.stack.waiting import wait_until
 
 Cli = Callable[..., tuple[int, str, str]]  # `harness ARGS` in-process: (exit code, stdout, stderr)
+# A quick, sure failure: cursor_off_by_one's scenario, one parameter (the stream resends the event at the cursor)
+MUTANT = "cursor_off_by_one"
+MUTANT_SCENARIO = "test_reconnect_from_a_cursor_starts_at_the_next_seq[asyncio-harness-from_seq]"
+MUTANT_NODEID = f"scenarios/test_conformance.py::{MUTANT_SCENARIO}"
+
+
+def mutant_service(dest: Path) -> Path:
+    """The MUTANT's service in `dest`: the --service-dir (HARNESS_SERVICE_DIR) that fails MUTANT_SCENARIO."""
+    return apply_mutant(parse_mutant(MUTANTS_DIR / f"{MUTANT}.patch"), dest)
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -12,14 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.mutants import MUTANTS_DIR, apply_mutant, parse_mutant
+from cli_helpers import MUTANT_NODEID as NODEID, MUTANT_SCENARIO as SCENARIO, mutant_service
 from harness.suite_runner import REPO, RunRequest, run_suites
 
 pytestmark = [pytest.mark.tool("patch")]
-
-# cursor_off_by_one's scenario, one parameter: the stream resends the event at the cursor
-SCENARIO = "test_reconnect_from_a_cursor_starts_at_the_next_seq[asyncio-harness-from_seq]"
-NODEID = f"scenarios/test_conformance.py::{SCENARIO}"
 
 
 def _replay(report: Path) -> subprocess.CompletedProcess[str]:
@@ -29,7 +25,7 @@ def _replay(report: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_mutant_failure_reproduces_and_not_against_the_correct_service(tmp_path: Path) -> None:
-    service = apply_mutant(parse_mutant(MUTANTS_DIR / "cursor_off_by_one.patch"), tmp_path / "service")
+    service = mutant_service(tmp_path / "service")
     summary, report = run_suites(RunRequest(reports_root=tmp_path / "reports", nodeids=(NODEID,),
                                             pytest_args=("--service-dir", str(service))))
     assert summary["verdict"] == "fail", summary

@@ -23,7 +23,7 @@ from harness.nemesis import Latency
 from harness.stack import LocalStack
 from harness.toolkit import Scenario
 
-from cli_helpers import run_cli
+from cli_helpers import detached_stack, run_cli
 
 pytestmark = [pytest.mark.stack, pytest.mark.anyio]
 RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "runbook.md"
@@ -202,6 +202,26 @@ async def test_runbook_check_on_the_runbook_and_on_a_camel_case_schema(
     finally:
         with psycopg.connect(stack.info.dsn, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {scratch} WITH (FORCE)")
+
+
+def test_runbook_check_on_a_stack_without_traffic_says_not_exercised_until_exercised(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    with detached_stack(tmp_path / "state", "--fast"):  # its own stack: the session's has served runs
+        code, out, err = run_cli(capsys, "runbook-check", str(RUNBOOK), "--json")
+        pipelines = [b for b in as_json(out)["blocks"] if b["kind"] == "pipeline"]
+        assert code == 0, err + out
+        unexercised = [b for b in pipelines if b["status"] == "unexercised"]
+        assert any("metric.events_published" in b["text"] for b in unexercised), pipelines
+        assert not [b for b in pipelines if b["status"] == "error"], pipelines
+        code, out, _ = run_cli(capsys, "runbook-check", str(RUNBOOK))
+        assert code == 0 and "not exercised" in out and "broken" not in out.replace("0 broken", ""), out
+        code, out, err = run_cli(capsys, "runbook-check", str(RUNBOOK), "--exercise", "--json")
+        pipelines = [b for b in as_json(out)["blocks"] if b["kind"] == "pipeline"]
+        broken = [b for b in pipelines if b["status"] == "error"]
+        assert code == 1 and broken, err + out  # the runbook's multi-file grep | jq, on real lines now
+        assert all("grep -h" in " ".join(b["details"]) for b in broken), broken
+        assert not [b for b in pipelines if b["status"] == "unexercised"], pipelines
 
 
 ORM_SCHEMA = """

@@ -45,7 +45,7 @@ def test_failure_outranks_unknown_and_merges_recorded_checks(tmp_path: Path) -> 
     assert summary["verdict"] == "fail" and exit_code(summary) == 1
     assert summary["counts"] == {"pass": 1, "fail": 1, "unknown": 2, "not_applicable": 1}
     assert summary["scenarios"][0]["checks"] == {"exactly_once": {"valid": True}}
-    assert "seq 7 delivered twice" in render_index(summary)
+    assert "seq 7 delivered twice" in render_index(summary, tmp_path)
 
 
 def test_skips_or_nothing_run_are_never_a_pass(tmp_path: Path) -> None:
@@ -63,5 +63,5 @@ def test_not_applicable_scenarios_are_neither_a_pass_nor_held_against_the_run(tm
     assert summary["applied"] == {"scenarios": 1, "of": 2}
     assert describe_counts(summary).startswith("1 of 2 scenarios applied: 1 pass") and "1 not applicable" in \
         describe_counts(summary)
-    assert "1 of 2 scenarios applied" in render_index(summary)
+    assert "1 of 2 scenarios applied" in render_index(summary, tmp_path)
     assert exit_code(build_summary([not_applicable], "t", 1.0)) == 2  # nothing applied: never a pass

@@ -10,7 +10,9 @@ import pytest
 from harness.errors import LogsError
 from harness.runbook.lag_report import lag_report
 from harness.service_logs import parse_duration, parse_line, read_log_lines
-from harness.runbook.runbook_check import check_pipeline_fields, logical_lines, pipeline_stages
+from harness.runbook.markdown_sql import CodeBlock
+from harness.runbook.runbook_check import (check_bash_block, check_pipeline_fields, logical_lines, pipeline_stages,
+                                           unmatched_grep)
 
 NOW = 1_700_000_000.0
 
@@ -104,7 +106,25 @@ def test_field_references_checked_on_selected_lines() -> None:
     wrong = pipeline_stages("grep \"stream-run\" logs/*.log | cut -d' ' -f4")
     assert "does not yield the runId" in check_pipeline_fields(wrong, lines)[0]
     none = pipeline_stages('grep "worker:job:start" logs/*.log')
-    assert check_pipeline_fields(none, lines) == ["no log line contains 'worker:job:start'"]
+    assert unmatched_grep(none, lines) == "worker:job:start" and unmatched_grep(stages, lines) is None
+
+
+LAG_PIPELINE = "grep \"metric.events_published\" logs/*.log | jq -r '.lag_ms'"  # the runbook's, over every file
+
+
+def test_a_pipeline_no_line_exercises_is_not_exercised_and_one_failing_on_real_lines_is_broken(tmp_path: Path) -> None:
+    block = CodeBlock("bash", LAG_PIPELINE, 1)
+    fresh = tmp_path / "fresh"  # a stack that has served no run: only start-up lines
+    fresh.mkdir()
+    (fresh / "api-0.log").write_text(line("api.listening", NOW, run=None) + "\n")
+    (fresh / "outbox-worker-0.log").write_text(line("outbox-publisher.started", NOW, run=None) + "\n")
+    [result] = check_bash_block(block, read_log_lines(fresh), fresh, {})
+    assert result.status == "unexercised" and "metric.events_published" in result.message, result
+    served = tmp_path / "served"  # two files with published lines: grep prefixes each with its file name
+    write_logs(served, [3.0])
+    (served / "outbox-worker-1.log").write_text(line("metric.events_published", NOW, seq=1, lag_ms=4.0) + "\n")
+    [result] = check_bash_block(block, read_log_lines(served), served, {})
+    assert result.status == "error" and "grep -h" in " ".join(result.details), result
 
 
 def test_a_targets_logfmt_lines_are_read_with_the_runbooks_names(tmp_path: Path) -> None:

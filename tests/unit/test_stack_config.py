@@ -42,6 +42,10 @@ def test_from_env(tmp_path: Path) -> None:
     assert config.service.source_dir == tmp_path and config.service.intervals.heartbeat_ms == 1000
     with pytest.raises(ConfigError, match="not a directory"):
         StackConfig.from_env({"HARNESS_SERVICE_DIR": str(tmp_path / "missing")})
+    # `harness run --nginx on` reaches the session's stacks as HARNESS_NGINX; a test's own choice wins
+    assert StackConfig.from_env({"HARNESS_NGINX": "on"}).nginx is NginxMode.ON
+    assert StackConfig.from_env({"HARNESS_NGINX": "on"}, nginx="buffered").nginx is NginxMode.BUFFERED
+    assert StackConfig.from_env({}).nginx is NginxMode.OFF
 
 
 def _launch(config: ServiceConfig, role: str, port: int | None = 4100) -> tuple[tuple[str, ...], dict[str, str]]:
