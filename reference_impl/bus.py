@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,28 +43,44 @@ Item = LiveEvent | _Resync
 
 
 class Subscription:
-    """One stream's view of the bus: a queue plus an `overflowed` flag for slow consumers."""
+    """One stream's view of the bus: its queued items, one waiter, and an `overflowed` flag for slow
+    consumers. Not an asyncio.Queue: the stream also needs to be woken by its own timer (`wake`),
+    without an item and without a timeout context per item."""
 
     def __init__(self, bus: Bus, run_id: str, max_backlog: int) -> None:
         self.run_id = run_id
-        self.queue: asyncio.Queue[Item] = asyncio.Queue()
         self.overflowed = asyncio.Event()
+        self._items: deque[Item] = deque()
+        self._waiter: asyncio.Future[None] | None = None
         self._bus = bus
         self._max_backlog = max_backlog
 
     def deliver(self, item: Item) -> None:
         if self.overflowed.is_set():
             return
-        if self.queue.qsize() >= self._max_backlog:
+        if len(self._items) >= self._max_backlog:
             self.overflowed.set()  # the stream closes; the client reconnects and backfills from the DB
             return
-        self.queue.put_nowait(item)
+        self._items.append(item)
+        self.wake()
 
-    async def get(self) -> Item:
-        return await self.queue.get()
+    def wake(self) -> None:
+        """End a pending `wait()`."""
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def wait(self) -> None:
+        """Until an item is delivered or `wake()` is called; returns at once when items are queued."""
+        if self._items:
+            return
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
 
     def get_nowait(self) -> Item | None:
-        return None if self.queue.empty() else self.queue.get_nowait()
+        return self._items.popleft() if self._items else None
 
     def close(self) -> None:
         self._bus.unsubscribe(self)

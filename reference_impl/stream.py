@@ -68,6 +68,8 @@ class RunStream:
         self._last_write = time.monotonic()
         self._rechecks: list[float] = []
         self._terminal_sent = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -83,6 +85,8 @@ class RunStream:
     def close(self, response_reason: str) -> None:
         if self._sub is None:
             return
+        if self._timer is not None:
+            self._timer.cancel()
         self._sub.close()
         self._sub = None
         reason = self.reason if response_reason == "end" else response_reason
@@ -142,14 +146,33 @@ class RunStream:
 
     async def _next(self, sub: Subscription) -> Item | None:
         """The next bus item, or None when the heartbeat or a recheck is due."""
-        deadline = self._last_write + self._deps.config.heartbeat_ms / 1000
-        if self._rechecks:
-            deadline = min(deadline, self._rechecks[0])
-        try:
-            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                return await sub.get()
-        except TimeoutError:
-            return None
+        while True:
+            item = sub.get_nowait()
+            if item is not None:
+                return item
+            deadline = self._last_write + self._deps.config.heartbeat_ms / 1000
+            if self._rechecks:
+                deadline = min(deadline, self._rechecks[0])
+            now = time.monotonic()
+            if now >= deadline:
+                return None
+            self._wake_at(deadline, sub, now)
+            await sub.wait()
+
+    def _wake_at(self, deadline: float, sub: Subscription, now: float) -> None:
+        # One timer per deadline, not a timeout per bus item (that was most of the fan-out's CPU): a
+        # timer set for an earlier deadline (each write moves the heartbeat's later) wakes the stream
+        # early, and `_next` then sets the next one.
+        if self._timer is not None:
+            if self._timer_at <= deadline:
+                return
+            self._timer.cancel()
+        self._timer_at = deadline
+        self._timer = asyncio.get_running_loop().call_later(deadline - now, self._on_timer, sub)
+
+    def _on_timer(self, sub: Subscription) -> None:
+        self._timer = None
+        sub.wake()
 
     async def _on_item(self, item: Item) -> bytes:
         if item is RESYNC:
@@ -204,6 +227,12 @@ class RunStream:
         return bytes(out)
 
     def _send_frame(self, seq: int, event_type: str, frame: bytes) -> bytes:
+        # Whatever sends a frame has sent every seq before it, so no event published before the
+        # subscribe can be missing any more: the post-backfill rechecks are moot (a backfill sets them
+        # again when it ends). Kept, they made a busy stream poll the DB for as long as it stayed
+        # behind: a recheck found the events still queued for it on the bus, backfilled them, and
+        # scheduled the next recheck.
+        self._rechecks = []
         self.last_sent = seq
         if event_type == TERMINAL_TYPE:
             self._terminal_sent = True

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the harness needs on a fresh machine, idempotently, and says what is missing when it can't:
-#   .venv (Python packages), .tools/bin/toxiproxy-server (go install), patch, nginx, chromium, promtool and tmux
+#   .venv (Python packages), .tools/bin/toxiproxy-server (go install), .tools/bin/replay-server (go build), patch, nginx, chromium, promtool and tmux
 #   (Debian packages, as root), the Node.js target's npm packages. Under CI (or pytest --strict-tools) a test whose tool is missing fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +42,16 @@ setup_toxiproxy() {
   mv .tools/bin/server "$bin"
 }
 
+# The replay-only SSE server of the generator-ceiling benchmark: standard library only, so no download.
+setup_replay_server() {
+  local bin=.tools/bin/replay-server src=tools/replay_server
+  if [ -x "$bin" ] && [ -z "$(find $src -newer "$bin" -name '*.go' -o -newer "$bin" -name go.mod)" ]; then return; fi
+  command -v go >/dev/null || { say "warning: Go is missing; the replay server (harness bench --only generator) cannot be built"; return 0; }
+  say "building replay-server with go build"
+  mkdir -p .tools/bin
+  (cd $src && go build -o ../../$bin .)
+}
+
 # apt_tool PROBE PACKAGE WHAT: install a Debian package when PROBE fails, as root; otherwise say what to do.
 apt_tool() {
   local probe=$1 package=$2 what=$3
@@ -77,6 +87,7 @@ setup_node_target() {
 
 setup_venv
 setup_toxiproxy
+setup_replay_server
 setup_patch
 setup_nginx
 setup_chromium

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CpuMeter", "CpuShare", "machine_ticks"]
+__all__ = ["CpuMeter", "CpuShare", "child_pids", "machine_ticks"]
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -38,12 +38,22 @@ def _all_stats() -> dict[int, list[str]]:
     return stats
 
 
-def tree_cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
-    """name -> CPU seconds of the process `roots[name]` and all its descendants (one /proc scan)."""
-    stats = _all_stats()
+def _children(stats: dict[int, list[str]]) -> dict[int, list[int]]:
     children: dict[int, list[int]] = {}
     for pid, fields in stats.items():
         children.setdefault(int(fields[1]), []).append(pid)
+    return children
+
+
+def child_pids(pid: int) -> list[int]:
+    """The direct children of `pid` (e.g. the workers Locust's `--processes` forks)."""
+    return sorted(_children(_all_stats()).get(pid, []))
+
+
+def tree_cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
+    """name -> CPU seconds of the process `roots[name]` and all its descendants (one /proc scan)."""
+    stats = _all_stats()
+    children = _children(stats)
     out = {}
     for name, root in roots.items():
         total, todo, seen = 0.0, [root], set()

@@ -22,6 +22,9 @@ from harness.bench.cpu import CpuMeter
 from harness.bench.loadgen import AppendJob, ConsumerJob, LoadProcesses, read_samples
 from harness.bench.stats import LatencySummary, summarize
 
+# A spawned interpreter needs over 1 s to start and connect on a machine busy with other work.
+GENERATOR_LEAD_S = 4.0
+
 __all__ = ["LagParams", "LagResult", "run_stream_lag"]
 
 
@@ -81,7 +84,7 @@ def _measure(stack: BenchStack, params: LagParams, say: Callable[[str], None], r
         problems = load.wait_ready(names, timeout=30)
         if problems:
             raise BenchError("SSE consumers could not open their streams: " + "; ".join(problems))
-        gen_start = time.time() + 1.0
+        gen_start = time.time() + GENERATOR_LEAD_S
         window = (gen_start + params.warmup_s, gen_start + total_s)
         load.start(AppendJob("generator", urls, tuple(run_ids), params.rate, gen_start, window[1], window,
                              str(out_dir / "generator")))

@@ -15,10 +15,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-from harness.bench.cpu import machine_ticks, pid_cpu_seconds, tree_cpu_seconds
+from harness.bench.cpu import child_pids, machine_ticks, pid_cpu_seconds, tree_cpu_seconds
 
 __all__ = ["cpu_summary", "interval_percents", "sampling"]
 
@@ -52,21 +51,11 @@ def cpu_summary(series: Mapping[str, Sequence[tuple[float, float]]], cores: int,
             "machine": figures.get(MACHINE), "busiest": busiest}
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for path in Path(f"/proc/{pid}/task").glob("*/children"):
-        try:
-            found += [int(child) for child in path.read_text().split()]
-        except OSError:
-            continue  # the thread ended while we looked
-    return sorted(found)
-
-
 def _reading(leaders: Mapping[str, int], locust_pid: int | None) -> dict[str, float]:
     """CPU seconds so far of each name, and the machine's busy seconds in one-core units."""
     roots = dict(leaders)
     if locust_pid is not None:
-        roots |= {f"locust-worker-{i}": child for i, child in enumerate(_children(locust_pid), 1)}
+        roots |= {f"locust-worker-{i}": child for i, child in enumerate(child_pids(locust_pid), 1)}
     out = tree_cpu_seconds(roots)
     if locust_pid is not None:
         out["locust"] = pid_cpu_seconds(locust_pid)

@@ -1,0 +1,3 @@
+module outbox-sse-harness/tools/replay_server
+
+go 1.22
