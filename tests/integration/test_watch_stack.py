@@ -9,6 +9,7 @@ that grows and the `outbox_stuck` verdict; Ctrl-C ends the watch with status 0 a
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 import threading
@@ -111,8 +112,13 @@ def test_watch_shows_a_stuck_outbox_live_and_quits_on_ctrl_c(
     reader = open_stream(f"{api}/api/agents/runs/{run_id}/stream", stop)
     try:
         # the pane's size, not the COLUMNS / LINES tmux may have inherited, is what rich must lay out to
+        # The exit status is written by a shell around the watch (its `trap : INT` only lets it outlive the Ctrl-C
+        # to write it; the watch gets SIGINT as usual): after the session stack's tests, the tmux server forked
+        # from this pytest left the exited watch a zombie it never reaped, so its pane_dead could not tell.
+        status = state.parent / "watch.status"
+        watch = shlex.join(["env", "-u", "COLUMNS", "-u", "LINES", sys.executable, "-m", "harness.cli", "watch"])
         tmux("new-session", "-d", "-s", "w", "-x", "170", "-y", "30", "-e", f"HARNESS_STATE_DIR={state}",
-             "env", "-u", "COLUMNS", "-u", "LINES", sys.executable, "-m", "harness.cli", "watch")
+             "sh", "-c", f"trap : INT; {watch}; echo $? > {shlex.quote(str(status))}")
 
         def screen() -> str:
             return tmux("capture-pane", "-p", "-t", "w")
@@ -122,8 +128,7 @@ def test_watch_shows_a_stuck_outbox_live_and_quits_on_ctrl_c(
             return shown if shown is not None and shown > floor else None
 
         def exit_status() -> str | None:
-            dead, status = tmux("display", "-p", "-t", "w", "#{pane_dead} #{pane_dead_status}").split(" ")
-            return status.strip() if dead == "1" else None
+            return status.read_text().strip() or None if status.is_file() else None
 
         first = until(lambda: backlog_above(0), "the run's row with outbox_stuck", screen)
         later = until(lambda: backlog_above(first), "the backlog on screen to grow", screen)
